@@ -1,0 +1,604 @@
+//! The embedded in-memory backend: bounded per-channel history and fan-out
+//! within one process.
+//!
+//! Channels are grouped into *families*: a service-level channel
+//! `logs:{service}:{workspace}` and its resource channels. One mutex guards a
+//! family, and both publishing (assign a sequence number, append to history,
+//! enqueue to subscribers) and subscribing (register, snapshot history) hold
+//! it. That single rule gives the stream invariants:
+//!
+//! - per-channel order: sequence numbers of a family are assigned under its
+//!   lock, so they increase in publish order;
+//! - replay and live never overlap nor leave a hole: a subscriber sees every
+//!   entry up to the snapshot in the replay and every later one in its queue;
+//! - once per stream: a log goes to the union of the subscribers of its
+//!   resource channel and of its service-level channel, each once.
+//!
+//! A log's frame is encoded once and the same [`Entry`] sits in both
+//! histories. Every channel has a *floor*: the highest sequence number it may
+//! have lost (evicted from history, or from before the channel was tracked).
+//! A cursor at or above the floor resumes exactly; below it is a gap.
+//!
+//! Bounds: entries per channel, bytes of all history (oldest families are
+//! cleared first), and channels tracked (idle, unsubscribed channels are
+//! forgotten first; past the bound new channels are refused).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use logs_sse_protocol::{Channel, ChannelStatus, Cursor, Epoch, ResumeFrom, StatusKind};
+use tokio::time::Instant;
+
+use super::{Backend, NewLog, PublishRejection, StoreStats, Subscribed};
+use crate::frame::{log_frame, Frame};
+use crate::metrics::Metrics;
+use crate::subscriber::{Delivery, Subscriber};
+
+/// Bounds of the in-memory store.
+#[derive(Debug, Clone)]
+pub struct MemoryLimits {
+    pub history_per_channel: usize,
+    pub max_history_bytes: usize,
+    pub max_channels: usize,
+    pub channel_idle: Duration,
+}
+
+/// One stored log, shared by the histories that hold it.
+#[derive(Debug)]
+struct Entry {
+    seq: u64,
+    frame: Frame,
+    history_bytes: Arc<AtomicUsize>,
+}
+
+impl Entry {
+    fn new(seq: u64, frame: Frame, history_bytes: &Arc<AtomicUsize>) -> Arc<Self> {
+        history_bytes.fetch_add(frame.len(), Ordering::Relaxed);
+        Arc::new(Entry {
+            seq,
+            frame,
+            history_bytes: history_bytes.clone(),
+        })
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.history_bytes
+            .fetch_sub(self.frame.len(), Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug)]
+struct ChannelLog {
+    channel: Channel,
+    history: VecDeque<Arc<Entry>>,
+    floor: u64,
+    subscribers: HashMap<u64, Arc<Subscriber>>,
+    last_active: Instant,
+}
+
+/// How a subscription starts on one channel.
+struct Opening {
+    status: StatusKind,
+    cursor: Cursor,
+    replayed: u32,
+    reason: Option<&'static str>,
+}
+
+impl ChannelLog {
+    fn new(channel: Channel, floor: u64, now: Instant) -> Self {
+        ChannelLog {
+            channel,
+            history: VecDeque::new(),
+            floor,
+            subscribers: HashMap::new(),
+            last_active: now,
+        }
+    }
+
+    fn push(&mut self, entry: Arc<Entry>, capacity: usize, now: Instant) {
+        while self.history.len() >= capacity {
+            match self.history.pop_front() {
+                Some(old) => self.floor = old.seq,
+                None => break,
+            }
+        }
+        self.history.push_back(entry);
+        self.last_active = now;
+    }
+
+    fn clear_history(&mut self) {
+        if let Some(last) = self.history.back() {
+            self.floor = last.seq;
+        }
+        self.history.clear();
+    }
+
+    /// Offers a frame to every subscriber not in `skip`; drops those that are
+    /// gone or too slow. Returns (queued, slow consumers).
+    fn fan_out(
+        &mut self,
+        frame: &Frame,
+        skip: Option<&HashMap<u64, Arc<Subscriber>>>,
+    ) -> (u64, u64) {
+        let (mut queued, mut slow) = (0, 0);
+        self.subscribers.retain(|id, subscriber| {
+            if skip.is_some_and(|skip| skip.contains_key(id)) {
+                return true;
+            }
+            match subscriber.deliver(frame) {
+                Delivery::Queued => {
+                    queued += 1;
+                    true
+                }
+                Delivery::SlowConsumer => {
+                    slow += 1;
+                    false
+                }
+                Delivery::Gone => false,
+            }
+        });
+        (queued, slow)
+    }
+
+    /// Decides where a subscription starts and collects what to replay.
+    fn open(
+        &self,
+        epoch: Epoch,
+        resume: ResumeFrom,
+        head: u64,
+        replay: &mut Vec<Arc<Entry>>,
+    ) -> Opening {
+        let floor = Cursor::new(epoch, self.floor);
+        let mut replay_after = |seq: u64| -> u32 {
+            let start = self.history.partition_point(|e| e.seq <= seq);
+            let entries = self.history.range(start..);
+            let count = entries.len();
+            replay.extend(entries.cloned());
+            u32::try_from(count).unwrap_or(u32::MAX)
+        };
+        let gap = |replayed, reason| Opening {
+            status: StatusKind::Gap,
+            cursor: floor,
+            replayed,
+            reason: Some(reason),
+        };
+        match resume {
+            ResumeFrom::Live => Opening {
+                status: StatusKind::Subscribed,
+                cursor: Cursor::new(epoch, head),
+                replayed: 0,
+                reason: None,
+            },
+            ResumeFrom::Earliest => Opening {
+                status: StatusKind::Subscribed,
+                cursor: floor,
+                replayed: replay_after(self.floor),
+                reason: None,
+            },
+            ResumeFrom::After(cursor) if cursor.epoch != epoch => gap(
+                replay_after(self.floor),
+                "foreign_epoch: the cursor comes from another gateway epoch (a restart or another cluster); logs since then may be missing",
+            ),
+            ResumeFrom::After(cursor) if cursor.seq < self.floor => gap(
+                replay_after(self.floor),
+                "expired: the history no longer reaches back to the cursor; logs in between are missing",
+            ),
+            ResumeFrom::After(cursor) if cursor.seq > head => gap(
+                replay_after(self.floor),
+                "unknown_cursor: the cursor is ahead of this gateway",
+            ),
+            ResumeFrom::After(cursor) => Opening {
+                status: StatusKind::Resumed,
+                cursor,
+                replayed: replay_after(cursor.seq),
+                reason: None,
+            },
+        }
+    }
+}
+
+/// A service-level channel and its resource channels.
+#[derive(Debug)]
+struct Family {
+    root: ChannelLog,
+    resources: HashMap<String, ChannelLog>,
+    /// Set when the family is dropped from the map; holders of a stale
+    /// `Arc` must look it up again.
+    removed: bool,
+}
+
+type FamilyRef = Arc<Mutex<Family>>;
+
+/// The embedded backend; see the module docs.
+#[derive(Debug)]
+pub struct MemoryBackend {
+    epoch: Epoch,
+    last_seq: AtomicU64,
+    families: RwLock<HashMap<String, FamilyRef>>,
+    channel_count: AtomicUsize,
+    history_bytes: Arc<AtomicUsize>,
+    limits: MemoryLimits,
+    metrics: Arc<Metrics>,
+}
+
+fn lock(family: &FamilyRef) -> MutexGuard<'_, Family> {
+    // A panic while holding the lock leaves consistent data (every mutation
+    // is a single push/insert), so a poisoned lock is still usable.
+    family
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Whether a sweep forgets only idle channels or makes room under pressure.
+#[derive(Debug, Clone, Copy)]
+enum Sweep {
+    Idle,
+    ToCount(usize),
+}
+
+impl MemoryBackend {
+    pub fn new(limits: MemoryLimits, metrics: Arc<Metrics>) -> Self {
+        Self::with_epoch(Epoch(rand::random()), limits, metrics)
+    }
+
+    pub fn with_epoch(epoch: Epoch, limits: MemoryLimits, metrics: Arc<Metrics>) -> Self {
+        MemoryBackend {
+            epoch,
+            last_seq: AtomicU64::new(0),
+            families: RwLock::new(HashMap::new()),
+            channel_count: AtomicUsize::new(0),
+            history_bytes: Arc::new(AtomicUsize::new(0)),
+            limits,
+            metrics,
+        }
+    }
+
+    fn families_read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, FamilyRef>> {
+        self.families.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn families_write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, FamilyRef>> {
+        self.families.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one more tracked channel, unless the bound is reached.
+    fn reserve_channel(&self) -> Result<(), PublishRejection> {
+        let max = self.limits.max_channels;
+        if self.channel_count.fetch_add(1, Ordering::Relaxed) >= max {
+            self.channel_count.fetch_sub(1, Ordering::Relaxed);
+            return Err(PublishRejection::ChannelLimit { max });
+        }
+        Ok(())
+    }
+
+    /// Locks the family of `service_channel`, creating it if needed.
+    fn family(&self, service_channel: &Channel) -> Result<(FamilyRef, bool), PublishRejection> {
+        loop {
+            let existing = self.families_read().get(service_channel.as_str()).cloned();
+            let family = match existing {
+                Some(family) => family,
+                None => {
+                    self.reserve_channel()?;
+                    let mut map = self.families_write();
+                    match map.get(service_channel.as_str()) {
+                        Some(family) => {
+                            self.channel_count.fetch_sub(1, Ordering::Relaxed);
+                            family.clone()
+                        }
+                        None => {
+                            let floor = self.last_seq.load(Ordering::SeqCst);
+                            let family = Arc::new(Mutex::new(Family {
+                                root: ChannelLog::new(
+                                    service_channel.clone(),
+                                    floor,
+                                    Instant::now(),
+                                ),
+                                resources: HashMap::new(),
+                                removed: false,
+                            }));
+                            map.insert(service_channel.as_str().to_owned(), family.clone());
+                            family
+                        }
+                    }
+                }
+            };
+            if !lock(&family).removed {
+                return Ok((family, true));
+            }
+        }
+    }
+
+    /// Runs `op` on the locked family of `channel` (with its resource log
+    /// created if needed); on the channel bound, makes room once and retries.
+    fn with_channel<T>(
+        &self,
+        channel: &Channel,
+        mut op: impl FnMut(&mut Family, Option<&str>, u64) -> T,
+    ) -> Result<T, PublishRejection> {
+        for attempt in 0..2 {
+            match self.try_with_channel(channel, &mut op) {
+                Err(PublishRejection::ChannelLimit { .. }) if attempt == 0 => {
+                    let target = self.limits.max_channels - self.limits.max_channels / 10;
+                    self.sweep(Instant::now(), Sweep::ToCount(target));
+                }
+                result => return result,
+            }
+        }
+        Err(PublishRejection::ChannelLimit {
+            max: self.limits.max_channels,
+        })
+    }
+
+    fn try_with_channel<T>(
+        &self,
+        channel: &Channel,
+        op: &mut impl FnMut(&mut Family, Option<&str>, u64) -> T,
+    ) -> Result<T, PublishRejection> {
+        let (family_ref, _) = self.family(&channel.service_level())?;
+        let mut family = lock(&family_ref);
+        if family.removed {
+            drop(family);
+            return self.try_with_channel(channel, op);
+        }
+        if let Some(resource) = channel.resource() {
+            if !family.resources.contains_key(resource) {
+                self.reserve_channel()?;
+                let floor = self.last_seq.load(Ordering::SeqCst);
+                family.resources.insert(
+                    resource.to_owned(),
+                    ChannelLog::new(channel.clone(), floor, Instant::now()),
+                );
+            }
+        }
+        let head = self.last_seq.load(Ordering::SeqCst);
+        Ok(op(&mut family, channel.resource(), head))
+    }
+
+    fn publish_one(&self, log: &NewLog) -> Result<Cursor, PublishRejection> {
+        let capacity = self.limits.history_per_channel;
+        self.with_channel(&log.channel, |family, resource, _| {
+            let now = Instant::now();
+            let seq = self.last_seq.fetch_add(1, Ordering::SeqCst) + 1;
+            let cursor = Cursor::new(self.epoch, seq);
+            let entry = Entry::new(
+                seq,
+                log_frame(&log.channel, cursor, log.ts, &log.log_data),
+                &self.history_bytes,
+            );
+            let Family {
+                root, resources, ..
+            } = family;
+            let (mut queued, mut slow) = root.fan_out(&entry.frame, None);
+            if let Some(log) = resource.and_then(|r| resources.get_mut(r)) {
+                let (q, s) = log.fan_out(&entry.frame, Some(&root.subscribers));
+                queued += q;
+                slow += s;
+                log.push(entry.clone(), capacity, now);
+            }
+            root.push(entry, capacity, now);
+            self.metrics.deliveries.inc_by(queued);
+            self.metrics.slow_consumer_disconnects.inc_by(slow);
+            cursor
+        })
+    }
+
+    /// Clears the histories of the least recently active families until the
+    /// history fits in three quarters of its byte bound.
+    fn shed_history(&self) {
+        let target = self.limits.max_history_bytes / 4 * 3;
+        let mut families: Vec<(Instant, FamilyRef)> = self
+            .families_read()
+            .values()
+            .map(|f| (lock(f).root.last_active, f.clone()))
+            .collect();
+        families.sort_by_key(|(at, _)| *at);
+        for (_, family) in families {
+            if self.history_bytes.load(Ordering::Relaxed) <= target {
+                break;
+            }
+            let mut family = lock(&family);
+            family.root.clear_history();
+            family
+                .resources
+                .values_mut()
+                .for_each(ChannelLog::clear_history);
+        }
+    }
+
+    /// Forgets channels nobody subscribes to: idle ones, or under pressure
+    /// the least recently active until at most `ToCount` remain.
+    fn sweep(&self, now: Instant, mode: Sweep) {
+        let families: Vec<(String, FamilyRef)> = self
+            .families_read()
+            .iter()
+            .map(|(k, f)| (k.clone(), f.clone()))
+            .collect();
+        let idle = self.limits.channel_idle;
+        let eligible = |log: &ChannelLog| {
+            log.subscribers.is_empty()
+                && match mode {
+                    Sweep::Idle => now.saturating_duration_since(log.last_active) >= idle,
+                    Sweep::ToCount(_) => true,
+                }
+        };
+        let mut resources: Vec<(Instant, usize, String)> = Vec::new();
+        let mut roots: Vec<(Instant, usize)> = Vec::new();
+        for (index, (_, family)) in families.iter().enumerate() {
+            let family = lock(family);
+            for (id, log) in &family.resources {
+                if eligible(log) {
+                    resources.push((log.last_active, index, id.clone()));
+                }
+            }
+            if eligible(&family.root) {
+                roots.push((family.root.last_active, index));
+            }
+        }
+        resources.sort_by_key(|(at, ..)| *at);
+        roots.sort_by_key(|(at, _)| *at);
+        let done = || match mode {
+            Sweep::Idle => false,
+            Sweep::ToCount(target) => self.channel_count.load(Ordering::Relaxed) <= target,
+        };
+        for (_, index, id) in resources {
+            if done() {
+                return;
+            }
+            let mut family = lock(&families[index].1);
+            if family.resources.get(&id).is_some_and(&eligible) {
+                family.resources.remove(&id);
+                self.channel_count.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        for (_, index) in roots {
+            if done() {
+                return;
+            }
+            let (key, family_ref) = &families[index];
+            let mut map = self.families_write();
+            let mut family = lock(family_ref);
+            if !family.removed && family.resources.is_empty() && eligible(&family.root) {
+                family.removed = true;
+                map.remove(key);
+                self.channel_count.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn subscribe_sync(
+        &self,
+        subscriber: &Arc<Subscriber>,
+        channels: &[(Channel, ResumeFrom)],
+    ) -> Subscribed {
+        let mut replay: Vec<Arc<Entry>> = Vec::new();
+        let mut statuses = Vec::with_capacity(channels.len());
+        for (channel, resume) in channels {
+            let opened = self.with_channel(channel, |family, resource, head| {
+                let log = match resource {
+                    Some(r) => match family.resources.get_mut(r) {
+                        Some(log) => log,
+                        None => return None,
+                    },
+                    None => &mut family.root,
+                };
+                log.subscribers.insert(subscriber.id(), subscriber.clone());
+                Some(log.open(self.epoch, *resume, head, &mut replay))
+            });
+            statuses.push(match opened {
+                Ok(Some(o)) => ChannelStatus {
+                    channel: channel.clone(),
+                    status: o.status,
+                    cursor: Some(o.cursor),
+                    replayed: o.replayed,
+                    reason: o.reason.map(str::to_owned),
+                },
+                Ok(None) | Err(_) => ChannelStatus {
+                    channel: channel.clone(),
+                    status: StatusKind::Denied,
+                    cursor: None,
+                    replayed: 0,
+                    reason: Some(format!(
+                        "channel_limit: the gateway tracks its maximum of {} channels",
+                        self.limits.max_channels
+                    )),
+                },
+            });
+        }
+        // A log can be in the replay of both a resource channel and its
+        // service-level channel: send it once, in publish order.
+        replay.sort_by_key(|e| e.seq);
+        replay.dedup_by_key(|e| e.seq);
+        Subscribed {
+            statuses,
+            replay: replay.into_iter().map(|e| e.frame.clone()).collect(),
+        }
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    fn publish(&self, logs: Vec<NewLog>) -> BoxFuture<'_, Vec<Result<Cursor, PublishRejection>>> {
+        let results: Vec<_> = logs.iter().map(|log| self.publish_one(log)).collect();
+        if self.history_bytes.load(Ordering::Relaxed) > self.limits.max_history_bytes {
+            self.shed_history();
+        }
+        Box::pin(std::future::ready(results))
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        subscriber: &'a Arc<Subscriber>,
+        channels: &'a [(Channel, ResumeFrom)],
+    ) -> BoxFuture<'a, Subscribed> {
+        Box::pin(std::future::ready(
+            self.subscribe_sync(subscriber, channels),
+        ))
+    }
+
+    fn unsubscribe(&self, subscriber_id: u64, channels: &[Channel]) {
+        let now = Instant::now();
+        for channel in channels {
+            let family = self
+                .families_read()
+                .get(channel.service_level().as_str())
+                .cloned();
+            let Some(family) = family else { continue };
+            let mut family = lock(&family);
+            let log = match channel.resource() {
+                Some(r) => family.resources.get_mut(r),
+                None => Some(&mut family.root),
+            };
+            if let Some(log) = log {
+                if log.subscribers.remove(&subscriber_id).is_some() {
+                    log.last_active = now;
+                }
+            }
+        }
+    }
+
+    fn stats(&self) -> StoreStats {
+        let mut stats = StoreStats {
+            channels: self.channel_count.load(Ordering::Relaxed),
+            history_bytes: self.history_bytes.load(Ordering::Relaxed),
+            ..StoreStats::default()
+        };
+        let mut seen = std::collections::HashSet::new();
+        let families: Vec<FamilyRef> = self.families_read().values().cloned().collect();
+        for family in families {
+            let family = lock(&family);
+            for log in std::iter::once(&family.root).chain(family.resources.values()) {
+                stats.history_entries += log.history.len();
+                if !log.subscribers.is_empty() {
+                    stats
+                        .subscriptions
+                        .push((log.channel.to_string(), log.subscribers.len()));
+                }
+                for (id, subscriber) in &log.subscribers {
+                    if seen.insert(*id) {
+                        stats.queued_bytes += subscriber.queued_bytes();
+                    }
+                }
+            }
+        }
+        stats
+            .subscriptions
+            .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        stats
+    }
+
+    fn maintain(&self, now: Instant) {
+        self.sweep(now, Sweep::Idle);
+    }
+}

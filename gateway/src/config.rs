@@ -1,0 +1,199 @@
+//! Gateway configuration: command-line flags, each also readable from the
+//! environment, with the defaults and bounds documented in the README.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Command-line and environment configuration of `logs-sse-gateway`.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "logs-sse-gateway",
+    version,
+    about = "Real-time log streaming over Server-Sent Events"
+)]
+pub struct Config {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, env = "LOGS_SSE_LISTEN", default_value = "127.0.0.1:3002")]
+    pub listen: SocketAddr,
+
+    /// Service publish token as SERVICE=TOKEN; repeat for several services or
+    /// several tokens of one service.
+    #[arg(long = "service-token", value_name = "SERVICE=TOKEN", value_parser = parse_service_token)]
+    pub service_tokens: Vec<(String, String)>,
+
+    /// Service tokens from the environment, as `etl=t1,faas=t2`.
+    #[arg(long = "service-tokens-env", env = "LOGS_SSE_SERVICE_TOKENS", hide = true, value_delimiter = ',', value_parser = parse_service_token)]
+    pub service_tokens_env: Vec<(String, String)>,
+
+    /// Let browsers subscribe without credentials.
+    #[arg(long, env = "LOGS_SSE_ALLOW_ANONYMOUS")]
+    pub allow_anonymous: bool,
+
+    /// Bearer token for `/admin/*`; without it the admin endpoints answer 403.
+    #[arg(long, env = "LOGS_SSE_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+
+    /// Allowed browser origin for CORS (repeatable); `*` allows any origin
+    /// without credentials. Exact origins are allowed with credentials.
+    #[arg(
+        long = "cors-origin",
+        env = "LOGS_SSE_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Logs kept per channel for resume.
+    #[arg(long, env = "LOGS_SSE_HISTORY_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub history_size: u32,
+
+    /// Upper bound of all history and queued frames together, in bytes.
+    #[arg(long, env = "LOGS_SSE_HISTORY_MAX_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub history_max_bytes: usize,
+
+    /// Most channels (resource and service-level) tracked at once.
+    #[arg(long, env = "LOGS_SSE_MAX_CHANNELS", default_value_t = 100_000)]
+    pub max_channels: usize,
+
+    /// A channel nobody subscribes to is forgotten after this many seconds
+    /// without a publish.
+    #[arg(long, env = "LOGS_SSE_CHANNEL_IDLE_SECS", default_value_t = 3600)]
+    pub channel_idle_secs: u64,
+
+    /// Most channels in one stream.
+    #[arg(long, env = "LOGS_SSE_MAX_CHANNELS_PER_STREAM", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_channels_per_stream: u32,
+
+    /// Events queued for one stream before it counts as a slow consumer.
+    #[arg(long, env = "LOGS_SSE_SEND_QUEUE_EVENTS", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub send_queue_events: u32,
+
+    /// Bytes queued for one stream before it counts as a slow consumer.
+    #[arg(long, env = "LOGS_SSE_SEND_QUEUE_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub send_queue_bytes: usize,
+
+    /// Seconds between keep-alive comments on an idle stream.
+    #[arg(long, env = "LOGS_SSE_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub heartbeat_secs: u64,
+
+    /// Reconnect delay suggested to clients (`retry:`), in milliseconds.
+    #[arg(long, env = "LOGS_SSE_RETRY_MS", default_value_t = 2000)]
+    pub retry_ms: u64,
+
+    /// Largest publish request body, in bytes.
+    #[arg(long, env = "LOGS_SSE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Largest `logData` of one log, in bytes.
+    #[arg(long, env = "LOGS_SSE_MAX_LOG_BYTES", default_value_t = 64 * 1024)]
+    pub max_log_bytes: usize,
+
+    /// Most logs in one publish request.
+    #[arg(long, env = "LOGS_SSE_MAX_BATCH", default_value_t = 1000)]
+    pub max_batch: usize,
+
+    /// Log output format.
+    #[arg(long, env = "LOGS_SSE_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// How the gateway writes its own logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_service_token(text: &str) -> Result<(String, String), String> {
+    let (service, token) = text.split_once('=').ok_or_else(|| {
+        format!(
+            "expected SERVICE=TOKEN, got {:?}",
+            text.split('=').next().unwrap_or_default()
+        )
+    })?;
+    logs_sse_protocol::channel::Segment::parse(
+        logs_sse_protocol::channel::SegmentKind::Service,
+        service,
+    )
+    .map_err(|e| e.to_string())?;
+    if token.len() < 8 {
+        return Err(format!(
+            "the token for {service:?} is shorter than 8 characters"
+        ));
+    }
+    Ok((service.to_owned(), token.to_owned()))
+}
+
+impl Config {
+    /// A configuration with every default, listening on a free loopback port.
+    /// Used by tests and embedders.
+    pub fn for_tests() -> Self {
+        let mut config = Config::parse_from([
+            "logs-sse-gateway",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-anonymous",
+        ]);
+        config.service_tokens = vec![
+            ("etl".into(), "etl-test-token".into()),
+            ("faas".into(), "faas-test-token".into()),
+            ("function".into(), "function-test-token".into()),
+        ];
+        config.admin_token = Some("admin-test-token".into());
+        config
+    }
+
+    /// All service tokens, from flags and environment.
+    pub fn all_service_tokens(&self) -> impl Iterator<Item = &(String, String)> {
+        self.service_tokens.iter().chain(&self.service_tokens_env)
+    }
+
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_secs(self.heartbeat_secs)
+    }
+
+    pub fn channel_idle(&self) -> Duration {
+        Duration::from_secs(self.channel_idle_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_readme() {
+        let c = Config::parse_from(["x"]);
+        assert_eq!(c.listen.to_string(), "127.0.0.1:3002");
+        assert_eq!(c.history_size, 1000);
+        assert_eq!(c.max_channels_per_stream, 64);
+        assert_eq!(c.max_body_bytes, 1 << 20);
+        assert!(!c.allow_anonymous);
+    }
+
+    #[test]
+    fn service_tokens_are_validated() {
+        let c = Config::try_parse_from([
+            "x",
+            "--service-token",
+            "etl=abcdefgh",
+            "--service-token",
+            "faas=12345678",
+        ])
+        .unwrap();
+        assert_eq!(c.service_tokens.len(), 2);
+        let err = Config::try_parse_from(["x", "--service-token", "etl"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SERVICE=TOKEN"), "{err}");
+        let err = Config::try_parse_from(["x", "--service-token", "e tl=abcdefgh"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("service contains ' '"), "{err}");
+        let err = Config::try_parse_from(["x", "--service-token", "etl=short"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("shorter than 8"), "{err}");
+    }
+}

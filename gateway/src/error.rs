@@ -1,0 +1,114 @@
+//! The one error type of the HTTP layer: every failure a client can cause is
+//! an [`AppError`] and is answered as `{"error":{"code","message"}}` with the
+//! matching status, so callers can branch on `code` and show `message`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use logs_sse_protocol::QueryError;
+use serde::Serialize;
+
+/// The JSON error body.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    pub error: ErrorDetail<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorDetail<'a> {
+    pub code: &'a str,
+    pub message: &'a str,
+}
+
+/// Everything the HTTP layer answers with a non-2xx status.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("{0}")]
+    InvalidQuery(#[from] QueryError),
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: String },
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{message}")]
+    TooLarge { code: &'static str, message: String },
+    #[error("Content-Type must be application/json or application/x-ndjson, got {0:?}")]
+    UnsupportedMediaType(String),
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest { .. } | AppError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            AppError::PayloadTooLarge { .. } | AppError::TooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest { code, .. }
+            | AppError::Unauthorized { code, .. }
+            | AppError::Forbidden { code, .. }
+            | AppError::TooLarge { code, .. }
+            | AppError::Unavailable { code, .. } => code,
+            AppError::InvalidQuery(e) => match e {
+                QueryError::NoChannels => "missing_channels",
+                QueryError::TooManyChannels { .. } => "too_many_channels",
+                QueryError::BadChannel { .. } => "invalid_channel",
+                QueryError::BadSinceEntry { .. } | QueryError::BadCursor { .. } => "invalid_cursor",
+                QueryError::SinceForUnlistedChannel { .. } => "invalid_since",
+            },
+            AppError::PayloadTooLarge { .. } => "body_too_large",
+            AppError::UnsupportedMediaType(_) => "unsupported_media_type",
+            AppError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let message = self.to_string();
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                error: ErrorDetail {
+                    code: self.code(),
+                    message: &message,
+                },
+            }),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,111 @@
+//! SSE frames, encoded once.
+//!
+//! A published log becomes one [`Bytes`] frame when it is accepted; that
+//! same buffer is kept in history and handed to every subscriber (cloning
+//! `Bytes` only bumps a reference count). Nothing here runs per subscriber.
+//!
+//! SSE ends a `data:` line at `\n`, `\r` or `\r\n`, so a frame must not carry
+//! a raw line break. JSON never needs one: inside strings line breaks are
+//! escaped (`\n`), and outside strings they are insignificant whitespace,
+//! which [`single_line_json`] turns into spaces.
+
+use std::borrow::Cow;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use logs_sse_protocol::{Channel, Cursor};
+use serde::Serialize;
+
+/// An encoded SSE event, shared by every receiver.
+pub type Frame = Bytes;
+
+/// Comment line that keeps idle connections (and proxies) open.
+pub const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+
+/// Makes valid JSON text safe for one `data:` line; see the module docs.
+pub fn single_line_json(json: &str) -> Cow<'_, str> {
+    if json.bytes().any(|b| b == b'\n' || b == b'\r') {
+        Cow::Owned(json.replace(['\n', '\r'], " "))
+    } else {
+        Cow::Borrowed(json)
+    }
+}
+
+/// Encodes a `log` event. `log_data` must already be single-line JSON.
+pub fn log_frame(channel: &Channel, cursor: Cursor, ts: u64, log_data: &str) -> Frame {
+    debug_assert!(!log_data.contains(['\n', '\r']));
+    // Channel names and cursors use only [A-Za-z0-9_.:-], so they need no
+    // JSON escaping; the payload is inserted as the publisher sent it.
+    let cursor = cursor.to_string();
+    let mut out =
+        BytesMut::with_capacity(64 + channel.as_str().len() + cursor.len() + log_data.len());
+    out.put_slice(b"event: log\ndata: {\"channel\":\"");
+    out.put_slice(channel.as_str().as_bytes());
+    out.put_slice(b"\",\"cursor\":\"");
+    out.put_slice(cursor.as_bytes());
+    out.put_slice(b"\",\"ts\":");
+    out.put_slice(ts.to_string().as_bytes());
+    out.put_slice(b",\"logData\":");
+    out.put_slice(log_data.as_bytes());
+    out.put_slice(b"}\n\n");
+    out.freeze()
+}
+
+/// Encodes a control event (`hello`, `status`, `close`) from its payload.
+pub fn event_frame(event: &str, payload: &impl Serialize) -> Frame {
+    // Serialising these small, typed structs cannot fail.
+    let json = serde_json::to_string(payload).unwrap_or_else(|_| "{}".to_owned());
+    let mut out = BytesMut::with_capacity(16 + event.len() + json.len());
+    out.put_slice(b"event: ");
+    out.put_slice(event.as_bytes());
+    out.put_slice(b"\ndata: ");
+    out.put_slice(json.as_bytes());
+    out.put_slice(b"\n\n");
+    out.freeze()
+}
+
+/// The `retry:` hint a browser `EventSource` uses as its reconnect delay.
+pub fn retry_frame(retry_ms: u64) -> Frame {
+    Bytes::from(format!("retry: {retry_ms}\n\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logs_sse_protocol::{Epoch, LogEvent};
+
+    #[test]
+    fn log_frame_is_one_event_that_parses_back() {
+        let channel: Channel = "logs:etl:ws1:wf9".parse().unwrap();
+        let raw = "{\n  \"message\": \"line1\\nline2\\r\\ndata: event: x\",\r\n  \"n\": 1.50\n}";
+        let data = single_line_json(raw);
+        let frame = log_frame(&channel, Cursor::new(Epoch(0xab), 7), 42, &data);
+        let text = std::str::from_utf8(&frame).unwrap();
+        let body = text
+            .strip_prefix("event: log\ndata: ")
+            .unwrap()
+            .strip_suffix("\n\n")
+            .unwrap();
+        assert!(!body.contains(['\n', '\r']), "{body}");
+        let event: LogEvent<'_> = serde_json::from_str(body).unwrap();
+        assert_eq!(event.channel, channel);
+        assert_eq!(event.cursor.to_string(), "ab-7");
+        assert_eq!(event.ts, 42);
+        let value: serde_json::Value = serde_json::from_str(event.log_data.get()).unwrap();
+        assert_eq!(value["message"], "line1\nline2\r\ndata: event: x");
+        assert_eq!(
+            event.log_data.get().matches("1.50").count(),
+            1,
+            "numbers are not re-encoded"
+        );
+    }
+
+    #[test]
+    fn control_frames_are_single_events() {
+        let frame = event_frame("close", &serde_json::json!({"message": "a\nb"}));
+        assert_eq!(
+            &frame[..],
+            b"event: close\ndata: {\"message\":\"a\\nb\"}\n\n"
+        );
+        assert_eq!(&retry_frame(2000)[..], b"retry: 2000\n\n");
+    }
+}

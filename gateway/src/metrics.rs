@@ -1,0 +1,127 @@
+//! Counters and gauges of the gateway, exported in Prometheus text format by
+//! `GET /metrics` and summarised as JSON by `GET /admin/logs/stats`.
+//!
+//! The hot paths only touch atomics; gauges that describe the history store
+//! are filled from the backend when scraped.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Every metric the gateway exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub publish_requests: Counter,
+    pub publish_rejected_requests: Counter,
+    pub logs_published: Counter,
+    pub logs_rejected: Counter,
+    pub deliveries: Counter,
+    pub slow_consumer_disconnects: Counter,
+    pub streams_opened: Counter,
+    pub stream_rejections: Counter,
+    pub open_streams: Gauge,
+    pub stream_subscriptions: Gauge,
+    pub channels: Gauge,
+    pub history_entries: Gauge,
+    pub history_bytes: Gauge,
+    pub queued_bytes: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("logs_sse");
+        let mut counter = |name: &str, help: &str| {
+            let metric = Counter::default();
+            registry.register(name, help, metric.clone());
+            metric
+        };
+        let publish_requests = counter("publish_requests", "Publish HTTP requests received");
+        let publish_rejected_requests = counter(
+            "publish_rejected_requests",
+            "Publish HTTP requests answered with an error",
+        );
+        let logs_published = counter("logs_published", "Logs accepted and routed");
+        let logs_rejected = counter("logs_rejected", "Logs rejected in publish requests");
+        let deliveries = counter("deliveries", "Log events queued to streams");
+        let slow_consumer_disconnects = counter(
+            "slow_consumer_disconnects",
+            "Streams closed because their send queue was full",
+        );
+        let streams_opened = counter("streams_opened", "Streams opened");
+        let stream_rejections = counter(
+            "stream_rejections",
+            "Stream requests answered with an error",
+        );
+        let mut gauge = |name: &str, help: &str| {
+            let metric = Gauge::default();
+            registry.register(name, help, metric.clone());
+            metric
+        };
+        Metrics {
+            open_streams: gauge("open_streams", "Streams currently open"),
+            stream_subscriptions: gauge(
+                "stream_subscriptions",
+                "Channel subscriptions of open streams",
+            ),
+            channels: gauge("channels", "Channels tracked by the history store"),
+            history_entries: gauge("history_entries", "Log entries held in history"),
+            history_bytes: gauge("history_bytes", "Bytes of encoded frames held in history"),
+            queued_bytes: gauge("queued_bytes", "Bytes waiting in stream send queues"),
+            registry,
+            publish_requests,
+            publish_rejected_requests,
+            logs_published,
+            logs_rejected,
+            deliveries,
+            slow_consumer_disconnects,
+            streams_opened,
+            stream_rejections,
+        }
+    }
+}
+
+impl Metrics {
+    /// Renders the Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+fn to_i64(value: usize) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl Metrics {
+    /// Copies the history store's figures into their gauges.
+    pub fn set_store_gauges(&self, channels: usize, entries: usize, bytes: usize, queued: usize) {
+        self.channels.set(to_i64(channels));
+        self.history_entries.set(to_i64(entries));
+        self.history_bytes.set(to_i64(bytes));
+        self.queued_bytes.set(to_i64(queued));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prefixed_counters_and_gauges() {
+        let m = Metrics::default();
+        m.logs_published.inc_by(3);
+        m.open_streams.set(2);
+        let text = m.render();
+        assert!(text.contains("logs_sse_logs_published_total 3"), "{text}");
+        assert!(text.contains("logs_sse_open_streams 2"), "{text}");
+        assert!(
+            text.contains("# TYPE logs_sse_deliveries counter"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
