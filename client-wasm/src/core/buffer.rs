@@ -1,0 +1,192 @@
+//! The bounded log buffer of one subscription.
+//!
+//! Keeps at most `max` entries, ordered by cursor within an epoch (arrival
+//! order across epochs), deduplicated by cursor. Every log of a gateway gets
+//! its sequence number from one counter, so a cursor names one log and
+//! "dedupe by (channel, cursor)" is dedupe by cursor.
+//!
+//! The payload type `P` is what the host hands out in snapshots: a parsed JS
+//! object in the browser, the raw text in native tests. The raw event text
+//! is kept beside it (shared between subscriptions) for persistence.
+
+use std::collections::{HashSet, VecDeque};
+use std::rc::Rc;
+
+use logs_sse_protocol::Cursor;
+
+/// One buffered log.
+#[derive(Debug, Clone)]
+pub struct Entry<P> {
+    pub cursor: Cursor,
+    /// The SSE `data` of the `log` event, exactly as received.
+    pub raw: Rc<str>,
+    pub payload: P,
+}
+
+/// What [`LogBuffer::insert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    Added,
+    /// The cursor is already buffered.
+    Duplicate,
+    /// The buffer is full and the log is older than everything in it.
+    TooOld,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct LogBuffer<P> {
+    max: usize,
+    entries: VecDeque<Entry<P>>,
+    seen: HashSet<Cursor>,
+    version: u64,
+}
+
+impl<P> LogBuffer<P> {
+    pub fn new(max: usize) -> Self {
+        let max = max.max(1);
+        LogBuffer {
+            max,
+            entries: VecDeque::with_capacity(max.min(1024)),
+            seen: HashSet::with_capacity(max.min(1024)),
+            version: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.max
+    }
+
+    /// Grows with every change; a snapshot cache compares it.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = &Entry<P>> + DoubleEndedIterator {
+        self.entries.iter()
+    }
+
+    pub fn contains(&self, cursor: &Cursor) -> bool {
+        self.seen.contains(cursor)
+    }
+
+    /// Whether [`insert`](Self::insert) would add a log with this cursor.
+    pub fn would_accept(&self, cursor: &Cursor) -> bool {
+        if self.seen.contains(cursor) {
+            return false;
+        }
+        if self.entries.len() < self.max {
+            return true;
+        }
+        match self.entries.front() {
+            Some(oldest) => oldest.cursor.epoch != cursor.epoch || oldest.cursor.seq < cursor.seq,
+            None => true,
+        }
+    }
+
+    /// Inserts in cursor order, evicting the oldest entry when full.
+    pub fn insert(&mut self, entry: Entry<P>) -> Inserted {
+        if self.seen.contains(&entry.cursor) {
+            return Inserted::Duplicate;
+        }
+        if !self.would_accept(&entry.cursor) {
+            return Inserted::TooOld;
+        }
+        let cursor = entry.cursor;
+        // Position: after the last entry of the same epoch with a smaller seq.
+        // Almost always the end, so search from the back.
+        let mut at = self.entries.len();
+        while at > 0 {
+            let prev = &self.entries[at - 1].cursor;
+            if prev.epoch != cursor.epoch || prev.seq < cursor.seq {
+                break;
+            }
+            at -= 1;
+        }
+        self.entries.insert(at, entry);
+        self.seen.insert(cursor);
+        while self.entries.len() > self.max {
+            if let Some(old) = self.entries.pop_front() {
+                self.seen.remove(&old.cursor);
+            }
+        }
+        self.version += 1;
+        Inserted::Added
+    }
+
+    pub fn clear(&mut self) {
+        if !self.entries.is_empty() {
+            self.entries.clear();
+            self.seen.clear();
+            self.version += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logs_sse_protocol::Epoch;
+    use proptest::prelude::*;
+
+    fn entry(epoch: u64, seq: u64) -> Entry<u64> {
+        Entry {
+            cursor: Cursor::new(Epoch(epoch), seq),
+            raw: Rc::from(""),
+            payload: seq,
+        }
+    }
+
+    fn seqs(b: &LogBuffer<u64>) -> Vec<u64> {
+        b.entries().map(|e| e.payload).collect()
+    }
+
+    #[test]
+    fn keeps_the_newest_and_drops_duplicates() {
+        let mut b = LogBuffer::new(3);
+        for s in [1, 2, 3, 4] {
+            assert_eq!(b.insert(entry(1, s)), Inserted::Added);
+        }
+        assert_eq!(seqs(&b), vec![2, 3, 4]);
+        assert_eq!(b.insert(entry(1, 3)), Inserted::Duplicate);
+        assert_eq!(b.insert(entry(1, 1)), Inserted::TooOld);
+        assert_eq!(b.version(), 4);
+    }
+
+    #[test]
+    fn orders_by_seq_within_an_epoch_and_appends_new_epochs() {
+        let mut b = LogBuffer::new(10);
+        for s in [5, 7, 3, 6] {
+            b.insert(entry(1, s));
+        }
+        b.insert(entry(2, 1));
+        assert_eq!(seqs(&b), vec![3, 5, 6, 7, 1]);
+    }
+
+    proptest! {
+        #[test]
+        fn bounded_unique_and_sorted(max in 1usize..20, input in proptest::collection::vec(0u64..60, 0..200)) {
+            let mut b = LogBuffer::new(max);
+            for s in &input {
+                b.insert(entry(1, *s));
+            }
+            let got = seqs(&b);
+            prop_assert!(got.len() <= max);
+            prop_assert!(got.windows(2).all(|w| w[0] < w[1]));
+            let mut distinct: Vec<u64> = input.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let expected: Vec<u64> = distinct.iter().rev().take(max).rev().copied().collect();
+            // It always holds exactly the `max` largest distinct values seen.
+            prop_assert_eq!(got, expected);
+        }
+    }
+}

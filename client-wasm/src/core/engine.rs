@@ -1,0 +1,991 @@
+//! The client state machine: subscriptions, routing, connection lifecycle.
+//!
+//! [`Engine`] owns everything that decides; the browser boundary only
+//! executes the [`Effect`]s it emits and feeds it events. Inputs carry the
+//! current time (`now` in milliseconds); randomness comes from an injected
+//! function. Nothing here touches a browser API, so the whole lifecycle
+//! (coalesced channel changes, linger, backoff, probe verdicts, gateway
+//! `close` events, gaps, persistence throttling) is tested natively.
+//!
+//! Connection phases and their observable [`ConnectionState`]:
+//!
+//! | phase        | state                                     | left by                                   |
+//! |--------------|-------------------------------------------|-------------------------------------------|
+//! | `Idle`       | `idle`                                    | a channel is added                        |
+//! | `Connecting` | `connecting` (`reconnecting` if attempt>0) | `open` event, `error`                     |
+//! | `Open`       | `open`                                    | `error`, gateway `close`, channel change  |
+//! | `Waiting`    | `reconnecting`                            | backoff timer, `online`, fatal probe      |
+//! | `Failed`     | `failed`                                  | channel change, `reconnect()`             |
+//! | `Closed`     | `closed`                                  | never                                     |
+//!
+//! Every stream the engine asks for has a *generation*; events from an
+//! older generation are ignored.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use logs_sse_protocol::{
+    Channel, ChannelStatus, CloseEvent, CloseReason, Cursor, HelloEvent, LogEvent, StatusKind,
+    EVENT_CLOSE, EVENT_HELLO, EVENT_LOG, EVENT_STATUS,
+};
+
+use super::backoff::Backoff;
+use super::buffer::{Entry, Inserted, LogBuffer};
+use super::options::{ClientOptions, SubscribeOptions};
+use super::persist::{self, Restored};
+use super::registry::{advance, Acquired, Registry, SubId};
+use super::status::{classify, ConnectionState, ProbeResult, Reason, Status};
+
+/// A subscription's filter: keep the log when it returns true.
+pub type Filter<P> = Box<dyn Fn(&P) -> bool>;
+
+/// Smallest persistence budget tried after quota errors.
+pub const MIN_PERSIST_BUDGET: usize = 4 * 1024;
+/// Pause after a write failed even with the smallest budget.
+pub const PERSIST_GIVE_UP_MS: u64 = 30_000;
+
+/// Something that happened to one subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    /// Logs were added to the buffer.
+    Logs { added: u32 },
+    /// The gateway reported the channel's status.
+    Status {
+        status: StatusKind,
+        cursor: Option<Cursor>,
+        reason: Option<String>,
+        replayed: u32,
+    },
+    /// Logs between `from` and `to` may be missing: refetch them elsewhere.
+    Gap {
+        from: Option<Cursor>,
+        to: Option<Cursor>,
+        reason: Option<String>,
+    },
+}
+
+/// Kinds of diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Diagnostic {
+    MalformedEvent,
+    Storage,
+}
+
+/// What the boundary must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Replace any current stream with one for `query` (no leading `?`).
+    Open {
+        query: String,
+        generation: u64,
+    },
+    /// Close the current stream.
+    CloseStream,
+    /// Fetch the stream URL once to learn why it failed to open.
+    Probe {
+        query: String,
+        generation: u64,
+    },
+    /// The observable status changed.
+    Status(Status),
+    Update {
+        sub: SubId,
+        update: Update,
+    },
+    /// Write `text` to `sessionStorage[key]`; report failure with
+    /// [`Engine::persist_failed`].
+    Persist {
+        sub: SubId,
+        key: String,
+        text: String,
+    },
+    /// Remove a stored record (it was invalid).
+    Forget {
+        key: String,
+    },
+    Diagnostic {
+        kind: Diagnostic,
+        message: String,
+    },
+}
+
+/// Why a subscription was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscribeError {
+    Closed,
+    TooManySubscriptions(u32),
+    TooManyChannels(u32),
+}
+
+impl std::fmt::Display for SubscribeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SubscribeError::Closed => f.write_str("the client is closed"),
+            SubscribeError::TooManySubscriptions(max) => {
+                write!(
+                    f,
+                    "too many subscriptions: the limit is {max} (maxSubscriptions)"
+                )
+            }
+            SubscribeError::TooManyChannels(max) => {
+                write!(f, "too many channels: the limit is {max} (maxChannels)")
+            }
+        }
+    }
+}
+
+/// Counters for diagnostics and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub events: u64,
+    pub logs: u64,
+    pub delivered: u64,
+    pub duplicates: u64,
+    pub filtered: u64,
+    pub malformed: u64,
+    pub opens: u64,
+    pub gaps: u64,
+}
+
+#[derive(Debug)]
+struct PersistState {
+    key: String,
+    dirty: bool,
+    due_at: u64,
+    last_write: Option<u64>,
+    budget: usize,
+    disabled: bool,
+}
+
+/// One subscription.
+pub struct Subscription<P> {
+    pub channel: Channel,
+    pub buffer: LogBuffer<P>,
+    filter: Option<Filter<P>>,
+    persist: Option<PersistState>,
+    /// The channel's last status as reported by the gateway.
+    pub status: Option<StatusKind>,
+    pub status_reason: Option<String>,
+}
+
+impl<P: std::fmt::Debug> std::fmt::Debug for Subscription<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("channel", &self.channel)
+            .field("buffer", &self.buffer.len())
+            .field("filter", &self.filter.is_some())
+            .field("persist", &self.persist)
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    Connecting,
+    Open { since: u64 },
+    Waiting { until: u64 },
+    Failed,
+    Closed,
+}
+
+/// See the module docs.
+pub struct Engine<P> {
+    opts: ClientOptions,
+    backoff: Backoff,
+    rng: Box<dyn FnMut() -> f64>,
+    subs: BTreeMap<SubId, Subscription<P>>,
+    next_sub: SubId,
+    registry: Registry<P>,
+    phase: Phase,
+    attempt: u32,
+    generation: u64,
+    streamed: Vec<Channel>,
+    reconfigure_at: Option<u64>,
+    status: Status,
+    effects: Vec<Effect>,
+    stats: Stats,
+}
+
+impl<P> std::fmt::Debug for Engine<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("phase", &self.phase)
+            .field("attempt", &self.attempt)
+            .field("generation", &self.generation)
+            .field("subs", &self.subs.len())
+            .field("channels", &self.registry.len())
+            .finish()
+    }
+}
+
+impl<P: Clone> Engine<P> {
+    /// `rng` returns numbers in `[0, 1)` for backoff jitter.
+    pub fn new(opts: ClientOptions, rng: Box<dyn FnMut() -> f64>) -> Self {
+        Engine {
+            backoff: Backoff::new(opts.backoff_min_ms, opts.backoff_max_ms),
+            opts,
+            rng,
+            subs: BTreeMap::new(),
+            next_sub: 1,
+            registry: Registry::default(),
+            phase: Phase::Idle,
+            attempt: 0,
+            generation: 0,
+            streamed: Vec::new(),
+            reconfigure_at: None,
+            status: Status::new(ConnectionState::Idle),
+            effects: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn options(&self) -> &ClientOptions {
+        &self.opts
+    }
+
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn subscription(&self, sub: SubId) -> Option<&Subscription<P>> {
+        self.subs.get(&sub)
+    }
+
+    pub fn subscription_count(&self) -> usize {
+        self.subs.len()
+    }
+
+    /// Channels on the current (or last opened) stream.
+    pub fn streamed_channels(&self) -> &[Channel] {
+        &self.streamed
+    }
+
+    /// The resume cursor of a channel on the stream.
+    pub fn channel_cursor(&self, channel: &Channel) -> Option<Cursor> {
+        self.registry.get(channel).and_then(|e| e.cursor)
+    }
+
+    /// Takes the effects emitted since the last call, in order.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    pub fn has_effects(&self) -> bool {
+        !self.effects.is_empty()
+    }
+
+    /// When [`on_timer`](Self::on_timer) must next run.
+    pub fn next_deadline(&self) -> Option<u64> {
+        let mut next = self.reconfigure_at;
+        let mut consider = |t: Option<u64>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        if let Phase::Waiting { until } = self.phase {
+            consider(Some(until));
+        }
+        consider(self.registry.next_deadline());
+        for sub in self.subs.values() {
+            if let Some(p) = &sub.persist {
+                if p.dirty && !p.disabled {
+                    consider(Some(p.due_at));
+                }
+            }
+        }
+        next
+    }
+
+    // ----- subscriptions -------------------------------------------------
+
+    /// Adds a subscription. `restored` is a validated stored record; its
+    /// logs are inserted (through `filter`) and, when the channel is new to
+    /// the stream, its cursor is where the channel resumes.
+    pub fn subscribe(
+        &mut self,
+        channel: Channel,
+        opts: SubscribeOptions,
+        filter: Option<Filter<P>>,
+        restored: Option<Restored>,
+        now: u64,
+        mut make_payload: impl FnMut(&str) -> P,
+    ) -> Result<SubId, SubscribeError> {
+        if self.phase == Phase::Closed {
+            return Err(SubscribeError::Closed);
+        }
+        if self.subs.len() >= self.opts.max_subscriptions as usize {
+            return Err(SubscribeError::TooManySubscriptions(
+                self.opts.max_subscriptions,
+            ));
+        }
+        if self.registry.get(&channel).is_none()
+            && self.registry.len() >= self.opts.max_channels as usize
+            && !self.registry.evict_one_lingering()
+        {
+            return Err(SubscribeError::TooManyChannels(self.opts.max_channels));
+        }
+        let id = self.next_sub;
+        self.next_sub = self.next_sub.wrapping_add(1).max(1);
+        let restored_cursor = restored.as_ref().and_then(|r| r.cursor);
+        let start = restored_cursor.map_or(opts.resume_from, logs_sse_protocol::ResumeFrom::After);
+        let acquired = self.registry.acquire(&channel, id, start);
+        let mut sub = Subscription {
+            channel: channel.clone(),
+            buffer: LogBuffer::new(opts.max_logs as usize),
+            filter,
+            persist: opts.persist_key.map(|key| PersistState {
+                key,
+                dirty: false,
+                due_at: now,
+                last_write: None,
+                budget: self.opts.persist_max_bytes as usize,
+                disabled: false,
+            }),
+            status: None,
+            status_reason: None,
+        };
+        if let Some(restored) = restored {
+            for log in restored.logs {
+                let payload = make_payload(&log.raw);
+                let entry = Entry {
+                    cursor: log.cursor,
+                    raw: Rc::from(log.raw),
+                    payload,
+                };
+                Self::offer(&mut sub, entry, &mut self.stats);
+            }
+        }
+        if let Some(entry) = self.registry.get_mut(&channel) {
+            sub.status = entry.status;
+            sub.status_reason = entry.status_reason.clone();
+            if acquired == Acquired::Revived {
+                for parked in std::mem::take(&mut entry.parked) {
+                    Self::offer(&mut sub, parked, &mut self.stats);
+                }
+            }
+        }
+        if let Some(p) = &mut sub.persist {
+            // Record the state we start from once the channel has a cursor.
+            p.dirty = !sub.buffer.is_empty();
+        }
+        self.subs.insert(id, sub);
+        if acquired == Acquired::New {
+            self.mark_changed(now);
+        }
+        Ok(id)
+    }
+
+    /// Offers an entry to a subscription's filter and buffer.
+    fn offer(sub: &mut Subscription<P>, entry: Entry<P>, stats: &mut Stats) -> bool {
+        if !sub.buffer.would_accept(&entry.cursor) {
+            stats.duplicates += 1;
+            return false;
+        }
+        if let Some(filter) = &sub.filter {
+            if !filter(&entry.payload) {
+                stats.filtered += 1;
+                return false;
+            }
+        }
+        sub.buffer.insert(entry) == Inserted::Added
+    }
+
+    /// Removes a subscription; its final state is persisted at once.
+    pub fn unsubscribe(&mut self, sub: SubId, now: u64) -> bool {
+        let Some(mut s) = self.subs.remove(&sub) else {
+            return false;
+        };
+        if let Some(p) = &mut s.persist {
+            if p.dirty && !p.disabled {
+                let cursor = self.registry.get(&s.channel).and_then(|e| e.cursor);
+                if let Some(text) = Self::encode(&s.channel, cursor, now, &s.buffer, p.budget) {
+                    self.effects.push(Effect::Persist {
+                        sub,
+                        key: p.key.clone(),
+                        text,
+                    });
+                }
+            }
+        }
+        let max = s.buffer.capacity();
+        let parked = std::mem::replace(&mut s.buffer, LogBuffer::new(1));
+        let parked_entries: Vec<Entry<P>> = parked.entries().cloned().collect();
+        if self.registry.release(
+            &s.channel,
+            sub,
+            now,
+            self.opts.linger_ms,
+            parked_entries.into_iter(),
+            max,
+        ) {
+            self.mark_changed(now);
+        }
+        true
+    }
+
+    fn encode(
+        channel: &Channel,
+        cursor: Option<Cursor>,
+        now: u64,
+        buffer: &LogBuffer<P>,
+        budget: usize,
+    ) -> Option<String> {
+        persist::encode(
+            channel,
+            cursor,
+            now,
+            buffer.entries().map(|e| &*e.raw),
+            budget,
+        )
+    }
+
+    fn mark_changed(&mut self, now: u64) {
+        if self.reconfigure_at.is_none() {
+            self.reconfigure_at = Some(now + u64::from(self.opts.coalesce_ms));
+        }
+    }
+
+    // ----- connection ----------------------------------------------------
+
+    fn public_state(&self) -> ConnectionState {
+        match self.phase {
+            Phase::Idle => ConnectionState::Idle,
+            Phase::Connecting if self.attempt == 0 => ConnectionState::Connecting,
+            Phase::Connecting | Phase::Waiting { .. } => ConnectionState::Reconnecting,
+            Phase::Open { .. } => ConnectionState::Open,
+            Phase::Failed => ConnectionState::Failed,
+            Phase::Closed => ConnectionState::Closed,
+        }
+    }
+
+    /// Publishes the status for the current phase; `detail` sets the reason
+    /// fields (None keeps the previous reason while reconnecting).
+    fn publish(&mut self, now: u64, detail: Option<Detail>) {
+        let state = self.public_state();
+        let mut next = Status::new(state);
+        next.attempt = self.attempt;
+        if let Phase::Waiting { until } = self.phase {
+            next.retry_in_ms = Some(until.saturating_sub(now).min(u64::from(u32::MAX)) as u32);
+        }
+        match state {
+            ConnectionState::Open => {
+                next.connection_id = self.status.connection_id.clone();
+            }
+            ConnectionState::Reconnecting | ConnectionState::Failed => {
+                if let Some(d) = detail {
+                    next.reason = Some(d.reason);
+                    next.message = Some(d.message);
+                    next.http_status = d.http_status;
+                    next.code = d.code;
+                } else {
+                    next.reason = self.status.reason;
+                    next.message = self.status.message.clone();
+                    next.http_status = self.status.http_status;
+                    next.code = self.status.code.clone();
+                }
+            }
+            _ => {}
+        }
+        if next != self.status {
+            self.status = next.clone();
+            self.effects.push(Effect::Status(next));
+        }
+    }
+
+    fn open(&mut self, now: u64) {
+        let query = self.registry.query();
+        if query.channels.is_empty() {
+            if !matches!(
+                self.phase,
+                Phase::Idle | Phase::Waiting { .. } | Phase::Failed
+            ) {
+                self.effects.push(Effect::CloseStream);
+            }
+            self.phase = Phase::Idle;
+            self.attempt = 0;
+            self.streamed.clear();
+            self.publish(now, None);
+            return;
+        }
+        self.generation += 1;
+        self.stats.opens += 1;
+        self.streamed = self.registry.names();
+        self.phase = Phase::Connecting;
+        self.status.connection_id = None;
+        self.effects.push(Effect::Open {
+            query: query.to_query_string(),
+            generation: self.generation,
+        });
+        self.publish(now, None);
+    }
+
+    fn reconfigure(&mut self, now: u64) {
+        let desired = self.registry.names();
+        match self.phase {
+            Phase::Closed => {}
+            Phase::Waiting { .. } if !desired.is_empty() => {}
+            Phase::Failed if !desired.is_empty() => {
+                self.attempt = 0;
+                self.open(now);
+            }
+            Phase::Idle if !desired.is_empty() => {
+                self.attempt = 0;
+                self.open(now);
+            }
+            Phase::Open { .. } | Phase::Connecting if desired == self.streamed => {}
+            _ => self.open(now),
+        }
+    }
+
+    /// Runs whatever is due at `now`: linger expiry, coalesced channel
+    /// changes, the backoff timer, throttled persistence.
+    pub fn on_timer(&mut self, now: u64) {
+        if self.registry.expire(now) {
+            self.mark_changed(now);
+        }
+        if self.reconfigure_at.is_some_and(|t| t <= now) {
+            self.reconfigure_at = None;
+            self.reconfigure(now);
+        }
+        if let Phase::Waiting { until } = self.phase {
+            if until <= now {
+                self.open(now);
+            }
+        }
+        self.persist_due(now, false);
+    }
+
+    /// The stream's `open` event.
+    pub fn on_open(&mut self, generation: u64, now: u64) {
+        if generation != self.generation || self.phase != Phase::Connecting {
+            return;
+        }
+        self.phase = Phase::Open { since: now };
+        self.publish(now, None);
+    }
+
+    fn healthy(&self, now: u64) -> bool {
+        matches!(self.phase, Phase::Open { since } if now.saturating_sub(since) >= u64::from(self.opts.healthy_after_ms))
+    }
+
+    fn wait(&mut self, now: u64, delay: u32, detail: Detail) {
+        self.phase = Phase::Waiting {
+            until: now + u64::from(delay),
+        };
+        self.publish(now, Some(detail));
+    }
+
+    /// The stream's `error` event. `online` is `navigator.onLine`.
+    pub fn on_error(&mut self, generation: u64, online: bool, now: u64) {
+        if generation != self.generation {
+            return;
+        }
+        let was_open = match self.phase {
+            Phase::Open { .. } => true,
+            Phase::Connecting => false,
+            _ => return,
+        };
+        if self.healthy(now) {
+            self.attempt = 0;
+        }
+        self.attempt = self.attempt.saturating_add(1);
+        self.effects.push(Effect::CloseStream);
+        let delay = self.backoff.delay(self.attempt, (self.rng)());
+        let message = if !online {
+            "the browser is offline".to_owned()
+        } else if was_open {
+            "the stream was interrupted".to_owned()
+        } else {
+            "the stream could not be opened".to_owned()
+        };
+        self.wait(
+            now,
+            delay,
+            Detail {
+                reason: Reason::Network,
+                message,
+                http_status: None,
+                code: None,
+            },
+        );
+        if !was_open && online {
+            let query = self.registry.query().to_query_string();
+            self.effects.push(Effect::Probe {
+                query,
+                generation: self.generation,
+            });
+        }
+    }
+
+    /// The outcome of the probe for `generation`.
+    pub fn on_probe(&mut self, generation: u64, result: ProbeResult, online: bool, now: u64) {
+        if generation != self.generation || !matches!(self.phase, Phase::Waiting { .. }) {
+            return;
+        }
+        match classify(&result, online) {
+            None => self.publish(
+                now,
+                Some(Detail {
+                    reason: Reason::Network,
+                    message: "the stream failed to open but the gateway answers".into(),
+                    http_status: None,
+                    code: None,
+                }),
+            ),
+            Some(v) => {
+                let detail = Detail {
+                    reason: v.reason,
+                    message: v.message,
+                    http_status: v.http_status,
+                    code: v.code,
+                };
+                if v.fatal {
+                    self.phase = Phase::Failed;
+                }
+                self.publish(now, Some(detail));
+            }
+        }
+    }
+
+    /// The browser's `online` event: retry at once when waiting.
+    pub fn on_online(&mut self, now: u64) {
+        if matches!(self.phase, Phase::Waiting { .. }) {
+            self.open(now);
+        }
+    }
+
+    /// Retries now (after `failed`, or to skip a backoff delay).
+    pub fn reconnect(&mut self, now: u64) {
+        if matches!(self.phase, Phase::Failed | Phase::Waiting { .. }) {
+            self.attempt = 0;
+            self.open(now);
+        }
+    }
+
+    /// Closes the client for good; dirty persisted state is written.
+    pub fn close(&mut self, now: u64) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        self.persist_due(now, true);
+        if matches!(self.phase, Phase::Connecting | Phase::Open { .. }) {
+            self.effects.push(Effect::CloseStream);
+        }
+        self.phase = Phase::Closed;
+        self.reconfigure_at = None;
+        self.publish(now, None);
+    }
+
+    // ----- events --------------------------------------------------------
+
+    fn malformed(&mut self, event: &str, error: impl std::fmt::Display, data: &str) {
+        self.stats.malformed += 1;
+        let sample: String = data.chars().take(120).collect();
+        self.effects.push(Effect::Diagnostic {
+            kind: Diagnostic::MalformedEvent,
+            message: format!("ignored malformed `{event}` event ({error}): {sample}"),
+        });
+    }
+
+    /// Handles one SSE event of stream `generation`. `make_payload` turns
+    /// the raw `data` into the value handed out in snapshots; it is called
+    /// at most once per event, and only when some subscription keeps it.
+    pub fn ingest(
+        &mut self,
+        generation: u64,
+        event: &str,
+        data: &str,
+        now: u64,
+        make_payload: impl FnOnce(&str) -> P,
+    ) {
+        if generation != self.generation
+            || !matches!(self.phase, Phase::Open { .. } | Phase::Connecting)
+        {
+            return;
+        }
+        self.stats.events += 1;
+        match event {
+            EVENT_LOG => match serde_json::from_str::<LogEvent<'_>>(data) {
+                Ok(log) => self.route(&log.channel, log.cursor, data, now, make_payload),
+                Err(e) => self.malformed(event, e, data),
+            },
+            EVENT_STATUS => match serde_json::from_str::<ChannelStatus>(data) {
+                Ok(status) => self.channel_status(status),
+                Err(e) => self.malformed(event, e, data),
+            },
+            EVENT_HELLO => match serde_json::from_str::<HelloEvent>(data) {
+                Ok(hello) => {
+                    if self.phase == Phase::Connecting {
+                        self.phase = Phase::Open { since: now };
+                    }
+                    self.status.connection_id =
+                        Some(hello.connection_id.chars().take(128).collect());
+                    let mut s = self.status.clone();
+                    s.state = self.public_state();
+                    s.reason = None;
+                    s.message = None;
+                    s.http_status = None;
+                    s.code = None;
+                    s.retry_in_ms = None;
+                    if s != self.status {
+                        self.status = s.clone();
+                        self.effects.push(Effect::Status(s));
+                    }
+                }
+                Err(e) => self.malformed(event, e, data),
+            },
+            EVENT_CLOSE => match serde_json::from_str::<CloseEvent>(data) {
+                Ok(close) => self.gateway_close(close, now),
+                Err(e) => self.malformed(event, e, data),
+            },
+            // Unknown event types are additive extensions: ignore them.
+            _ => {}
+        }
+    }
+
+    fn gateway_close(&mut self, close: CloseEvent, now: u64) {
+        self.effects.push(Effect::CloseStream);
+        if !self.healthy(now) {
+            self.attempt = self.attempt.saturating_add(1);
+        } else {
+            self.attempt = 0;
+        }
+        let delay = close.retry_ms.min(u64::from(self.opts.backoff_max_ms)) as u32;
+        let code = match close.reason {
+            CloseReason::SlowConsumer => "slow_consumer",
+            CloseReason::Shutdown => "shutdown",
+            CloseReason::AuthExpired => "auth_expired",
+        };
+        let message: String = close.message.chars().take(512).collect();
+        self.wait(
+            now,
+            delay,
+            Detail {
+                reason: Reason::GatewayClosed,
+                message,
+                http_status: None,
+                code: Some(code.to_owned()),
+            },
+        );
+    }
+
+    fn channel_status(&mut self, status: ChannelStatus) {
+        let Some(entry) = self.registry.get_mut(&status.channel) else {
+            return;
+        };
+        let previous = entry.cursor;
+        if let Some(c) = status.cursor {
+            advance(&mut entry.cursor, c);
+        }
+        entry.status = Some(status.status);
+        entry.status_reason = status.reason.clone();
+        let subs = entry.subs.clone();
+        if status.status == StatusKind::Gap {
+            self.stats.gaps += 1;
+        }
+        for sub in subs {
+            if let Some(s) = self.subs.get_mut(&sub) {
+                s.status = Some(status.status);
+                s.status_reason = status.reason.clone();
+            }
+            self.effects.push(Effect::Update {
+                sub,
+                update: Update::Status {
+                    status: status.status,
+                    cursor: status.cursor,
+                    reason: status.reason.clone(),
+                    replayed: status.replayed,
+                },
+            });
+            if status.status == StatusKind::Gap {
+                self.effects.push(Effect::Update {
+                    sub,
+                    update: Update::Gap {
+                        from: previous,
+                        to: status.cursor,
+                        reason: status.reason.clone(),
+                    },
+                });
+            }
+        }
+    }
+
+    fn route(
+        &mut self,
+        published: &Channel,
+        cursor: Cursor,
+        data: &str,
+        now: u64,
+        make_payload: impl FnOnce(&str) -> P,
+    ) {
+        self.stats.logs += 1;
+        let mut make = Some(make_payload);
+        let mut shared: Option<Entry<P>> = None;
+        let throttle = u64::from(self.opts.persist_throttle_ms);
+        for ch in self.registry.entries_mut() {
+            if !ch.channel.covers(published) {
+                continue;
+            }
+            advance(&mut ch.cursor, cursor);
+            if ch.subs.is_empty() {
+                if ch.parked_max > 0 && !ch.parked.iter().any(|e| e.cursor == cursor) {
+                    if let Some(e) = shared_entry(&mut shared, &mut make, cursor, data) {
+                        ch.parked.push_back(e);
+                    }
+                    while ch.parked.len() > ch.parked_max {
+                        ch.parked.pop_front();
+                    }
+                }
+                continue;
+            }
+            for sub_id in &ch.subs {
+                let Some(sub) = self.subs.get_mut(sub_id) else {
+                    continue;
+                };
+                if !sub.buffer.would_accept(&cursor) {
+                    self.stats.duplicates += 1;
+                    continue;
+                }
+                let Some(e) = shared_entry(&mut shared, &mut make, cursor, data) else {
+                    continue;
+                };
+                if Self::offer(sub, e, &mut self.stats) {
+                    self.stats.delivered += 1;
+                    self.effects.push(Effect::Update {
+                        sub: *sub_id,
+                        update: Update::Logs { added: 1 },
+                    });
+                }
+            }
+            // The channel cursor moved: persisting subscriptions are dirty
+            // even when the log was filtered out.
+            for sub_id in &ch.subs {
+                if let Some(p) = self.subs.get_mut(sub_id).and_then(|s| s.persist.as_mut()) {
+                    if !p.dirty {
+                        p.dirty = true;
+                        p.due_at = p.last_write.map_or(now, |t| (t + throttle).max(now));
+                    }
+                }
+            }
+        }
+    }
+
+    // ----- persistence ---------------------------------------------------
+
+    fn persist_due(&mut self, now: u64, all: bool) {
+        for (id, sub) in self.subs.iter_mut() {
+            let Some(p) = &mut sub.persist else { continue };
+            if !p.dirty || p.disabled || (!all && p.due_at > now) {
+                continue;
+            }
+            let cursor = self.registry.get(&sub.channel).and_then(|e| e.cursor);
+            p.dirty = false;
+            p.last_write = Some(now);
+            if let Some(text) = Self::encode(&sub.channel, cursor, now, &sub.buffer, p.budget) {
+                self.effects.push(Effect::Persist {
+                    sub: *id,
+                    key: p.key.clone(),
+                    text,
+                });
+            }
+        }
+    }
+
+    /// Writes every dirty persisted subscription now (page hidden/unloading).
+    pub fn flush(&mut self, now: u64) {
+        self.persist_due(now, true);
+    }
+
+    /// A `Persist` write failed. `quota` for `QuotaExceededError` (retry
+    /// with half the bytes), otherwise storage is unusable for this key.
+    pub fn persist_failed(&mut self, sub: SubId, quota: bool, now: u64) {
+        let Some(p) = self.subs.get_mut(&sub).and_then(|s| s.persist.as_mut()) else {
+            return;
+        };
+        p.dirty = true;
+        if !quota {
+            p.disabled = true;
+            self.effects.push(Effect::Diagnostic {
+                kind: Diagnostic::Storage,
+                message: format!(
+                    "sessionStorage is unavailable; `{}` will not be persisted",
+                    p.key
+                ),
+            });
+            return;
+        }
+        if p.budget > MIN_PERSIST_BUDGET {
+            p.budget = (p.budget / 2).max(MIN_PERSIST_BUDGET);
+            p.due_at = now;
+        } else {
+            p.due_at = now + PERSIST_GIVE_UP_MS;
+            self.effects.push(Effect::Diagnostic {
+                kind: Diagnostic::Storage,
+                message: format!(
+                    "sessionStorage quota exceeded for `{}`; retrying in {}s",
+                    p.key,
+                    PERSIST_GIVE_UP_MS / 1000
+                ),
+            });
+        }
+    }
+
+    /// The current persistence budget of a subscription, in bytes.
+    pub fn persist_budget(&self, sub: SubId) -> Option<usize> {
+        self.subs
+            .get(&sub)
+            .and_then(|s| s.persist.as_ref())
+            .map(|p| p.budget)
+    }
+
+    /// Reports an invalid stored record (it is removed).
+    pub fn discard_stored(&mut self, key: &str, why: &str) {
+        self.effects.push(Effect::Forget {
+            key: key.to_owned(),
+        });
+        self.effects.push(Effect::Diagnostic {
+            kind: Diagnostic::Storage,
+            message: format!("discarded stored logs `{key}`: {why}"),
+        });
+    }
+}
+
+#[derive(Debug)]
+struct Detail {
+    reason: Reason,
+    message: String,
+    http_status: Option<u16>,
+    code: Option<String>,
+}
+
+/// The entry of the log being routed, built on first use and shared.
+fn shared_entry<P: Clone, F: FnOnce(&str) -> P>(
+    slot: &mut Option<Entry<P>>,
+    make: &mut Option<F>,
+    cursor: Cursor,
+    data: &str,
+) -> Option<Entry<P>> {
+    if slot.is_none() {
+        let make = make.take()?;
+        *slot = Some(Entry {
+            cursor,
+            raw: Rc::from(data),
+            payload: make(data),
+        });
+    }
+    slot.clone()
+}
+
+#[cfg(test)]
+mod tests;

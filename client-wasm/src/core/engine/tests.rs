@@ -1,0 +1,918 @@
+use super::*;
+use crate::core::options::RawSubscribeOptions;
+use crate::core::persist::RestoredLog;
+use logs_sse_protocol::{Epoch, ResumeFrom, StreamQuery};
+use proptest::prelude::*;
+
+const EPOCH: u64 = 0xab;
+
+fn ch(s: &str) -> Channel {
+    s.parse().unwrap()
+}
+
+fn engine_with(opts: ClientOptions) -> Engine<String> {
+    Engine::new(opts, Box::new(|| 0.5))
+}
+
+fn engine() -> Engine<String> {
+    engine_with(ClientOptions::default())
+}
+
+fn sub(e: &mut Engine<String>, channel: &str, now: u64) -> SubId {
+    e.subscribe(
+        ch(channel),
+        SubscribeOptions::default(),
+        None,
+        None,
+        now,
+        str::to_owned,
+    )
+    .unwrap()
+}
+
+fn log(channel: &str, seq: u64) -> String {
+    format!(
+        r#"{{"channel":"{channel}","cursor":"{EPOCH:x}-{seq}","ts":1,"logData":{{"n":{seq}}}}}"#
+    )
+}
+
+fn status(channel: &str, kind: &str, seq: Option<u64>) -> String {
+    match seq {
+        Some(s) => format!(
+            r#"{{"channel":"{channel}","status":"{kind}","cursor":"{EPOCH:x}-{s}","replayed":0}}"#
+        ),
+        None => format!(r#"{{"channel":"{channel}","status":"{kind}","reason":"nope"}}"#),
+    }
+}
+
+fn hello() -> String {
+    format!(r#"{{"connectionId":"c1","epoch":"{EPOCH:x}","heartbeatMs":15000}}"#)
+}
+
+fn opens(effects: &[Effect]) -> Vec<(String, u64)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Open { query, generation } => Some((query.clone(), *generation)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn seqs(e: &Engine<String>, id: SubId) -> Vec<u64> {
+    e.subscription(id)
+        .unwrap()
+        .buffer
+        .entries()
+        .map(|x| x.cursor.seq)
+        .collect()
+}
+
+/// Opens the stream: timer, open event, hello.
+fn connect(e: &mut Engine<String>, now: u64) -> Vec<Effect> {
+    e.on_timer(now);
+    let effects = e.take_effects();
+    let g = e.generation();
+    e.on_open(g, now);
+    e.ingest(g, "hello", &hello(), now, str::to_owned);
+    effects
+}
+
+#[test]
+fn many_subscriptions_share_one_coalesced_stream() {
+    let mut e = engine();
+    let a = sub(&mut e, "logs:etl:ws1:wf9", 0);
+    let _b = sub(&mut e, "logs:etl:ws1:wf9", 1);
+    let _c = sub(&mut e, "logs:faas:ws1", 2);
+    assert_eq!(e.next_deadline(), Some(25));
+    e.on_timer(24);
+    assert!(opens(&e.take_effects()).is_empty());
+    e.on_timer(25);
+    let effects = e.take_effects();
+    assert_eq!(
+        opens(&effects),
+        vec![("channels=logs:etl:ws1:wf9,logs:faas:ws1".to_owned(), 1)]
+    );
+    assert_eq!(e.status().state, ConnectionState::Connecting);
+    e.on_open(1, 30);
+    assert_eq!(e.status().state, ConnectionState::Open);
+    assert!(e.unsubscribe(a, 40));
+    e.on_timer(10_000);
+    assert!(
+        opens(&e.take_effects()).is_empty(),
+        "a shared channel stays"
+    );
+}
+
+#[test]
+fn routes_by_coverage_and_advances_every_covering_cursor() {
+    let mut e = engine();
+    let wf9 = sub(&mut e, "logs:etl:ws1:wf9", 0);
+    let svc = sub(&mut e, "logs:etl:ws1", 0);
+    let other = sub(&mut e, "logs:etl:ws1:wf8", 0);
+    connect(&mut e, 25);
+    let g = e.generation();
+    for (c, s) in [
+        ("logs:etl:ws1:wf9", 1),
+        ("logs:etl:ws1:wf7", 2),
+        ("logs:etl:ws1:wf9", 3),
+    ] {
+        e.ingest(g, "log", &log(c, s), 30, str::to_owned);
+    }
+    assert_eq!(seqs(&e, wf9), vec![1, 3]);
+    assert_eq!(seqs(&e, svc), vec![1, 2, 3]);
+    assert_eq!(seqs(&e, other), Vec::<u64>::new());
+    assert_eq!(e.channel_cursor(&ch("logs:etl:ws1")).unwrap().seq, 3);
+    assert_eq!(e.channel_cursor(&ch("logs:etl:ws1:wf9")).unwrap().seq, 3);
+    assert_eq!(e.channel_cursor(&ch("logs:etl:ws1:wf8")), None);
+    // The payload is the raw event text, handed over untouched.
+    let first = e
+        .subscription(wf9)
+        .unwrap()
+        .buffer
+        .entries()
+        .next()
+        .unwrap();
+    assert_eq!(first.payload, log("logs:etl:ws1:wf9", 1));
+    let updates = e
+        .take_effects()
+        .into_iter()
+        .filter(|x| {
+            matches!(
+                x,
+                Effect::Update {
+                    update: Update::Logs { .. },
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(updates, 5);
+}
+
+#[test]
+fn duplicate_logs_are_dropped_and_payload_built_once() {
+    let mut e = engine();
+    let a = sub(&mut e, "logs:etl:ws1:wf9", 0);
+    let b = sub(&mut e, "logs:etl:ws1", 0);
+    connect(&mut e, 25);
+    let g = e.generation();
+    let mut calls = 0;
+    e.ingest(g, "log", &log("logs:etl:ws1:wf9", 1), 30, |s| {
+        calls += 1;
+        s.to_owned()
+    });
+    e.ingest(g, "log", &log("logs:etl:ws1:wf9", 1), 30, |s| {
+        calls += 1;
+        s.to_owned()
+    });
+    assert_eq!(calls, 1);
+    assert_eq!(seqs(&e, a), vec![1]);
+    assert_eq!(seqs(&e, b), vec![1]);
+    assert_eq!(e.stats().duplicates, 2);
+}
+
+#[test]
+fn channel_changes_reconnect_once_with_cursors() {
+    let mut e = engine();
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    connect(&mut e, 25);
+    let g = e.generation();
+    e.ingest(
+        g,
+        "status",
+        &status("logs:etl:ws1:wf9", "subscribed", Some(10)),
+        26,
+        str::to_owned,
+    );
+    e.ingest(g, "log", &log("logs:etl:ws1:wf9", 12), 27, str::to_owned);
+    e.take_effects();
+    sub(&mut e, "logs:faas:ws1:a", 100);
+    sub(&mut e, "logs:faas:ws1:b", 110);
+    e.on_timer(125);
+    let effects = e.take_effects();
+    assert_eq!(
+        opens(&effects),
+        vec![(
+            "channels=logs:etl:ws1:wf9,logs:faas:ws1:a,logs:faas:ws1:b&since=logs:etl:ws1:wf9@ab-12"
+                .to_owned(),
+            2
+        )]
+    );
+    // The old stream's events are ignored from now on.
+    e.ingest(g, "log", &log("logs:etl:ws1:wf9", 13), 130, str::to_owned);
+    assert_eq!(e.channel_cursor(&ch("logs:etl:ws1:wf9")).unwrap().seq, 12);
+}
+
+#[test]
+fn linger_keeps_a_released_channel_and_hands_its_logs_to_the_next_subscriber() {
+    let mut e = engine();
+    let a = sub(&mut e, "logs:etl:ws1:wf9", 0);
+    sub(&mut e, "logs:etl:ws1:wf1", 0);
+    connect(&mut e, 25);
+    let g = e.generation();
+    e.ingest(g, "log", &log("logs:etl:ws1:wf9", 1), 30, str::to_owned);
+    // StrictMode: unmount and mount again at once.
+    e.unsubscribe(a, 40);
+    e.ingest(g, "log", &log("logs:etl:ws1:wf9", 2), 41, str::to_owned);
+    let a2 = sub(&mut e, "logs:etl:ws1:wf9", 42);
+    assert_eq!(seqs(&e, a2), vec![1, 2]);
+    e.on_timer(5_000);
+    assert!(opens(&e.take_effects()).is_empty());
+    // Released for good: after the linger, one reconnect without it.
+    e.unsubscribe(a2, 6_000);
+    assert_eq!(e.next_deadline(), Some(7_500));
+    e.on_timer(7_500);
+    e.on_timer(7_525);
+    assert_eq!(
+        opens(&e.take_effects()),
+        vec![("channels=logs:etl:ws1:wf1".to_owned(), 2)]
+    );
+}
+
+#[test]
+fn last_channel_released_goes_idle() {
+    let mut e = engine();
+    let a = sub(&mut e, "logs:etl:ws1:wf9", 0);
+    connect(&mut e, 25);
+    e.take_effects();
+    e.unsubscribe(a, 30);
+    e.on_timer(1_530);
+    e.on_timer(1_555);
+    let effects = e.take_effects();
+    assert!(effects.contains(&Effect::CloseStream));
+    assert_eq!(e.status().state, ConnectionState::Idle);
+}
+
+#[test]
+fn failed_open_probes_and_unauthorised_is_fatal() {
+    let mut e = engine();
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    e.on_timer(25);
+    e.take_effects();
+    e.on_error(1, true, 100);
+    let effects = e.take_effects();
+    assert!(effects.contains(&Effect::CloseStream));
+    assert!(effects.contains(&Effect::Probe {
+        query: "channels=logs:etl:ws1:wf9".into(),
+        generation: 1
+    }));
+    assert_eq!(e.status().state, ConnectionState::Reconnecting);
+    assert_eq!(e.status().attempt, 1);
+    e.on_probe(
+        1,
+        ProbeResult::from_http(
+            401,
+            r#"{"error":{"code":"unauthorized","message":"sign in"}}"#,
+        ),
+        true,
+        150,
+    );
+    let s = e.status().clone();
+    assert_eq!(s.state, ConnectionState::Failed);
+    assert_eq!(s.reason, Some(Reason::Unauthorized));
+    assert_eq!(s.http_status, Some(401));
+    assert_eq!(s.message.as_deref(), Some("sign in"));
+    // No retry while failed...
+    assert_eq!(e.next_deadline(), None);
+    // ...until the channel set changes.
+    sub(&mut e, "logs:etl:ws1:wf8", 200);
+    e.on_timer(225);
+    assert_eq!(opens(&e.take_effects()).len(), 1);
+    assert_eq!(e.status().state, ConnectionState::Connecting);
+}
+
+#[test]
+fn unreachable_gateway_keeps_retrying_with_growing_backoff() {
+    let mut e = engine();
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    e.on_timer(25);
+    let mut now = 25;
+    let mut delays = Vec::new();
+    for attempt in 1..=7 {
+        let g = e.generation();
+        e.on_error(g, true, now);
+        e.on_probe(
+            g,
+            ProbeResult::Unreachable {
+                message: "Failed to fetch".into(),
+            },
+            true,
+            now,
+        );
+        assert_eq!(e.status().reason, Some(Reason::GatewayUnreachable));
+        assert_eq!(e.status().attempt, attempt);
+        let due = e.next_deadline().unwrap();
+        delays.push(due - now);
+        now = due;
+        e.on_timer(now);
+        assert_eq!(e.status().state, ConnectionState::Reconnecting);
+    }
+    // rng = 0.5: halfway between 500 and min(30000, 500 * 2^n).
+    assert_eq!(
+        delays,
+        vec![750, 1_250, 2_250, 4_250, 8_250, 15_250, 15_250]
+    );
+    // A healthy connection resets the attempt counter.
+    let g = e.generation();
+    e.on_open(g, now);
+    assert_eq!(e.status().attempt, 7);
+    e.on_error(g, true, now + 10_000);
+    assert_eq!(e.status().attempt, 1);
+}
+
+#[test]
+fn online_event_reconnects_at_once() {
+    let mut e = engine();
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    connect(&mut e, 25);
+    e.on_error(1, false, 100);
+    assert_eq!(e.status().reason, Some(Reason::Network));
+    assert_eq!(
+        e.status().message.as_deref(),
+        Some("the browser is offline")
+    );
+    assert!(!e
+        .take_effects()
+        .iter()
+        .any(|x| matches!(x, Effect::Probe { .. })));
+    e.on_online(110);
+    assert_eq!(opens(&e.take_effects()).len(), 1);
+}
+
+#[test]
+fn gateway_close_waits_retry_ms_and_resumes() {
+    let mut e = engine();
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    connect(&mut e, 25);
+    let g = e.generation();
+    e.ingest(g, "log", &log("logs:etl:ws1:wf9", 5), 30, str::to_owned);
+    e.ingest(
+        g,
+        "close",
+        r#"{"reason":"slow_consumer","message":"too slow","retryMs":200}"#,
+        40,
+        str::to_owned,
+    );
+    let s = e.status().clone();
+    assert_eq!(s.state, ConnectionState::Reconnecting);
+    assert_eq!(s.reason, Some(Reason::GatewayClosed));
+    assert_eq!(s.code.as_deref(), Some("slow_consumer"));
+    assert_eq!(s.retry_in_ms, Some(200));
+    assert!(e.take_effects().contains(&Effect::CloseStream));
+    e.on_timer(240);
+    assert_eq!(
+        opens(&e.take_effects()),
+        vec![(
+            "channels=logs:etl:ws1:wf9&since=logs:etl:ws1:wf9@ab-5".to_owned(),
+            2
+        )]
+    );
+}
+
+#[test]
+fn gaps_and_denials_reach_the_subscriber() {
+    let mut e = engine();
+    let a = sub(&mut e, "logs:etl:ws1:wf9", 0);
+    let d = sub(&mut e, "logs:etl:ws2:wf9", 0);
+    connect(&mut e, 25);
+    let g = e.generation();
+    e.ingest(g, "log", &log("logs:etl:ws1:wf9", 5), 30, str::to_owned);
+    e.take_effects();
+    e.ingest(
+        g,
+        "status",
+        &status("logs:etl:ws1:wf9", "gap", Some(90)),
+        31,
+        str::to_owned,
+    );
+    e.ingest(
+        g,
+        "status",
+        &status("logs:etl:ws2:wf9", "denied", None),
+        31,
+        str::to_owned,
+    );
+    let effects = e.take_effects();
+    assert!(effects.contains(&Effect::Update {
+        sub: a,
+        update: Update::Gap {
+            from: Some(Cursor::new(Epoch(EPOCH), 5)),
+            to: Some(Cursor::new(Epoch(EPOCH), 90)),
+            reason: None
+        }
+    }));
+    assert!(effects.contains(&Effect::Update {
+        sub: d,
+        update: Update::Status {
+            status: StatusKind::Denied,
+            cursor: None,
+            reason: Some("nope".into()),
+            replayed: 0
+        }
+    }));
+    assert_eq!(e.subscription(d).unwrap().status, Some(StatusKind::Denied));
+    assert_eq!(e.stats().gaps, 1);
+}
+
+#[test]
+fn malformed_and_stale_events_are_ignored_with_a_diagnostic() {
+    let mut e = engine();
+    let a = sub(&mut e, "logs:etl:ws1:wf9", 0);
+    connect(&mut e, 25);
+    e.take_effects();
+    let g = e.generation();
+    for (event, data) in [
+        ("log", "not json"),
+        (
+            "log",
+            r#"{"channel":"bad channel","cursor":"ab-1","ts":1,"logData":{}}"#,
+        ),
+        (
+            "log",
+            r#"{"channel":"logs:etl:ws1:wf9","cursor":"zz","ts":1,"logData":{}}"#,
+        ),
+        ("status", "{}"),
+        ("close", r#"{"reason":"bored"}"#),
+        ("hello", "[]"),
+    ] {
+        e.ingest(g, event, data, 30, str::to_owned);
+    }
+    e.ingest(g, "some_future_event", "{}", 30, str::to_owned);
+    e.ingest(g + 7, "log", &log("logs:etl:ws1:wf9", 1), 30, str::to_owned);
+    assert_eq!(e.stats().malformed, 6);
+    let diags = e
+        .take_effects()
+        .into_iter()
+        .filter(|x| {
+            matches!(
+                x,
+                Effect::Diagnostic {
+                    kind: Diagnostic::MalformedEvent,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(diags, 6);
+    assert!(seqs(&e, a).is_empty());
+    assert_eq!(e.status().state, ConnectionState::Open);
+}
+
+#[test]
+fn filters_apply_but_cursors_still_advance() {
+    let mut e = engine();
+    let f: Filter<String> = Box::new(|raw: &String| raw.contains("\"n\":2"));
+    let a = e
+        .subscribe(
+            ch("logs:etl:ws1:wf9"),
+            SubscribeOptions::default(),
+            Some(f),
+            None,
+            0,
+            str::to_owned,
+        )
+        .unwrap();
+    connect(&mut e, 25);
+    let g = e.generation();
+    for s in 1..=3 {
+        e.ingest(g, "log", &log("logs:etl:ws1:wf9", s), 30, str::to_owned);
+    }
+    assert_eq!(seqs(&e, a), vec![2]);
+    assert_eq!(e.stats().filtered, 2);
+    assert_eq!(e.channel_cursor(&ch("logs:etl:ws1:wf9")).unwrap().seq, 3);
+}
+
+fn persisted(opts: &mut SubscribeOptions) {
+    opts.persist_key = Some("k".into());
+}
+
+#[test]
+fn persistence_is_throttled_and_restores_with_the_cursor() {
+    let mut e = engine();
+    let mut o = SubscribeOptions::default();
+    persisted(&mut o);
+    let a = e
+        .subscribe(
+            ch("logs:etl:ws1:wf9"),
+            o.clone(),
+            None,
+            None,
+            0,
+            str::to_owned,
+        )
+        .unwrap();
+    connect(&mut e, 25);
+    let g = e.generation();
+    e.take_effects();
+    e.ingest(g, "log", &log("logs:etl:ws1:wf9", 1), 100, str::to_owned);
+    assert_eq!(e.next_deadline(), Some(100));
+    e.on_timer(100);
+    let writes: Vec<Effect> = e
+        .take_effects()
+        .into_iter()
+        .filter(|x| matches!(x, Effect::Persist { .. }))
+        .collect();
+    assert_eq!(writes.len(), 1);
+    e.ingest(g, "log", &log("logs:etl:ws1:wf9", 2), 200, str::to_owned);
+    e.ingest(g, "log", &log("logs:etl:ws1:wf9", 3), 300, str::to_owned);
+    assert_eq!(e.next_deadline(), Some(1_100));
+    e.on_timer(500);
+    assert!(!e
+        .take_effects()
+        .iter()
+        .any(|x| matches!(x, Effect::Persist { .. })));
+    e.on_timer(1_100);
+    let text = e
+        .take_effects()
+        .into_iter()
+        .find_map(|x| match x {
+            Effect::Persist { sub, key, text } if sub == a && key == "k" => Some(text),
+            _ => None,
+        })
+        .unwrap();
+    // Reload: a new client restores logs and resumes after the cursor.
+    let channel = ch("logs:etl:ws1:wf9");
+    let restored = persist::decode(&text, &channel, 1 << 20, 1000).unwrap();
+    let mut e2 = engine();
+    let b = e2
+        .subscribe(channel, o, None, Some(restored), 0, str::to_owned)
+        .unwrap();
+    assert_eq!(seqs(&e2, b), vec![1, 2, 3]);
+    e2.on_timer(25);
+    assert_eq!(
+        opens(&e2.take_effects()),
+        vec![(
+            "channels=logs:etl:ws1:wf9&since=logs:etl:ws1:wf9@ab-3".to_owned(),
+            1
+        )]
+    );
+}
+
+#[test]
+fn unsubscribe_and_close_flush_persistence() {
+    let mut e = engine();
+    let mut o = SubscribeOptions::default();
+    persisted(&mut o);
+    let a = e
+        .subscribe(
+            ch("logs:etl:ws1:wf9"),
+            o.clone(),
+            None,
+            None,
+            0,
+            str::to_owned,
+        )
+        .unwrap();
+    let b = e
+        .subscribe(ch("logs:etl:ws1:wf8"), o, None, None, 0, str::to_owned)
+        .unwrap();
+    connect(&mut e, 25);
+    let g = e.generation();
+    e.on_timer(26);
+    e.take_effects();
+    e.ingest(g, "log", &log("logs:etl:ws1:wf9", 1), 30, str::to_owned);
+    e.ingest(g, "log", &log("logs:etl:ws1:wf8", 2), 30, str::to_owned);
+    e.on_timer(30);
+    e.take_effects();
+    e.ingest(g, "log", &log("logs:etl:ws1:wf9", 3), 40, str::to_owned);
+    e.ingest(g, "log", &log("logs:etl:ws1:wf8", 4), 40, str::to_owned);
+    e.unsubscribe(a, 41);
+    assert!(e
+        .take_effects()
+        .iter()
+        .any(|x| matches!(x, Effect::Persist { sub, .. } if *sub == a)));
+    e.close(42);
+    let effects = e.take_effects();
+    assert!(effects
+        .iter()
+        .any(|x| matches!(x, Effect::Persist { sub, .. } if *sub == b)));
+    assert!(effects.contains(&Effect::CloseStream));
+    assert_eq!(e.status().state, ConnectionState::Closed);
+    assert_eq!(
+        e.subscribe(
+            ch("logs:a:b"),
+            SubscribeOptions::default(),
+            None,
+            None,
+            50,
+            str::to_owned
+        ),
+        Err(SubscribeError::Closed)
+    );
+}
+
+#[test]
+fn quota_errors_shrink_the_budget_without_stopping_the_stream() {
+    let mut e = engine();
+    let mut o = SubscribeOptions::default();
+    persisted(&mut o);
+    let a = e
+        .subscribe(ch("logs:etl:ws1:wf9"), o, None, None, 0, str::to_owned)
+        .unwrap();
+    connect(&mut e, 25);
+    let g = e.generation();
+    e.ingest(g, "log", &log("logs:etl:ws1:wf9", 1), 30, str::to_owned);
+    e.on_timer(30);
+    let start = e.persist_budget(a).unwrap();
+    let mut now = 30;
+    for _ in 0..20 {
+        e.persist_failed(a, true, now);
+        now += 1;
+        e.on_timer(now);
+    }
+    assert_eq!(e.persist_budget(a), Some(MIN_PERSIST_BUDGET));
+    assert!(start > MIN_PERSIST_BUDGET);
+    assert!(e.take_effects().iter().any(|x| matches!(
+        x,
+        Effect::Diagnostic {
+            kind: Diagnostic::Storage,
+            ..
+        }
+    )));
+    e.ingest(g, "log", &log("logs:etl:ws1:wf9", 2), now, str::to_owned);
+    assert_eq!(seqs(&e, a), vec![1, 2]);
+    // Storage unusable: persistence stops for this subscription, streaming goes on.
+    e.persist_failed(a, false, now);
+    e.ingest(
+        g,
+        "log",
+        &log("logs:etl:ws1:wf9", 3),
+        now + 1,
+        str::to_owned,
+    );
+    e.flush(now + 2);
+    assert!(!e
+        .take_effects()
+        .iter()
+        .any(|x| matches!(x, Effect::Persist { .. })));
+    assert_eq!(e.status().state, ConnectionState::Open);
+}
+
+#[test]
+fn limits_are_enforced() {
+    let mut e = engine_with(ClientOptions {
+        max_subscriptions: 2,
+        max_channels: 2,
+        ..Default::default()
+    });
+    let a = sub(&mut e, "logs:a:b:c1", 0);
+    sub(&mut e, "logs:a:b:c2", 0);
+    assert_eq!(
+        e.subscribe(
+            ch("logs:a:b:c3"),
+            SubscribeOptions::default(),
+            None,
+            None,
+            0,
+            str::to_owned
+        ),
+        Err(SubscribeError::TooManySubscriptions(2))
+    );
+    e.unsubscribe(a, 1);
+    // c1 lingers; a new channel evicts it rather than failing.
+    sub(&mut e, "logs:a:b:c3", 2);
+    assert_eq!(e.registry.len(), 2);
+}
+
+#[test]
+fn resume_from_option_applies_to_new_channels() {
+    let mut e = engine();
+    let o = RawSubscribeOptions {
+        resume_from: Some("earliest".into()),
+        ..Default::default()
+    }
+    .validate("logs:a:b")
+    .unwrap();
+    assert_eq!(o.resume_from, ResumeFrom::Earliest);
+    e.subscribe(ch("logs:a:b"), o, None, None, 0, str::to_owned)
+        .unwrap();
+    e.on_timer(25);
+    assert_eq!(
+        opens(&e.take_effects())[0].0,
+        "channels=logs:a:b&since=logs:a:b@earliest"
+    );
+}
+
+#[test]
+fn restored_logs_are_filtered_and_bounded() {
+    let channel = ch("logs:etl:ws1:wf9");
+    let restored = Restored {
+        cursor: Some(Cursor::new(Epoch(EPOCH), 9)),
+        logs: (1..=9)
+            .map(|s| RestoredLog {
+                cursor: Cursor::new(Epoch(EPOCH), s),
+                raw: log("logs:etl:ws1:wf9", s),
+            })
+            .collect(),
+    };
+    let mut e = engine();
+    let o = SubscribeOptions {
+        max_logs: 3,
+        ..Default::default()
+    };
+    let f: Filter<String> = Box::new(|raw: &String| !raw.contains("\"n\":9"));
+    let a = e
+        .subscribe(channel, o, Some(f), Some(restored), 0, str::to_owned)
+        .unwrap();
+    assert_eq!(seqs(&e, a), vec![6, 7, 8]);
+}
+
+// ----- the loss-free property ---------------------------------------------
+
+/// Generation, channels and pending events of the modelled stream.
+type Stream = (
+    u64,
+    Vec<Channel>,
+    std::collections::VecDeque<(String, String)>,
+);
+
+/// A model of the gateway's stream semantics (not a server): history of
+/// every published log, and the event queue of the current stream.
+struct Model {
+    history: Vec<(Channel, u64)>,
+    stream: Option<Stream>,
+}
+
+impl Model {
+    fn open(&mut self, query: &str, generation: u64) {
+        let q = query.strip_prefix("channels=").unwrap();
+        let (c, s) = match q.split_once("&since=") {
+            Some((c, s)) => (c, Some(s)),
+            None => (q, None),
+        };
+        let parsed = StreamQuery::parse(c, s, 100).unwrap();
+        let head = self.history.last().map_or(0, |h| h.1);
+        let mut events = std::collections::VecDeque::new();
+        events.push_back(("hello".to_owned(), hello()));
+        let mut replay_from = Vec::new();
+        for (channel, from) in &parsed.channels {
+            let (kind, after) = match from {
+                ResumeFrom::After(c) => ("resumed", c.seq),
+                ResumeFrom::Earliest => ("subscribed", 0),
+                ResumeFrom::Live => ("subscribed", head),
+            };
+            events.push_back(("status".into(), status(channel.as_str(), kind, Some(after))));
+            replay_from.push((channel.clone(), after));
+        }
+        // Replay merged in seq order, each log once.
+        for (published, seq) in &self.history {
+            if replay_from
+                .iter()
+                .any(|(c, after)| c.covers(published) && seq > after)
+            {
+                events.push_back(("log".into(), log(published.as_str(), *seq)));
+            }
+        }
+        let channels = parsed.channels.into_iter().map(|(c, _)| c).collect();
+        self.stream = Some((generation, channels, events));
+    }
+
+    fn publish(&mut self, channel: Channel) {
+        let seq = self.history.len() as u64 + 1;
+        if let Some((_, channels, events)) = &mut self.stream {
+            if channels.iter().any(|c| c.covers(&channel)) {
+                events.push_back(("log".into(), log(channel.as_str(), seq)));
+            }
+        }
+        self.history.push((channel, seq));
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Publish(usize),
+    Deliver(usize),
+    Drop,
+    GatewayClose,
+    ToggleExtra(usize),
+    Wait(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0usize..4).prop_map(Op::Publish),
+        4 => (1usize..6).prop_map(Op::Deliver),
+        1 => Just(Op::Drop),
+        1 => Just(Op::GatewayClose),
+        1 => (0usize..2).prop_map(Op::ToggleExtra),
+        2 => (0u64..3_000).prop_map(Op::Wait),
+    ]
+}
+
+fn apply(e: &mut Engine<String>, m: &mut Model, now: u64) {
+    for effect in e.take_effects() {
+        match effect {
+            Effect::Open { query, generation } => {
+                m.open(&query, generation);
+                e.on_open(generation, now);
+            }
+            Effect::CloseStream => m.stream = None,
+            _ => {}
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Whatever happens to the connection and the channel set, every
+    /// subscription that stays ends up with every log of its channels
+    /// published after the gateway first confirmed it: none lost, none
+    /// twice, in order.
+    #[test]
+    fn nothing_lost_nothing_repeated(ops in proptest::collection::vec(op(), 1..120)) {
+        let publish_to = [ch("logs:etl:ws1:wf9"), ch("logs:etl:ws1:wf8"), ch("logs:faas:ws1:f1"), ch("logs:etl:ws2:wf9")];
+        let extras = ["logs:faas:ws1:x1", "logs:faas:ws1:x2"];
+        let mut e = engine();
+        let mut m = Model { history: Vec::new(), stream: None };
+        let watched = ["logs:etl:ws1:wf9", "logs:etl:ws1", "logs:faas:ws1:f1"];
+        let ids: Vec<SubId> = watched.iter().map(|c| {
+            let o = SubscribeOptions { max_logs: 10_000, ..Default::default() };
+            e.subscribe(ch(c), o, None, None, 0, str::to_owned).unwrap()
+        }).collect();
+        let mut extra_ids: [Option<SubId>; 2] = [None, None];
+        let mut now = 0;
+        e.on_timer(25);
+        now += 25;
+        apply(&mut e, &mut m, now);
+        // A live subscription starts where the gateway first reported it.
+        let mut start: [Option<u64>; 3] = [None, None, None];
+        let note_start = |e: &Engine<String>, start: &mut [Option<u64>; 3]| {
+            for (slot, name) in start.iter_mut().zip(watched) {
+                if slot.is_none() {
+                    *slot = e.channel_cursor(&ch(name)).map(|c| c.seq);
+                }
+            }
+        };
+        for op in ops {
+            match op {
+                Op::Publish(i) => m.publish(publish_to[i].clone()),
+                Op::Deliver(n) => {
+                    for _ in 0..n {
+                        let Some((g, _, events)) = &mut m.stream else { break };
+                        let g = *g;
+                        let Some((event, data)) = events.pop_front() else { break };
+                        e.ingest(g, &event, &data, now, str::to_owned);
+                        note_start(&e, &mut start);
+                    }
+                }
+                Op::Drop => {
+                    if let Some((g, _, _)) = &m.stream {
+                        let g = *g;
+                        e.on_error(g, true, now);
+                    }
+                }
+                Op::GatewayClose => {
+                    if let Some((g, _, _)) = &m.stream {
+                        let g = *g;
+                        e.ingest(g, "close", r#"{"reason":"shutdown","message":"bye","retryMs":100}"#, now, str::to_owned);
+                    }
+                }
+                Op::ToggleExtra(i) => {
+                    match extra_ids[i].take() {
+                        Some(id) => { e.unsubscribe(id, now); }
+                        None => extra_ids[i] = Some(sub(&mut e, extras[i], now)),
+                    }
+                }
+                Op::Wait(dt) => {
+                    now += dt;
+                    e.on_timer(now);
+                }
+            }
+            apply(&mut e, &mut m, now);
+        }
+        // Settle: let timers run and deliver everything.
+        for _ in 0..50 {
+            now += 40_000;
+            e.on_timer(now);
+            apply(&mut e, &mut m, now);
+            if let Some((g, _, events)) = &mut m.stream {
+                let g = *g;
+                while let Some((event, data)) = events.pop_front() {
+                    e.ingest(g, &event, &data, now, str::to_owned);
+                    note_start(&e, &mut start);
+                }
+            }
+            apply(&mut e, &mut m, now);
+        }
+        prop_assert_eq!(e.status().state, ConnectionState::Open);
+        for ((id, name), start_head) in ids.iter().zip(watched).zip(start) {
+            let start_head = start_head.unwrap_or(u64::MAX);
+            let channel = ch(name);
+            let covered: Vec<u64> = m.history.iter()
+                .filter(|(c, _)| channel.covers(c))
+                .map(|(_, s)| *s)
+                .collect();
+            let got = seqs(&e, *id);
+            // In order and never twice.
+            prop_assert!(got.windows(2).all(|w| w[0] < w[1]), "{}: {:?}", name, got);
+            // Only its own logs.
+            prop_assert!(got.iter().all(|s| covered.contains(s)), "{}: {:?}", name, got);
+            // None lost after the gateway confirmed the subscription.
+            for s in covered.iter().filter(|s| **s > start_head) {
+                prop_assert!(got.contains(s), "{} lost {}: {:?}", name, s, got);
+            }
+        }
+    }
+}

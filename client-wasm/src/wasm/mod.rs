@@ -1,0 +1,1 @@
+//! The browser boundary (wasm32 only).
