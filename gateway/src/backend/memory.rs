@@ -277,7 +277,7 @@ impl MemoryBackend {
     }
 
     /// Locks the family of `service_channel`, creating it if needed.
-    fn family(&self, service_channel: &Channel) -> Result<(FamilyRef, bool), PublishRejection> {
+    fn family(&self, service_channel: &Channel) -> Result<FamilyRef, PublishRejection> {
         loop {
             let existing = self.families_read().get(service_channel.as_str()).cloned();
             let family = match existing {
@@ -308,7 +308,7 @@ impl MemoryBackend {
                 }
             };
             if !lock(&family).removed {
-                return Ok((family, true));
+                return Ok(family);
             }
         }
     }
@@ -323,7 +323,10 @@ impl MemoryBackend {
         for attempt in 0..2 {
             match self.try_with_channel(channel, &mut op) {
                 Err(PublishRejection::ChannelLimit { .. }) if attempt == 0 => {
-                    let target = self.limits.max_channels - self.limits.max_channels / 10;
+                    // Make room for a tenth of the bound (and at least one) at once,
+                    // so a burst of new channels does not sweep on every publish.
+                    let max = self.limits.max_channels;
+                    let target = max.saturating_sub(max / 10).saturating_sub(1);
                     self.sweep(Instant::now(), Sweep::ToCount(target));
                 }
                 result => return result,
@@ -339,7 +342,7 @@ impl MemoryBackend {
         channel: &Channel,
         op: &mut impl FnMut(&mut Family, Option<&str>, u64) -> T,
     ) -> Result<T, PublishRejection> {
-        let (family_ref, _) = self.family(&channel.service_level())?;
+        let family_ref = self.family(&channel.service_level())?;
         let mut family = lock(&family_ref);
         if family.removed {
             drop(family);
@@ -600,5 +603,212 @@ impl Backend for MemoryBackend {
 
     fn maintain(&self, now: Instant) {
         self.sweep(now, Sweep::Idle);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::subscriber::{Next, SubscriberQueue};
+
+    fn backend(configure: impl FnOnce(&mut MemoryLimits)) -> MemoryBackend {
+        let mut limits = MemoryLimits {
+            history_per_channel: 100,
+            max_history_bytes: 1 << 20,
+            max_channels: 1000,
+            channel_idle: Duration::from_secs(60),
+        };
+        configure(&mut limits);
+        MemoryBackend::with_epoch(Epoch(1), limits, Arc::new(Metrics::default()))
+    }
+
+    fn ch(s: &str) -> Channel {
+        s.parse().unwrap()
+    }
+
+    fn log(channel: &str, data: &str) -> NewLog {
+        NewLog {
+            channel: ch(channel),
+            log_data: data.to_owned(),
+            ts: 0,
+        }
+    }
+
+    async fn publish(
+        b: &MemoryBackend,
+        channel: &str,
+        data: &str,
+    ) -> Result<Cursor, PublishRejection> {
+        b.publish(vec![log(channel, data)]).await.remove(0)
+    }
+
+    fn subscribe(
+        b: &MemoryBackend,
+        id: u64,
+        channels: &[(&str, ResumeFrom)],
+    ) -> (Arc<Subscriber>, SubscriberQueue, Subscribed) {
+        let (sub, queue) = Subscriber::new(id, 100, 1 << 20);
+        let request: Vec<_> = channels.iter().map(|(c, r)| (ch(c), *r)).collect();
+        let subscribed = b.subscribe_sync(&sub, &request);
+        (sub, queue, subscribed)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_unsubscribed_channels_are_forgotten_and_old_cursors_become_gaps() {
+        let b = backend(|_| {});
+        let cursor = publish(&b, "logs:etl:ws1:wf1", "1").await.unwrap();
+        let (_keep, _q, _) = subscribe(&b, 1, &[("logs:etl:ws2:wf1", ResumeFrom::Live)]);
+        assert_eq!(b.stats().channels, 4);
+        b.maintain(Instant::now() + Duration::from_secs(59));
+        assert_eq!(b.stats().channels, 4, "not idle yet");
+        b.maintain(Instant::now() + Duration::from_secs(61));
+        assert_eq!(b.stats().channels, 2, "only the subscribed family is kept");
+        assert_eq!(b.stats().history_bytes, 0, "forgotten history is freed");
+        // While the channel was forgotten, the gateway went on publishing.
+        publish(&b, "logs:etl:ws3:wf1", "2").await.unwrap();
+        let (_s, _q, subscribed) =
+            subscribe(&b, 2, &[("logs:etl:ws1:wf1", ResumeFrom::After(cursor))]);
+        assert_eq!(subscribed.statuses[0].status, StatusKind::Gap);
+    }
+
+    #[tokio::test]
+    async fn channel_bound_evicts_idle_channels_then_refuses() {
+        let b = backend(|l| l.max_channels = 4);
+        publish(&b, "logs:etl:ws1:a", "1").await.unwrap();
+        publish(&b, "logs:etl:ws1:b", "1").await.unwrap();
+        publish(&b, "logs:etl:ws1:c", "1").await.unwrap();
+        assert_eq!(b.stats().channels, 4);
+        // Room is made by forgetting the least recently active channels.
+        publish(&b, "logs:etl:ws1:d", "1").await.unwrap();
+        assert!(b.stats().channels <= 4);
+        // With every channel subscribed, nothing can be forgotten.
+        let (_s, _q, _) = subscribe(
+            &b,
+            1,
+            &[
+                ("logs:etl:ws1", ResumeFrom::Live),
+                ("logs:etl:ws1:d", ResumeFrom::Live),
+            ],
+        );
+        let (_s2, _q2, _) = subscribe(
+            &b,
+            2,
+            &[
+                ("logs:faas:ws1", ResumeFrom::Live),
+                ("logs:faas:ws1:x", ResumeFrom::Live),
+            ],
+        );
+        assert_eq!(b.stats().channels, 4);
+        let refused = publish(&b, "logs:etl:ws1:e", "1").await;
+        assert_eq!(refused, Err(PublishRejection::ChannelLimit { max: 4 }));
+        let (_s3, _q3, subscribed) = subscribe(&b, 3, &[("logs:etl:ws9:z", ResumeFrom::Live)]);
+        assert_eq!(subscribed.statuses[0].status, StatusKind::Denied);
+        assert!(subscribed.statuses[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("channel_limit"));
+    }
+
+    #[tokio::test]
+    async fn history_byte_bound_clears_the_oldest_families_first() {
+        let b = backend(|l| l.max_history_bytes = 4000);
+        let old = publish(&b, "logs:etl:old:a", &"1".repeat(1000))
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            publish(&b, "logs:etl:new:a", &"2".repeat(1000))
+                .await
+                .unwrap();
+        }
+        let stats = b.stats();
+        assert!(stats.history_bytes <= 4000, "{stats:?}");
+        let (_s, _q, subscribed) = subscribe(
+            &b,
+            1,
+            &[(
+                "logs:etl:old:a",
+                ResumeFrom::After(Cursor::new(Epoch(1), old.seq - 1)),
+            )],
+        );
+        assert_eq!(
+            subscribed.statuses[0].status,
+            StatusKind::Gap,
+            "cleared history is reported"
+        );
+    }
+
+    #[tokio::test]
+    async fn per_channel_history_is_bounded_and_its_floor_follows() {
+        let b = backend(|l| l.history_per_channel = 3);
+        let mut cursors = Vec::new();
+        for i in 0..10 {
+            cursors.push(publish(&b, "logs:etl:ws:a", &i.to_string()).await.unwrap());
+        }
+        assert_eq!(
+            b.stats().history_entries,
+            6,
+            "3 in the resource and 3 in the service-level history"
+        );
+        let at = |c: Cursor| ResumeFrom::After(c);
+        let (_s, _q, ok) = subscribe(&b, 1, &[("logs:etl:ws:a", at(cursors[6]))]);
+        assert_eq!(
+            (ok.statuses[0].status, ok.replay.len()),
+            (StatusKind::Resumed, 3)
+        );
+        let (_s, _q, gap) = subscribe(&b, 2, &[("logs:etl:ws:a", at(cursors[5]))]);
+        assert_eq!(
+            (gap.statuses[0].status, gap.replay.len()),
+            (StatusKind::Gap, 3)
+        );
+        let (_s, _q, future) =
+            subscribe(&b, 3, &[("logs:etl:ws:a", at(Cursor::new(Epoch(1), 999)))]);
+        assert!(future.statuses[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("unknown_cursor"));
+    }
+
+    #[tokio::test]
+    async fn replay_of_overlapping_channels_is_merged_in_order_without_duplicates() {
+        let b = backend(|_| {});
+        let c1 = publish(&b, "logs:etl:ws:a", "1").await.unwrap();
+        publish(&b, "logs:etl:ws:b", "2").await.unwrap();
+        publish(&b, "logs:etl:ws:a", "3").await.unwrap();
+        let (_s, mut queue, subscribed) = subscribe(
+            &b,
+            1,
+            &[
+                ("logs:etl:ws:a", ResumeFrom::Earliest),
+                ("logs:etl:ws", ResumeFrom::After(c1)),
+            ],
+        );
+        let replayed: Vec<_> = subscribed
+            .replay
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect();
+        assert_eq!(replayed.len(), 3, "{replayed:?}");
+        assert!(replayed[0].contains("\"logData\":1}") && replayed[2].contains("\"logData\":3}"));
+        publish(&b, "logs:etl:ws:a", "4").await.unwrap();
+        let Next::Frame(live) = queue.next().await else {
+            panic!("closed")
+        };
+        assert!(String::from_utf8_lossy(&live).contains("\"logData\":4}"));
+        assert!(
+            queue.try_next().is_none(),
+            "delivered once although two channels match"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_closed_subscriber_is_dropped_from_its_channels_on_the_next_publish() {
+        let b = backend(|_| {});
+        let (sub, queue, _) = subscribe(&b, 1, &[("logs:etl:ws:a", ResumeFrom::Live)]);
+        drop(queue);
+        drop(sub);
+        publish(&b, "logs:etl:ws:a", "1").await.unwrap();
+        assert!(b.stats().subscriptions.is_empty());
     }
 }
