@@ -31,13 +31,14 @@ _LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
 class Gateway:
     """One gateway process; ``restart()`` brings it back on the same port."""
 
-    def __init__(self, binary: str = GATEWAY_BIN) -> None:
+    def __init__(self, binary: str = GATEWAY_BIN, extra_args: Optional[List[str]] = None) -> None:
         if not os.access(binary, os.X_OK):
             raise RuntimeError(
                 f"gateway binary not found at {binary}: build it with "
                 "`cargo build -p logs-sse-gateway` or set GATEWAY_BIN"
             )
         self.binary = binary
+        self.extra_args = list(extra_args or [])
         self.port = 0
         self.process: Optional[subprocess.Popen] = None
         self.output: List[str] = []
@@ -51,6 +52,7 @@ class Gateway:
                 "--admin-token", ADMIN_TOKEN]
         for service, token in TOKENS.items():
             args += ["--service-token", f"{service}={token}"]
+        args += self.extra_args
         env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
         self.process = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env

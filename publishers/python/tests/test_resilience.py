@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from gateway import TOKENS
+from gateway import TOKENS, Gateway
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -37,7 +37,7 @@ def _report(label, durations):
 
 
 def test_caller_is_never_blocked_by_a_live_or_dead_gateway(own_gateway, workspace, make_publisher):
-    live = make_publisher(own_gateway.url)
+    live = make_publisher(own_gateway.url, max_queue_size=20_000)
     durations = _measure_calls(live, workspace, 20_000)
     _report("publish_log, gateway up", durations)
     assert max(durations) < MAX_CALL_SECONDS
@@ -155,3 +155,21 @@ def test_interpreter_exit_flushes_the_queue(gateway, workspace, open_stream):
                             text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert [log["logData"]["seq"] for log in stream.logs(50)] == list(range(50))
+
+
+def test_body_too_large_makes_batches_smaller_instead_of_failing(workspace, make_publisher, open_stream):
+    gateway = Gateway(extra_args=["--max-body-bytes", "16384"]).start()
+    try:
+        stream = open_stream(gateway.url, [f"logs:etl:{workspace}"])
+        stream.wait_statuses(1)
+        publisher = make_publisher(gateway.url, flush_interval=1)
+        for seq in range(200):
+            publisher.publish_log(workspace, "wf1", {"seq": seq, "pad": "p" * 400})
+        assert publisher.flush(timeout=10)
+        stats = publisher.stats()
+        print(f"\n200 logs of ~480 bytes through a 16 KiB body limit: {stats.requests} requests")
+        assert (stats.sent, stats.failed, stats.dropped) == (200, 0, 0)
+        assert stats.requests > 200 * 480 // 16384  # it really had to split
+        assert [log["logData"]["seq"] for log in stream.logs(200)] == list(range(200))
+    finally:
+        gateway.stop()

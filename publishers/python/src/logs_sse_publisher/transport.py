@@ -85,15 +85,25 @@ def _classify(status: int, headers: Any, raw: bytes) -> Outcome:
     if 200 <= status < 300:
         return Outcome(OK, status, "", "", body=body)
     error = body.get("error") if body else None
+    items = body.get("errors") if body else None
+    per_item = isinstance(items, list) and bool(items) and isinstance(items[0], dict)
     if isinstance(error, dict):
         code = str(error.get("code", ""))
         message = str(error.get("message", ""))
+        if per_item:
+            # A batch whose every item failed ("all_rejected"): the first
+            # item's reason says more than the summary.
+            first = items[0]  # type: ignore[index]
+            code = str(first.get("code", code))
+            message = f"{message}; item {first.get('index', 0)}: {first.get('message', '')}"
     else:
         code = ""
         message = raw[:200].decode("utf-8", errors="replace")
     if status in (401, 403):
         kind = AUTH
-    elif status == 413:
+    elif status == 413 and not per_item:
+        # The body as a whole was too large (not one oversized item): a
+        # smaller batch will pass.
         kind = TOO_LARGE
     elif status in (408, 429) or status >= 500:
         kind = RETRY
