@@ -5,11 +5,8 @@
 //! `Bytes` only bumps a reference count). Nothing here runs per subscriber.
 //!
 //! SSE ends a `data:` line at `\n`, `\r` or `\r\n`, so a frame must not carry
-//! a raw line break. JSON never needs one: inside strings line breaks are
-//! escaped (`\n`), and outside strings they are insignificant whitespace,
-//! which [`single_line_json`] turns into spaces.
-
-use std::borrow::Cow;
+//! a raw line break; published `logData` is made single-line when parsed
+//! (`logs_sse_protocol::publish::single_line_json`).
 
 use bytes::{BufMut, Bytes, BytesMut};
 use logs_sse_protocol::{Channel, Cursor};
@@ -20,15 +17,6 @@ pub type Frame = Bytes;
 
 /// Comment line that keeps idle connections (and proxies) open.
 pub const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
-
-/// Makes valid JSON text safe for one `data:` line; see the module docs.
-pub fn single_line_json(json: &str) -> Cow<'_, str> {
-    if json.bytes().any(|b| b == b'\n' || b == b'\r') {
-        Cow::Owned(json.replace(['\n', '\r'], " "))
-    } else {
-        Cow::Borrowed(json)
-    }
-}
 
 /// Encodes a `log` event. `log_data` must already be single-line JSON.
 pub fn log_frame(channel: &Channel, cursor: Cursor, ts: u64, log_data: &str) -> Frame {
@@ -71,6 +59,7 @@ pub fn retry_frame(retry_ms: u64) -> Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use logs_sse_protocol::publish::single_line_json;
     use logs_sse_protocol::{Epoch, LogEvent};
 
     #[test]

@@ -6,8 +6,8 @@
 //! - [`run`] serves a bound listener until the shutdown future resolves;
 //!   [`app`] builds the router so handlers can be tested with `oneshot`.
 //! - One module per endpoint: [`stream`] (`GET /api/logs/stream`),
-//!   [`publish`] (`POST /api/logs/publish`, body parsing in
-//!   [`publish::parse`]), [`health`] (`GET /health`), [`stats`]
+//!   [`publish`] (`POST /api/logs/publish`; the body parser is
+//!   `logs_sse_protocol::publish`), [`health`] (`GET /health`), [`stats`]
 //!   (`GET /admin/logs/stats`, `GET /metrics`).
 //! - [`backend`] is the seam for history and fan-out; the embedded
 //!   [`backend::memory`] is the default.

@@ -6,13 +6,15 @@
 //! - [`channel`]: the channel name grammar `logs:{service}:{workspace}[:{resource}]`,
 //! - [`cursor`]: resume positions (`{epoch}-{seq}`) and how they are written,
 //! - [`query`]: the `channels=` / `since=` query of `GET /api/logs/stream`,
-//! - [`wire`]: the JSON payloads of the SSE events the gateway sends.
+//! - [`wire`]: the JSON payloads of the SSE events the gateway sends,
+//! - [`publish`]: the body of `POST /api/logs/publish`.
 //!
 //! Everything that parses untrusted input returns a typed error that names
 //! the problem; nothing here panics on input.
 
 pub mod channel;
 pub mod cursor;
+pub mod publish;
 pub mod query;
 pub mod wire;
 

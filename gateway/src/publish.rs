@@ -1,8 +1,6 @@
 //! `POST /api/logs/publish`: authenticate the service, parse the body, route
 //! each log, and say exactly what was accepted and what was rejected.
 
-pub mod parse;
-
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -14,7 +12,7 @@ use serde::Serialize;
 use crate::backend::{NewLog, PublishRejection};
 use crate::error::{AppError, ErrorDetail};
 use crate::state::AppState;
-use parse::{parse_body, BodyError, BodyFormat, ItemError, ParseLimits};
+use logs_sse_protocol::publish::{parse_body, BodyError, BodyFormat, ItemError, ParseLimits};
 
 /// One accepted log.
 #[derive(Debug, Serialize)]

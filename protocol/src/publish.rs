@@ -1,7 +1,8 @@
-//! Parsing publish bodies: one JSON object, a JSON array of objects, or
-//! NDJSON (one object per line).
+//! Parsing bodies of `POST /api/logs/publish`: one JSON object, a JSON array
+//! of objects, or NDJSON (one object per line).
 //!
-//! Pure and synchronous so it can be fuzzed. The body as a whole fails only
+//! The body format is part of the contract with publishers, so it lives
+//! here, pure and synchronous, where it is fuzzed without the server. The body as a whole fails only
 //! when it cannot be split into items (not JSON, not objects, too many);
 //! otherwise each item succeeds or fails on its own, so one bad log in a
 //! batch never drops the good ones.
@@ -9,13 +10,26 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use logs_sse_protocol::channel::{Segment, SegmentKind};
-use logs_sse_protocol::Channel;
+use crate::channel::{Channel, Segment, SegmentKind};
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::frame::single_line_json;
+/// Makes valid JSON text safe for one SSE `data:` line. Inside JSON strings
+/// line breaks are always escaped; outside them they are insignificant
+/// whitespace, so replacing them with spaces keeps the value identical.
+pub fn single_line_json(json: &str) -> Cow<'_, str> {
+    if json.bytes().any(|b| b == b'\n' || b == b'\r') {
+        Cow::Owned(json.replace(['\n', '\r'], " "))
+    } else {
+        Cow::Borrowed(json)
+    }
+}
+
+/// True when `text` is one valid JSON value (used by checks and fuzzing).
+pub fn is_valid_json(text: &str) -> bool {
+    serde_json::from_str::<&RawValue>(text).is_ok()
+}
 
 /// How the body is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

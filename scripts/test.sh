@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Runs every test of the project: formatting and lints, the Rust workspace
+# (protocol, gateway, wasm client core), a short fuzz run, the wasm client in
+# headless Chromium, and the publisher SDKs against the real gateway.
+#
+# Installs what it needs and skips what is already there. Each suite's output
+# goes to target/test-logs/<suite>.log as well as to the terminal; the last
+# line sums up the tests that ran.
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh rust       only the named suites (rust fuzz wasm publishers)
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
+
+LOG_DIR="$ROOT/target/test-logs"
+mkdir -p "$LOG_DIR"
+SUITES=("$@")
+[ ${#SUITES[@]} -eq 0 ] && SUITES=(rust fuzz wasm publishers)
+
+failed_suites=()
+total_passed=0
+total_failed=0
+
+# Adds the pass/fail counts printed by cargo test, wasm-bindgen-test,
+# pytest and node --test in a suite's log to the totals.
+count_results() {
+  local log="$1" p f
+  p=$(grep -aoE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+  f=$(grep -aoE 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | grep -oE '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+  total_passed=$((total_passed + p)); total_failed=$((total_failed + f))
+  p=$(grep -aE '^=+ .*(passed|failed).* in [0-9.]+s' "$log" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+  f=$(grep -aE '^=+ .*(passed|failed).* in [0-9.]+s' "$log" | grep -oE '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+  total_passed=$((total_passed + p)); total_failed=$((total_failed + f))
+  p=$(grep -aE '^# pass [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')
+  f=$(grep -aE '^# fail [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')
+  total_passed=$((total_passed + p)); total_failed=$((total_failed + f))
+}
+
+run_suite() {
+  local name="$1"; shift
+  local log="$LOG_DIR/$name.log" started=$SECONDS
+  section "$name"
+  if "$@" 2>&1 | tee "$log"; then
+    note "$name: ok in $((SECONDS - started))s"
+  else
+    failed_suites+=("$name")
+    note "$name: FAILED in $((SECONDS - started))s (log: $log)"
+  fi
+  count_results "$log"
+}
+
+suite_rust() {
+  ensure_rust
+  cargo fmt --all -- --check || { echo "cargo fmt reports unformatted code; run: cargo fmt --all"; return 1; }
+  cargo clippy --workspace --all-targets --locked -- -D warnings || return 1
+  cargo test --workspace --locked
+}
+
+suite_fuzz() {
+  bash "$ROOT/scripts/fuzz.sh" "${FUZZ_SECONDS:-20}"
+}
+
+suite_wasm() {
+  bash "$ROOT/client-wasm/test.sh"
+}
+
+suite_publishers() {
+  ensure_rust
+  cargo build --locked -p logs-sse-gateway
+  GATEWAY_BIN="$ROOT/target/debug/logs-sse-gateway" bash "$ROOT/publishers/test.sh"
+}
+
+started_all=$SECONDS
+for suite in "${SUITES[@]}"; do
+  case "$suite" in
+    rust) run_suite rust suite_rust ;;
+    fuzz) run_suite fuzz suite_fuzz ;;
+    wasm) [ -f client-wasm/test.sh ] && run_suite wasm suite_wasm ;;
+    publishers) [ -f publishers/test.sh ] && run_suite publishers suite_publishers ;;
+    *) echo "unknown suite: $suite (known: rust fuzz wasm publishers)"; exit 2 ;;
+  esac
+done
+
+section "summary"
+note "ran ${SUITES[*]} in $((SECONDS - started_all))s"
+if [ ${#failed_suites[@]} -gt 0 ]; then
+  note "failed suites: ${failed_suites[*]}"
+fi
+echo "$total_passed passed, $total_failed failed"
+[ ${#failed_suites[@]} -eq 0 ] && [ "$total_failed" -eq 0 ]
