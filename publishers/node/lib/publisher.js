@@ -345,8 +345,12 @@ class LogsSSEPublisher {
         state.timer = null;
       }
       state.sending = true;
-      this._sendLoop().catch((error) => {
-        this._error(`publisher '${this.serviceName}': unexpected sender error: ${error && error.stack}`);
+      // Never on the caller's stack: building a batch and starting a request
+      // (the first fetch() even loads its HTTP client) belong to a later tick.
+      setImmediate(() => {
+        this._sendLoop().catch((error) => {
+          this._error(`publisher '${this.serviceName}': unexpected sender error: ${error && error.stack}`);
+        });
       });
       return;
     }
