@@ -132,6 +132,7 @@ impl<P> LogBuffer<P> {
 }
 
 #[cfg(test)]
+#[cfg(not(target_arch = "wasm32"))]
 mod tests {
     use super::*;
     use logs_sse_protocol::Epoch;

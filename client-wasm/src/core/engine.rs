@@ -988,4 +988,5 @@ fn shared_entry<P: Clone, F: FnOnce(&str) -> P>(
 }
 
 #[cfg(test)]
+#[cfg(not(target_arch = "wasm32"))]
 mod tests;

@@ -197,6 +197,7 @@ impl RawSubscribeOptions {
 }
 
 #[cfg(test)]
+#[cfg(not(target_arch = "wasm32"))]
 mod tests {
     use super::*;
     use logs_sse_protocol::{Cursor, Epoch};

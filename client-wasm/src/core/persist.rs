@@ -178,6 +178,7 @@ pub fn decode(
 }
 
 #[cfg(test)]
+#[cfg(not(target_arch = "wasm32"))]
 mod tests {
     use super::*;
     use logs_sse_protocol::Epoch;

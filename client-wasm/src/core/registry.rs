@@ -207,6 +207,7 @@ impl<P> Registry<P> {
 }
 
 #[cfg(test)]
+#[cfg(not(target_arch = "wasm32"))]
 mod tests {
     use super::*;
     use logs_sse_protocol::Epoch;

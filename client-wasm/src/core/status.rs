@@ -195,6 +195,7 @@ pub fn classify(result: &ProbeResult, online: bool) -> Option<Verdict> {
 }
 
 #[cfg(test)]
+#[cfg(not(target_arch = "wasm32"))]
 mod tests {
     use super::*;
 

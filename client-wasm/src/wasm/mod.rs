@@ -1,1 +1,33 @@
-//! The browser boundary (wasm32 only).
+//! The browser boundary (compiled for `wasm32` only): a thin layer that
+//! executes what the core decides.
+//!
+//! - [`client`]: the `#[wasm_bindgen]` `LogsClient` and its handles, the
+//!   effect pump, timers and window listeners,
+//! - [`listener`]: owned event listeners and the owned `EventSource`
+//!   (their `Drop` removes the listeners and closes the stream),
+//! - [`probe`]: the `fetch` that learns why a stream failed to open,
+//! - [`storage`]: `sessionStorage` access that never throws,
+//! - [`convert`]: every JS <-> Rust conversion, errors and TypeScript types.
+
+pub mod client;
+pub mod convert;
+pub mod listener;
+pub mod probe;
+pub mod storage;
+
+pub use client::{LogsClient, LogsSubscription, StatusListener};
+pub use convert::ClientError;
+
+/// Makes panics readable: the message goes to `console.error` and is thrown
+/// as a JS `Error` instead of an opaque `unreachable` trap.
+pub fn install_panic_hook() {
+    use std::sync::Once;
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let message = format!("logs-sse-client: {info}");
+            web_sys::console::error_1(&message.as_str().into());
+            wasm_bindgen::throw_str(&message);
+        }));
+    });
+}

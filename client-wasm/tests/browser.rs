@@ -1,0 +1,628 @@
+//! Browser tests: the real client in headless Chromium against the real
+//! gateway, started and restarted by `tests/harness/control.py`.
+//!
+//! `test.sh` passes the URLs at compile time:
+//! `LOGS_SSE_TEST_GATEWAY` (gateway base URL) and `LOGS_SSE_TEST_CONTROL`.
+//! Without them every test returns at once, saying it was skipped.
+
+#![cfg(target_arch = "wasm32")]
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Object, Reflect, JSON};
+use logs_sse_client_wasm::wasm::convert::{
+    ClientOptionsJs, StatusCallback, SubscribeOptionsJs, UpdateCallback,
+};
+use logs_sse_client_wasm::wasm::LogsClient;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const GATEWAY: Option<&str> = option_env!("LOGS_SSE_TEST_GATEWAY");
+const CONTROL: Option<&str> = option_env!("LOGS_SSE_TEST_CONTROL");
+const TOKEN: &str = "etl-test-token";
+
+fn urls() -> Option<(String, &'static str)> {
+    match (GATEWAY, CONTROL) {
+        (Some(g), Some(c)) => Some((format!("{g}/api/logs/stream"), c)),
+        _ => {
+            console_log!(
+                "skipped: LOGS_SSE_TEST_GATEWAY / LOGS_SSE_TEST_CONTROL not set (run test.sh)"
+            );
+            None
+        }
+    }
+}
+
+async fn sleep(ms: u32) {
+    gloo_timers::future::TimeoutFuture::new(ms).await;
+}
+
+async fn wait_for(what: &str, timeout_ms: u32, mut cond: impl FnMut() -> bool) {
+    let mut waited = 0;
+    while !cond() {
+        assert!(
+            waited < timeout_ms,
+            "timed out after {timeout_ms} ms waiting for {what}"
+        );
+        sleep(20).await;
+        waited += 20;
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", (js_sys::Math::random() * 1e12) as u64)
+}
+
+fn json(text: &str) -> JsValue {
+    JSON::parse(text).unwrap()
+}
+
+fn get(v: &JsValue, key: &str) -> JsValue {
+    Reflect::get(v, &key.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn get_str(v: &JsValue, key: &str) -> Option<String> {
+    get(v, key).as_string()
+}
+
+async fn fetch(url: &str, body: Option<&str>, token: Option<&str>) -> (u16, String) {
+    let init = web_sys::RequestInit::new();
+    init.set_method(if body.is_some() { "POST" } else { "GET" });
+    let headers = Object::new();
+    if let Some(b) = body {
+        init.set_body(&JsValue::from_str(b));
+        Reflect::set(&headers, &"Content-Type".into(), &"application/json".into()).unwrap();
+    }
+    if let Some(t) = token {
+        Reflect::set(
+            &headers,
+            &"Authorization".into(),
+            &format!("Bearer {t}").into(),
+        )
+        .unwrap();
+    }
+    init.set_headers(&headers);
+    let window = web_sys::window().unwrap();
+    let resp: web_sys::Response =
+        wasm_bindgen_futures::JsFuture::from(window.fetch_with_str_and_init(url, &init))
+            .await
+            .unwrap()
+            .unchecked_into();
+    let text = wasm_bindgen_futures::JsFuture::from(resp.text().unwrap())
+        .await
+        .unwrap();
+    (resp.status(), text.as_string().unwrap_or_default())
+}
+
+async fn control(control: &str, action: &str) {
+    let (status, body) = fetch(&format!("{control}/{action}"), Some("{}"), None).await;
+    assert_eq!(status, 200, "control {action}: {body}");
+}
+
+/// Publishes logs `{"n": i}` for i in `range` to `logs:etl:{ws}:{wf}`.
+async fn publish(ws: &str, wf: &str, range: std::ops::RangeInclusive<u64>) {
+    let items: Vec<String> = range
+        .map(|n| format!(r#"{{"service":"etl","workspace_id":"{ws}","workflow_id":"{wf}","logData":{{"n":{n},"msg":"log {n}"}}}}"#))
+        .collect();
+    let (status, body) = fetch(
+        &format!("{}/api/logs/publish", GATEWAY.unwrap()),
+        Some(&format!("[{}]", items.join(","))),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 202, "publish: {body}");
+}
+
+/// Wraps `window.EventSource` once to count constructions.
+fn event_sources_created() -> u32 {
+    let code = r#"
+        if (!window.__esWrapped) {
+            const Original = window.EventSource;
+            window.__esCount = 0;
+            window.EventSource = class extends Original {
+                constructor(url, init) { super(url, init); window.__esCount += 1; }
+            };
+            window.__esWrapped = true;
+        }
+        return window.__esCount;
+    "#;
+    Function::new_no_args(code)
+        .call0(&JsValue::NULL)
+        .unwrap()
+        .as_f64()
+        .unwrap() as u32
+}
+
+/// Collects the values a callback receives.
+struct Recorder {
+    seen: Rc<RefCell<Vec<JsValue>>>,
+    closure: Closure<dyn FnMut(JsValue)>,
+}
+
+impl Recorder {
+    fn new() -> Self {
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let sink = seen.clone();
+        let closure =
+            Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| sink.borrow_mut().push(v));
+        Recorder { seen, closure }
+    }
+    fn function(&self) -> Function {
+        self.closure.as_ref().unchecked_ref::<Function>().clone()
+    }
+    fn update(&self) -> UpdateCallback {
+        self.function().unchecked_into()
+    }
+    fn status(&self) -> StatusCallback {
+        self.function().unchecked_into()
+    }
+    fn of_type(&self, key: &str, value: &str) -> Vec<JsValue> {
+        self.seen
+            .borrow()
+            .iter()
+            .filter(|v| get_str(v, key).as_deref() == Some(value))
+            .cloned()
+            .collect()
+    }
+}
+
+fn client(url: &str, extra: &str, diagnostics: Option<&Recorder>) -> LogsClient {
+    let options = json(&format!(
+        r#"{{"backoffMinMs":50,"backoffMaxMs":400,"lingerMs":100,"coalesceMs":10{extra}}}"#
+    ));
+    if let Some(d) = diagnostics {
+        Reflect::set(&options, &"onDiagnostic".into(), &d.function()).unwrap();
+    }
+    LogsClient::new(url, Some(options.unchecked_into::<ClientOptionsJs>())).unwrap()
+}
+
+fn sub_opts(text: &str) -> Option<SubscribeOptionsJs> {
+    Some(json(text).unchecked_into())
+}
+
+fn state(c: &LogsClient) -> String {
+    get_str(&c.status().into(), "state").unwrap_or_default()
+}
+
+/// The `n` of every log in a snapshot.
+fn ns(s: &logs_sse_client_wasm::wasm::LogsSubscription) -> Vec<u64> {
+    let entries: Array = s.snapshot().unchecked_into();
+    entries
+        .iter()
+        .map(|e| get(&get(&e, "logData"), "n").as_f64().unwrap_or(-1.0) as u64)
+        .collect()
+}
+
+fn session_storage() -> web_sys::Storage {
+    web_sys::window()
+        .unwrap()
+        .session_storage()
+        .unwrap()
+        .unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn one_event_source_serves_many_subscriptions_and_routes_logs() {
+    let Some((url, _)) = urls() else { return };
+    let ws = unique("ws");
+    let before = event_sources_created();
+    let c = client(&url, "", None);
+    let r = Recorder::new();
+    let wf1 = c
+        .subscribe(&format!("logs:etl:{ws}:wf1"), None, r.update())
+        .unwrap();
+    let wf1b = c
+        .subscribe(&format!("logs:etl:{ws}:wf1"), None, r.update())
+        .unwrap();
+    let wf2 = c
+        .subscribe(&format!("logs:etl:{ws}:wf2"), None, r.update())
+        .unwrap();
+    let svc = c
+        .subscribe(&format!("logs:etl:{ws}"), None, r.update())
+        .unwrap();
+    let other = c
+        .subscribe(&format!("logs:faas:{ws}:x"), None, r.update())
+        .unwrap();
+    wait_for("open", 5_000, || state(&c) == "open").await;
+    wait_for("statuses", 5_000, || {
+        [&wf1, &wf1b, &wf2, &svc, &other]
+            .iter()
+            .all(|s| s.channel_status().as_deref() == Some("subscribed"))
+    })
+    .await;
+    publish(&ws, "wf1", 1..=3).await;
+    publish(&ws, "wf2", 4..=5).await;
+    wait_for("service-level logs", 5_000, || ns(&svc).len() == 5).await;
+    assert_eq!(ns(&wf1), vec![1, 2, 3]);
+    assert_eq!(ns(&wf1b), vec![1, 2, 3]);
+    assert_eq!(ns(&wf2), vec![4, 5]);
+    assert_eq!(ns(&svc), vec![1, 2, 3, 4, 5]);
+    assert!(ns(&other).is_empty());
+    assert_eq!(
+        event_sources_created() - before,
+        1,
+        "one EventSource for five subscriptions"
+    );
+    // Entries are the gateway's events as published, and snapshots are stable.
+    let first = Array::from(&wf1.snapshot().into()).get(0);
+    assert_eq!(
+        get_str(&first, "channel"),
+        Some(format!("logs:etl:{ws}:wf1"))
+    );
+    assert!(get_str(&first, "cursor").unwrap().contains('-'));
+    assert!(get(&first, "ts").as_f64().unwrap() > 0.0);
+    assert_eq!(
+        get_str(&get(&first, "logData"), "msg").as_deref(),
+        Some("log 1")
+    );
+    assert!(Object::is(&wf1.snapshot().into(), &wf1.snapshot().into()));
+    assert!(Object::is_frozen(
+        &wf1.snapshot().unchecked_into::<Object>()
+    ));
+    assert!(!r.of_type("type", "logs").is_empty());
+    // StrictMode-style unmount + remount: no new EventSource.
+    let channel = wf2.channel();
+    drop(wf2);
+    let wf2 = c.subscribe(&channel, None, r.update()).unwrap();
+    assert_eq!(
+        ns(&wf2),
+        vec![4, 5],
+        "the lingering channel hands its logs over"
+    );
+    sleep(300).await;
+    assert_eq!(event_sources_created() - before, 1);
+    c.close().unwrap();
+    assert_eq!(state(&c), "closed");
+}
+
+#[wasm_bindgen_test]
+async fn channels_added_and_removed_mid_stream_lose_nothing() {
+    let Some((url, _)) = urls() else { return };
+    let ws = unique("ws");
+    let before = event_sources_created();
+    let c = client(&url, "", None);
+    let r = Recorder::new();
+    let a = c
+        .subscribe(&format!("logs:etl:{ws}:wf1"), None, r.update())
+        .unwrap();
+    let removed = c
+        .subscribe(&format!("logs:etl:{ws}:wf3"), None, r.update())
+        .unwrap();
+    wait_for("statuses", 5_000, || {
+        a.channel_status().is_some() && removed.channel_status().is_some()
+    })
+    .await;
+    let done = Rc::new(Cell::new(false));
+    let flag = done.clone();
+    let ws2 = ws.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        for n in 1..=40 {
+            publish(&ws2, "wf1", n..=n).await;
+            sleep(10).await;
+        }
+        flag.set(true);
+    });
+    sleep(80).await;
+    let added = c
+        .subscribe(&format!("logs:etl:{ws}:wf2"), None, r.update())
+        .unwrap();
+    sleep(120).await;
+    drop(removed);
+    sleep(150).await;
+    let added2 = c
+        .subscribe(&format!("logs:faas:{ws}:f1"), None, r.update())
+        .unwrap();
+    wait_for("publisher", 15_000, || done.get()).await;
+    wait_for("all 40 logs", 5_000, || ns(&a).len() >= 40).await;
+    sleep(100).await;
+    assert_eq!(
+        ns(&a),
+        (1..=40).collect::<Vec<u64>>(),
+        "no log lost or repeated"
+    );
+    let opened = event_sources_created() - before;
+    assert!(opened >= 3, "each coalesced change reconnects ({opened})");
+    let streamed = c.streamed_channels();
+    assert!(
+        !streamed.iter().any(|s| s.ends_with(":wf3")),
+        "{streamed:?}"
+    );
+    assert!(streamed.iter().any(|s| s.ends_with(":wf2")), "{streamed:?}");
+    drop((added, added2));
+}
+
+#[wasm_bindgen_test]
+async fn gateway_restart_reconnects_and_reports_the_gap() {
+    let Some((url, ctl)) = urls() else { return };
+    let ws = unique("ws");
+    let c = client(&url, "", None);
+    let statuses = Recorder::new();
+    let _listener = c.on_status(statuses.status()).unwrap();
+    let r = Recorder::new();
+    let a = c
+        .subscribe(&format!("logs:etl:{ws}:wf1"), None, r.update())
+        .unwrap();
+    wait_for("subscribed", 5_000, || {
+        a.channel_status().as_deref() == Some("subscribed")
+    })
+    .await;
+    publish(&ws, "wf1", 1..=3).await;
+    wait_for("3 logs", 5_000, || ns(&a).len() == 3).await;
+    control(ctl, "restart").await;
+    wait_for("gap reported", 10_000, || {
+        !r.of_type("type", "gap").is_empty()
+    })
+    .await;
+    wait_for("open again", 10_000, || state(&c) == "open").await;
+    assert!(!statuses.of_type("state", "reconnecting").is_empty());
+    assert_eq!(a.channel_status().as_deref(), Some("gap"));
+    let gap = r.of_type("type", "gap").remove(0);
+    assert!(
+        get_str(&gap, "from").is_some(),
+        "the gap names the last cursor held"
+    );
+    publish(&ws, "wf1", 4..=5).await;
+    wait_for("logs after the restart", 5_000, || ns(&a).len() == 5).await;
+    assert_eq!(ns(&a), vec![1, 2, 3, 4, 5]);
+}
+
+#[wasm_bindgen_test]
+async fn persistence_survives_recreating_the_client_and_fills_the_gap() {
+    let Some((url, _)) = urls() else { return };
+    let ws = unique("ws");
+    let channel = format!("logs:etl:{ws}:wf1");
+    let key = unique("test-key-");
+    let opts = format!(r#"{{"persistKey":"{key}"}}"#);
+    let r = Recorder::new();
+    {
+        let c1 = client(&url, "", None);
+        let s = c1.subscribe(&channel, sub_opts(&opts), r.update()).unwrap();
+        wait_for("subscribed", 5_000, || s.channel_status().is_some()).await;
+        publish(&ws, "wf1", 1..=3).await;
+        wait_for("3 logs", 5_000, || ns(&s).len() == 3).await;
+        drop(s);
+        c1.close().unwrap();
+    }
+    let stored = session_storage()
+        .get_item(&key)
+        .unwrap()
+        .expect("persisted on unsubscribe");
+    assert!(stored.contains("\"v\":1"), "{stored}");
+    // Logs published while no client runs come from the gateway's history.
+    publish(&ws, "wf1", 4..=5).await;
+    let c2 = client(&url, "", None);
+    let s = c2.subscribe(&channel, sub_opts(&opts), r.update()).unwrap();
+    assert_eq!(ns(&s), vec![1, 2, 3], "restored at once");
+    wait_for("resumed", 5_000, || ns(&s).len() == 5).await;
+    assert_eq!(ns(&s), vec![1, 2, 3, 4, 5]);
+    assert_eq!(s.channel_status().as_deref(), Some("resumed"));
+    session_storage().remove_item(&key).unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn corrupt_or_foreign_stored_data_is_discarded() {
+    let Some((url, _)) = urls() else { return };
+    let diags = Recorder::new();
+    let c = client(&url, "", Some(&diags));
+    let storage = session_storage();
+    let r = Recorder::new();
+    let bad = unique("bad-");
+    storage.set_item(&bad, "{not json").unwrap();
+    let s = c
+        .subscribe(
+            "logs:etl:wsx:wf1",
+            sub_opts(&format!(r#"{{"persistKey":"{bad}"}}"#)),
+            r.update(),
+        )
+        .unwrap();
+    assert!(ns(&s).is_empty());
+    let foreign = unique("foreign-");
+    storage
+        .set_item(&foreign, r#"{"format":"datashop-logs-sse","v":1,"channel":"logs:etl:other:wf1","savedAt":1,"logs":[]}"#)
+        .unwrap();
+    let s2 = c
+        .subscribe(
+            "logs:etl:wsx:wf2",
+            sub_opts(&format!(r#"{{"persistKey":"{foreign}"}}"#)),
+            r.update(),
+        )
+        .unwrap();
+    assert!(ns(&s2).is_empty());
+    let storage_diags = diags.of_type("kind", "storage");
+    assert_eq!(
+        storage_diags.len(),
+        2,
+        "one diagnostic per discarded record"
+    );
+    assert_eq!(storage.get_item(&bad).unwrap(), None, "removed");
+    assert_eq!(storage.get_item(&foreign).unwrap(), None, "removed");
+    c.close().unwrap();
+}
+
+fn clear_fillers(storage: &web_sys::Storage) {
+    let mut keys = Vec::new();
+    for i in 0..storage.length().unwrap() {
+        if let Some(k) = storage.key(i).unwrap() {
+            if k.starts_with("filler-") {
+                keys.push(k);
+            }
+        }
+    }
+    for k in keys {
+        storage.remove_item(&k).unwrap();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn full_storage_quota_does_not_break_streaming() {
+    let Some((url, _)) = urls() else { return };
+    let storage = session_storage();
+    clear_fillers(&storage);
+    // Fill sessionStorage until it refuses even small writes.
+    let mut i = 0;
+    for size in [1 << 20, 64 << 10, 1 << 10, 16] {
+        let chunk = "x".repeat(size);
+        while storage.set_item(&format!("filler-{i}"), &chunk).is_ok() {
+            i += 1;
+        }
+    }
+    let ws = unique("ws");
+    let diags = Recorder::new();
+    let c = client(&url, r#","persistThrottleMs":20"#, Some(&diags));
+    let r = Recorder::new();
+    let s = c
+        .subscribe(
+            &format!("logs:etl:{ws}:wf1"),
+            sub_opts(r#"{"persist":true}"#),
+            r.update(),
+        )
+        .unwrap();
+    wait_for("subscribed", 5_000, || s.channel_status().is_some()).await;
+    publish(&ws, "wf1", 1..=20).await;
+    wait_for("20 logs", 5_000, || ns(&s).len() == 20).await;
+    wait_for("quota diagnostic", 5_000, || {
+        diags
+            .of_type("kind", "storage")
+            .iter()
+            .any(|d| get_str(d, "message").unwrap_or_default().contains("quota"))
+    })
+    .await;
+    publish(&ws, "wf1", 21..=25).await;
+    wait_for("streaming goes on", 5_000, || ns(&s).len() == 25).await;
+    assert_eq!(state(&c), "open");
+    clear_fillers(&storage);
+    drop(s);
+    c.close().unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn malformed_events_are_ignored_with_a_diagnostic() {
+    let Some((url, _)) = urls() else { return };
+    let ws = unique("ws");
+    let diags = Recorder::new();
+    let c = client(&url, "", Some(&diags));
+    let r = Recorder::new();
+    let s = c
+        .subscribe(&format!("logs:etl:{ws}:wf1"), None, r.update())
+        .unwrap();
+    wait_for("subscribed", 5_000, || s.channel_status().is_some()).await;
+    c.ingest_event("log", &"not json".into());
+    c.ingest_event(
+        "log",
+        &r#"{"channel":"logs:etl:x:y","cursor":"nope","ts":1,"logData":{}}"#.into(),
+    );
+    c.ingest_event("status", &"{}".into());
+    let malformed = diags.of_type("kind", "malformed_event");
+    assert_eq!(malformed.len(), 3);
+    assert!(get_str(&malformed[0], "message")
+        .unwrap()
+        .contains("not json"));
+    assert_eq!(get(&c.stats().into(), "malformed").as_f64(), Some(3.0));
+    assert_eq!(state(&c), "open");
+    publish(&ws, "wf1", 1..=1).await;
+    wait_for("a real log still arrives", 5_000, || ns(&s) == vec![1]).await;
+}
+
+#[wasm_bindgen_test]
+async fn failures_are_reported_with_their_reason() {
+    let Some((url, _)) = urls() else { return };
+    // 65 channels: the gateway answers 400 too_many_channels; the probe says so.
+    let c = client(&url, r#","maxChannels":100"#, None);
+    let r = Recorder::new();
+    let subs: Vec<_> = (0..65)
+        .map(|i| {
+            c.subscribe(&format!("logs:etl:wsmany:wf{i}"), None, r.update())
+                .unwrap()
+        })
+        .collect();
+    wait_for("failed", 5_000, || state(&c) == "failed").await;
+    let status: JsValue = c.status().into();
+    assert_eq!(get_str(&status, "reason").as_deref(), Some("bad_request"));
+    assert_eq!(
+        get_str(&status, "code").as_deref(),
+        Some("too_many_channels")
+    );
+    assert_eq!(get(&status, "httpStatus").as_f64(), Some(400.0));
+    assert!(get_str(&status, "message").unwrap().contains("64"));
+    drop(subs);
+    c.close().unwrap();
+    // Nothing listens on port 9: unreachable, and it keeps retrying.
+    let c = client("http://127.0.0.1:9/api/logs/stream", "", None);
+    let _s = c.subscribe("logs:etl:ws1:wf1", None, r.update()).unwrap();
+    wait_for("unreachable", 5_000, || {
+        get_str(&c.status().into(), "reason").as_deref() == Some("gateway_unreachable")
+    })
+    .await;
+    assert_eq!(state(&c), "reconnecting");
+    // Invalid input is refused with a named error.
+    let err = c
+        .subscribe("logs:etl", None, r.update())
+        .err()
+        .map(JsValue::from)
+        .unwrap();
+    assert_eq!(get_str(&err, "code").as_deref(), Some("invalid_channel"));
+    let err = c
+        .subscribe("logs:etl:ws1:wf1", sub_opts(r#"{"maxLogz":5}"#), r.update())
+        .err()
+        .map(JsValue::from)
+        .unwrap();
+    assert!(get_str(&err, "message").unwrap().contains("maxLogz"));
+    c.close().unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn ingest_benchmark() {
+    let Some((url, _)) = urls() else { return };
+    const N: usize = 20_000;
+    let ws = unique("ws");
+    let c = client(&url, "", None);
+    let r = Recorder::new();
+    let _subs: Vec<_> = [
+        format!("logs:etl:{ws}:wf1"),
+        format!("logs:etl:{ws}:wf2"),
+        format!("logs:etl:{ws}"),
+        format!("logs:faas:{ws}:f1"),
+    ]
+    .iter()
+    .map(|ch| c.subscribe(ch, None, r.update()).unwrap())
+    .collect();
+    wait_for("open", 5_000, || state(&c) == "open").await;
+    let events: Vec<JsValue> = (0..N)
+        .map(|i| {
+            let wf = if i % 2 == 0 { "wf1" } else { "wf2" };
+            JsValue::from_str(&format!(
+                r#"{{"channel":"logs:etl:{ws}:{wf}","cursor":"beef-{}","ts":1700000000000,"logData":{{"level":"info","msg":"step {i} finished","rows":{i},"tags":["etl","bench"]}}}}"#,
+                1_000_000 + i
+            ))
+        })
+        .collect();
+    let start = js_sys::Date::now();
+    for e in &events {
+        c.ingest_event("log", e);
+    }
+    let elapsed = js_sys::Date::now() - start;
+    let per_log = elapsed * 1000.0 / N as f64;
+    console_log!("ingest: {N} log events (parse + route to 2 of 4 subscriptions + buffer + notify) in {elapsed:.0} ms = {per_log:.2} µs/log");
+    assert_eq!(get(&c.stats().into(), "logs").as_f64(), Some(N as f64));
+    // The payload choice: JSON.parse of the JS string vs decoding in Rust.
+    let texts: Vec<String> = events.iter().map(|e| e.as_string().unwrap()).collect();
+    let start = js_sys::Date::now();
+    for e in &events {
+        let _ = logs_sse_client_wasm::wasm::convert::json_parse(e).unwrap();
+    }
+    let js_parse = (js_sys::Date::now() - start) * 1000.0 / N as f64;
+    let start = js_sys::Date::now();
+    for t in &texts {
+        let v: serde_json::Value = serde_json::from_str(t).unwrap();
+        let _ = serde_wasm_bindgen::to_value(&v).unwrap();
+    }
+    let rust_decode = (js_sys::Date::now() - start) * 1000.0 / N as f64;
+    console_log!("payload: JSON.parse {js_parse:.2} µs/log vs serde_json::Value + serde-wasm-bindgen {rust_decode:.2} µs/log");
+    c.close().unwrap();
+}

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Test control server for the client-wasm browser tests.
+
+Starts the real gateway binary and lets a browser test stop, start and
+restart it over HTTP (a browser cannot manage processes). The gateway keeps
+the same port across restarts, so a client reconnects to the same URL.
+
+    control.py --gateway target/debug/logs-sse-gateway [--ready-file F]
+
+Endpoints (all answer JSON with `Access-Control-Allow-Origin: *`):
+    POST /stop      SIGTERM the gateway (graceful: streams get `close`)
+    POST /kill      SIGKILL the gateway (abrupt)
+    POST /start     start it again on the same port, wait until it listens
+    POST /restart   stop, then start
+    GET  /status    {"running": bool, "gateway": url}
+
+When ready it prints (and writes to --ready-file):
+    control=http://127.0.0.1:C gateway=http://127.0.0.1:G
+Stops the gateway when it exits (SIGTERM/SIGINT).
+"""
+
+import argparse
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+START_TIMEOUT_S = 20
+# Publish tokens (the gateway wants at least 8 characters).
+ETL_TOKEN = "etl-test-token"
+FAAS_TOKEN = "faas-test-token"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gateway:
+    def __init__(self, binary, port, extra):
+        self.binary = binary
+        self.port = port
+        self.extra = extra
+        self.proc = None
+        self.lock = threading.Lock()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        with self.lock:
+            if self.proc and self.proc.poll() is None:
+                return
+            args = [
+                self.binary,
+                "--listen", f"127.0.0.1:{self.port}",
+                "--service-token", f"etl={ETL_TOKEN}",
+                "--service-token", f"faas={FAAS_TOKEN}",
+                "--allow-anonymous",
+                "--cors-origin", "*",
+                "--retry-ms", "100",
+            ] + self.extra
+            deadline = time.time() + START_TIMEOUT_S
+            while True:
+                proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+                line = proc.stdout.readline()
+                if "listening on" in line:
+                    self.proc = proc
+                    threading.Thread(target=self._drain, args=(proc,), daemon=True).start()
+                    return
+                proc.wait()
+                if time.time() > deadline:
+                    raise RuntimeError(f"gateway did not start: {line!r}")
+                time.sleep(0.1)  # the port may still be held by the old process
+
+    @staticmethod
+    def _drain(proc):
+        for _ in proc.stdout:
+            pass
+
+    def stop(self, sig=signal.SIGTERM):
+        with self.lock:
+            if not self.proc or self.proc.poll() is not None:
+                return
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def running(self):
+        return bool(self.proc and self.proc.poll() is None)
+
+
+def make_handler(gateway):
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, fmt, *args):
+            pass
+
+        def _send(self, code, body):
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+            self.send_header("Access-Control-Allow-Headers", "Content-Type")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_OPTIONS(self):
+            self._send(204, {})
+
+        def do_GET(self):
+            if self.path == "/status":
+                self._send(200, {"running": gateway.running(), "gateway": gateway.url})
+            else:
+                self._send(404, {"error": "unknown path"})
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(min(length, 65536))
+            try:
+                if self.path == "/stop":
+                    gateway.stop()
+                elif self.path == "/kill":
+                    gateway.stop(signal.SIGKILL)
+                elif self.path == "/start":
+                    gateway.start()
+                elif self.path == "/restart":
+                    gateway.stop()
+                    gateway.start()
+                else:
+                    self._send(404, {"error": "unknown path"})
+                    return
+            except Exception as e:  # report, keep serving
+                self._send(500, {"error": str(e)})
+                return
+            self._send(200, {"running": gateway.running()})
+
+    return Handler
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--gateway", required=True)
+    parser.add_argument("--ready-file")
+    parser.add_argument("--gateway-arg", action="append", default=[])
+    args = parser.parse_args()
+
+    gateway = Gateway(args.gateway, free_port(), args.gateway_arg)
+    gateway.start()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(gateway))
+    line = f"control=http://127.0.0.1:{server.server_address[1]} gateway={gateway.url}"
+
+    def shutdown(*_):
+        gateway.stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    print(line, flush=True)
+    if args.ready_file:
+        with open(args.ready_file, "w") as f:
+            f.write(line + "\n")
+    try:
+        server.serve_forever()
+    finally:
+        gateway.stop()
+
+
+if __name__ == "__main__":
+    main()
