@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Runs the client-wasm tests: native unit + property tests of the pure core,
+# then the browser tests in headless Chromium against the real gateway
+# (started and restarted by tests/harness/control.py). Installs what is
+# missing, skips what is there, and stops everything it started.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+WASM_BINDGEN_VERSION=0.2.130
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+
+# --- tools -------------------------------------------------------------
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  rustup target add wasm32-unknown-unknown
+fi
+if [[ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]]; then
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+if [[ ! -x /usr/bin/chromedriver ]]; then
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
+fi
+
+# --- native tests of the core -------------------------------------------
+cd "$ROOT"
+cargo test -p logs-sse-client-wasm
+
+# --- the real gateway behind the control harness -------------------------
+cargo build -p logs-sse-gateway
+WORK="$(mktemp -d)"
+HARNESS_PID=""
+cleanup() {
+  if [[ -n "$HARNESS_PID" ]] && kill -0 "$HARNESS_PID" 2>/dev/null; then
+    kill "$HARNESS_PID" 2>/dev/null || true
+    wait "$HARNESS_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+python3 "$HERE/tests/harness/control.py" \
+  --gateway "$TARGET_DIR/debug/logs-sse-gateway" \
+  --ready-file "$WORK/ready" >"$WORK/harness.log" 2>&1 &
+HARNESS_PID=$!
+for _ in $(seq 1 150); do
+  [[ -s "$WORK/ready" ]] && break
+  if ! kill -0 "$HARNESS_PID" 2>/dev/null; then
+    cat "$WORK/harness.log" >&2
+    echo "test harness exited early" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+if [[ ! -s "$WORK/ready" ]]; then
+  cat "$WORK/harness.log" >&2
+  echo "test harness did not start" >&2
+  exit 1
+fi
+READY="$(cat "$WORK/ready")"
+echo "harness: $READY"
+LOGS_SSE_TEST_CONTROL="$(sed -E 's/.*control=([^ ]+).*/\1/' <<<"$READY")"
+LOGS_SSE_TEST_GATEWAY="$(sed -E 's/.*gateway=([^ ]+).*/\1/' <<<"$READY")"
+export LOGS_SSE_TEST_CONTROL LOGS_SSE_TEST_GATEWAY
+
+# --- browser tests --------------------------------------------------------
+export CHROMEDRIVER=/usr/bin/chromedriver
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-180}"
+# wasm-bindgen-test-runner reads webdriver.json from the working directory.
+cd "$HERE"
+cargo test -p logs-sse-client-wasm --target wasm32-unknown-unknown --test browser -- --nocapture
