@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import queue
+
+import pytest
 
 from logs_sse_publisher import LogsSSEHandler, log_context
 
@@ -118,3 +122,52 @@ def test_logging_handler_streams_records_with_context_and_extra(
     assert logs[1]["logData"]["level"] == "WARNING"
     assert "ValueError: bad row" in logs[2]["logData"]["exception"]
     assert handler.skipped == 1
+
+
+def test_logging_handler_truncates_an_oversized_record_instead_of_losing_it(
+    gateway, workspace, make_publisher, open_stream
+):
+    stream = open_stream(gateway.url, [f"logs:etl:{workspace}"])
+    stream.wait_statuses(1)
+    publisher = make_publisher(gateway.url, max_log_bytes=4096)
+    handler = LogsSSEHandler(publisher)
+    logger = logging.getLogger(f"etl.big.{workspace}")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        with log_context(workspace_id=workspace, workflow_id="wf1"):
+            logger.error("x" * 100_000)
+        assert publisher.flush(timeout=10)
+    finally:
+        logger.removeHandler(handler)
+    data = stream.logs(1)[0]["logData"]
+    assert data["truncated"] is True
+    assert data["message"].startswith("xxxx") and len(data["message"]) < 4096
+    assert data["level"] == "ERROR"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_publishes_on_its_own_and_repeats_nothing(
+    gateway, workspace, make_publisher, open_stream
+):
+    # gunicorn --preload forks workers from a process that may hold a queue.
+    stream = open_stream(gateway.url, [f"logs:etl:{workspace}"])
+    stream.wait_statuses(1)
+    publisher = make_publisher(gateway.url, flush_interval=30)
+    for seq in range(5):
+        publisher.publish_log(workspace, "parent", {"seq": seq})
+    pid = os.fork()
+    if pid == 0:  # the child: its queue starts empty, with its own worker
+        code = 2
+        try:
+            publisher.publish_log(workspace, "child", {"seq": 100})
+            code = 0 if publisher.close(timeout=5) and publisher.stats().sent == 1 else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert publisher.close(timeout=5)
+    logs = stream.logs(6)
+    assert sorted(log["logData"]["seq"] for log in logs) == [0, 1, 2, 3, 4, 100]
+    with pytest.raises(queue.Empty):
+        stream.next_event(timeout=0.5)  # nothing repeated

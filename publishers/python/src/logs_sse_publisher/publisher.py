@@ -142,16 +142,16 @@ class LogsSSEPublisher:
             self.service_name = validate_segment("service_name", service_name)
         except InvalidIdError as error:
             raise ConfigError(str(error)) from None
-        self._max_batch_size = _bounded("max_batch_size", max_batch_size, 1, 1000, True)
-        self._max_batch_bytes = _bounded("max_batch_bytes", max_batch_bytes, 1024, 16 << 20, True)
-        self._flush_interval = _bounded("flush_interval", flush_interval, 0, 60, False)
-        self._retry_backoff_min = _bounded("retry_backoff_min", retry_backoff_min, 0.001, 60, False)
-        self._retry_backoff_max = _bounded(
+        self._max_batch_size: int = _bounded("max_batch_size", max_batch_size, 1, 1000, True)
+        self._max_batch_bytes: int = _bounded("max_batch_bytes", max_batch_bytes, 1024, 16 << 20, True)
+        self._flush_interval: float = _bounded("flush_interval", flush_interval, 0, 60, False)
+        self._retry_backoff_min: float = _bounded("retry_backoff_min", retry_backoff_min, 0.001, 60, False)
+        self._retry_backoff_max: float = _bounded(
             "retry_backoff_max", retry_backoff_max, retry_backoff_min, 600, False
         )
-        self._max_retry_after = _bounded("max_retry_after", max_retry_after, 0, 3600, False)
-        self._max_log_bytes = _bounded("max_log_bytes", max_log_bytes, 1, 16 << 20, True)
-        self._shutdown_timeout = _bounded("shutdown_timeout", shutdown_timeout, 0, 600, False)
+        self._max_retry_after: float = _bounded("max_retry_after", max_retry_after, 0, 3600, False)
+        self._max_log_bytes: int = _bounded("max_log_bytes", max_log_bytes, 1, 16 << 20, True)
+        self._shutdown_timeout: float = _bounded("shutdown_timeout", shutdown_timeout, 0, 600, False)
         if on_error is not None and not callable(on_error):
             raise ConfigError("on_error must be callable or None")
         self._on_error = on_error
