@@ -70,3 +70,9 @@ export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-180}"
 # wasm-bindgen-test-runner reads webdriver.json from the working directory.
 cd "$HERE"
 cargo test -p logs-sse-client-wasm --target wasm32-unknown-unknown --test browser -- --nocapture
+
+# Optional: the ingest benchmark in an optimised build (the figure above is
+# from the unoptimised test build).
+if [[ "${CLIENT_WASM_BENCH_RELEASE:-0}" == 1 ]]; then
+  cargo test --release -p logs-sse-client-wasm --target wasm32-unknown-unknown --test browser ingest_benchmark -- --nocapture
+fi

@@ -9,7 +9,7 @@
 //! object in the browser, the raw text in native tests. The raw event text
 //! is kept beside it (shared between subscriptions) for persistence.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use logs_sse_protocol::Cursor;
@@ -38,7 +38,6 @@ pub enum Inserted {
 pub struct LogBuffer<P> {
     max: usize,
     entries: VecDeque<Entry<P>>,
-    seen: HashSet<Cursor>,
     version: u64,
 }
 
@@ -48,7 +47,6 @@ impl<P> LogBuffer<P> {
         LogBuffer {
             max,
             entries: VecDeque::with_capacity(max.min(1024)),
-            seen: HashSet::with_capacity(max.min(1024)),
             version: 0,
         }
     }
@@ -74,49 +72,58 @@ impl<P> LogBuffer<P> {
         self.entries.iter()
     }
 
-    pub fn contains(&self, cursor: &Cursor) -> bool {
-        self.seen.contains(cursor)
-    }
-
-    /// Whether [`insert`](Self::insert) would add a log with this cursor.
-    pub fn would_accept(&self, cursor: &Cursor) -> bool {
-        if self.seen.contains(cursor) {
-            return false;
-        }
-        if self.entries.len() < self.max {
-            return true;
-        }
-        match self.entries.front() {
-            Some(oldest) => oldest.cursor.epoch != cursor.epoch || oldest.cursor.seq < cursor.seq,
-            None => true,
-        }
-    }
-
-    /// Inserts in cursor order, evicting the oldest entry when full.
-    pub fn insert(&mut self, entry: Entry<P>) -> Inserted {
-        if self.seen.contains(&entry.cursor) {
-            return Inserted::Duplicate;
-        }
-        if !self.would_accept(&entry.cursor) {
-            return Inserted::TooOld;
-        }
-        let cursor = entry.cursor;
-        // Position: after the last entry of the same epoch with a smaller seq.
-        // Almost always the end, so search from the back.
+    /// Where a log with `cursor` goes: `None` when it is already there.
+    /// Searching from the back is O(1) for the usual in-order arrival.
+    fn slot(&self, cursor: &Cursor) -> Option<usize> {
         let mut at = self.entries.len();
         while at > 0 {
             let prev = &self.entries[at - 1].cursor;
-            if prev.epoch != cursor.epoch || prev.seq < cursor.seq {
+            if prev == cursor {
+                return None;
+            }
+            if prev.epoch != cursor.epoch {
+                // Another epoch follows: a log of an older epoch showing up
+                // again is rare; check the whole buffer for it.
+                if self.entries.iter().any(|e| e.cursor == *cursor) {
+                    return None;
+                }
+                return Some(self.entries.len());
+            }
+            if prev.seq < cursor.seq {
                 break;
             }
             at -= 1;
         }
+        Some(at)
+    }
+
+    pub fn contains(&self, cursor: &Cursor) -> bool {
+        self.slot(cursor).is_none()
+    }
+
+    /// Whether [`insert`](Self::insert) would add a log with this cursor.
+    pub fn would_accept(&self, cursor: &Cursor) -> bool {
+        self.check(cursor).is_ok()
+    }
+
+    fn check(&self, cursor: &Cursor) -> Result<usize, Inserted> {
+        let at = self.slot(cursor).ok_or(Inserted::Duplicate)?;
+        if self.entries.len() >= self.max && at == 0 {
+            // Full, and older than everything kept: it would be evicted at once.
+            return Err(Inserted::TooOld);
+        }
+        Ok(at)
+    }
+
+    /// Inserts in cursor order, evicting the oldest entry when full.
+    pub fn insert(&mut self, entry: Entry<P>) -> Inserted {
+        let at = match self.check(&entry.cursor) {
+            Ok(at) => at,
+            Err(why) => return why,
+        };
         self.entries.insert(at, entry);
-        self.seen.insert(cursor);
         while self.entries.len() > self.max {
-            if let Some(old) = self.entries.pop_front() {
-                self.seen.remove(&old.cursor);
-            }
+            self.entries.pop_front();
         }
         self.version += 1;
         Inserted::Added
@@ -125,7 +132,6 @@ impl<P> LogBuffer<P> {
     pub fn clear(&mut self) {
         if !self.entries.is_empty() {
             self.entries.clear();
-            self.seen.clear();
             self.version += 1;
         }
     }

@@ -21,7 +21,6 @@
 //! Every stream the engine asks for has a *generation*; events from an
 //! older generation are ignored.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use logs_sse_protocol::{
@@ -196,7 +195,7 @@ pub struct Engine<P> {
     opts: ClientOptions,
     backoff: Backoff,
     rng: Box<dyn FnMut() -> f64>,
-    subs: BTreeMap<SubId, Subscription<P>>,
+    subs: SubMap<P>,
     next_sub: SubId,
     registry: Registry<P>,
     phase: Phase,
@@ -228,7 +227,7 @@ impl<P: Clone> Engine<P> {
             backoff: Backoff::new(opts.backoff_min_ms, opts.backoff_max_ms),
             opts,
             rng,
-            subs: BTreeMap::new(),
+            subs: SubMap(Vec::new()),
             next_sub: 1,
             registry: Registry::default(),
             phase: Phase::Idle,
@@ -958,6 +957,40 @@ impl<P: Clone> Engine<P> {
             kind: Diagnostic::Storage,
             message: format!("discarded stored logs `{key}`: {why}"),
         });
+    }
+}
+
+/// Subscriptions sorted by id (a few hundred at most: a sorted `Vec` is
+/// smaller than a tree in wasm).
+struct SubMap<P>(Vec<(SubId, Subscription<P>)>);
+
+impl<P> SubMap<P> {
+    fn find(&self, id: SubId) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&id, |(k, _)| *k)
+    }
+    fn get(&self, id: &SubId) -> Option<&Subscription<P>> {
+        self.find(*id).ok().map(|i| &self.0[i].1)
+    }
+    fn get_mut(&mut self, id: &SubId) -> Option<&mut Subscription<P>> {
+        self.find(*id).ok().map(|i| &mut self.0[i].1)
+    }
+    fn insert(&mut self, id: SubId, sub: Subscription<P>) {
+        match self.find(id) {
+            Ok(i) => self.0[i].1 = sub,
+            Err(i) => self.0.insert(i, (id, sub)),
+        }
+    }
+    fn remove(&mut self, id: &SubId) -> Option<Subscription<P>> {
+        self.find(*id).ok().map(|i| self.0.remove(i).1)
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn values(&self) -> impl Iterator<Item = &Subscription<P>> {
+        self.0.iter().map(|(_, s)| s)
+    }
+    fn iter_mut(&mut self) -> impl Iterator<Item = (&SubId, &mut Subscription<P>)> {
+        self.0.iter_mut().map(|(k, s)| (&*k, s))
     }
 }
 

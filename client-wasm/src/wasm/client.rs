@@ -8,7 +8,6 @@
 //! during ingestion and must not.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use js_sys::Function;
@@ -56,7 +55,7 @@ struct Inner {
     stream: Option<OwnedEventSource>,
     timer: Option<(u64, gloo_timers::callback::Timeout)>,
     window_listeners: Vec<Listener>,
-    subs: HashMap<SubId, SubState>,
+    subs: Vec<(SubId, SubState)>,
     status_listeners: Vec<(u32, Function)>,
     next_listener: u32,
     status_js: JsValue,
@@ -66,6 +65,10 @@ struct Inner {
 }
 
 impl Inner {
+    fn sub(&self, id: SubId) -> Option<&SubState> {
+        self.subs.iter().find(|(k, _)| *k == id).map(|(_, s)| s)
+    }
+
     fn storage(&mut self) -> Option<Storage> {
         self.storage
             .get_or_insert_with(storage::session_storage)
@@ -196,7 +199,7 @@ fn execute(shared: &Shared, effect: Effect) {
         Effect::Update { sub, update } => {
             let (f, arg) = {
                 let inner = shared.borrow();
-                let Some(state) = inner.subs.get(&sub) else {
+                let Some(state) = inner.sub(sub) else {
                     return;
                 };
                 let arg = match update {
@@ -333,7 +336,7 @@ impl LogsClient {
         let url = gateway_url.trim();
         if url.is_empty() || url.contains('#') || url.chars().any(char::is_whitespace) {
             return Err(ClientError::InvalidUrl(format!(
-                "{gateway_url:?}: expected e.g. \"/api/logs/stream\""
+                "\"{gateway_url}\": expected e.g. \"/api/logs/stream\""
             )));
         }
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
@@ -349,7 +352,7 @@ impl LogsClient {
             stream: None,
             timer: None,
             window_listeners: Vec::new(),
-            subs: HashMap::new(),
+            subs: Vec::new(),
             status_listeners: Vec::new(),
             next_listener: 1,
             status_js,
@@ -456,13 +459,13 @@ impl LogsClient {
             if storage_missing {
                 inner.engine.persist_failed(id, false, now());
             }
-            inner.subs.insert(
+            inner.subs.push((
                 id,
                 SubState {
                     on_update: on_update.unchecked_into(),
                     snapshot: None,
                 },
-            );
+            ));
             id
         };
         pump(&self.shared);
@@ -580,7 +583,7 @@ fn unsubscribe(client: &Weak<RefCell<Inner>>, id: SubId) {
     };
     match shared.try_borrow_mut() {
         Ok(mut inner) => {
-            inner.subs.remove(&id);
+            inner.subs.retain(|(k, _)| *k != id);
             inner.engine.unsubscribe(id, now());
         }
         Err(_) => {
@@ -609,7 +612,7 @@ impl LogsSubscription {
             return js_sys::Array::new().unchecked_into();
         };
         let version = sub.buffer.version();
-        let Some(state) = inner.subs.get_mut(&self.id) else {
+        let Some((_, state)) = inner.subs.iter_mut().find(|(k, _)| *k == self.id) else {
             return js_sys::Array::new().unchecked_into();
         };
         if let Some((v, js)) = &state.snapshot {
