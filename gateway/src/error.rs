@@ -79,6 +79,13 @@ impl AppError {
         }
     }
 
+    pub fn shutting_down() -> Self {
+        AppError::Unavailable {
+            code: "shutting_down",
+            message: "the gateway is shutting down; retry shortly".into(),
+        }
+    }
+
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         AppError::BadRequest {
             code,
@@ -108,6 +115,11 @@ impl IntoResponse for AppError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }

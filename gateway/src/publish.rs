@@ -80,6 +80,12 @@ fn body_format(headers: &HeaderMap) -> Result<BodyFormat, AppError> {
 
 async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, AppError> {
     let config = state.config();
+    // Once shutdown has begun, open streams are being ended: a log accepted
+    // now could reach no one. Refuse it so the publisher retries elsewhere
+    // or after the restart.
+    if state.shutdown_token().is_cancelled() {
+        return Err(AppError::shutting_down());
+    }
     let format = body_format(headers)?;
     // Authenticate before reading the body: strangers do not get to make the
     // gateway buffer a megabyte.

@@ -65,10 +65,7 @@ async fn open(
         config.max_channels_per_stream as usize,
     )?;
     if state.shutdown_token().is_cancelled() {
-        return Err(AppError::Unavailable {
-            code: "shutting_down",
-            message: "the gateway is shutting down; reconnect shortly".into(),
-        });
+        return Err(AppError::shutting_down());
     }
 
     let id = state.next_connection_id();
