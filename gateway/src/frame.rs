@@ -15,8 +15,11 @@ use serde::Serialize;
 /// An encoded SSE event, shared by every receiver.
 pub type Frame = Bytes;
 
-/// Comment line that keeps idle connections (and proxies) open.
-pub const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+/// Sent on an idle stream every heartbeat: a comment line, which keeps
+/// proxies and load balancers from timing the connection out, and a `ping`
+/// event, because `EventSource` hides comments and a client can only detect
+/// a silently dead stream from events it sees.
+pub const KEEP_ALIVE: &[u8] = b": keep-alive\nevent: ping\ndata: {}\n\n";
 
 /// Encodes a `log` event. `log_data` must already be single-line JSON.
 pub fn log_frame(channel: &Channel, cursor: Cursor, ts: u64, log_data: &str) -> Frame {

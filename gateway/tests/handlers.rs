@@ -236,7 +236,10 @@ async fn stream_sends_headers_retry_hint_and_keep_alives() {
         .unwrap()
         .unwrap()
         .unwrap();
-    assert_eq!(frame.into_data().unwrap(), ": keep-alive\n\n");
+    assert_eq!(
+        frame.into_data().unwrap(),
+        ": keep-alive\nevent: ping\ndata: {}\n\n"
+    );
 }
 
 #[tokio::test]

@@ -23,5 +23,5 @@ pub use cursor::{Cursor, CursorError, Epoch, ResumeFrom};
 pub use query::{QueryError, StreamQuery};
 pub use wire::{
     ChannelStatus, CloseEvent, CloseReason, HelloEvent, LogEvent, StatusKind, EVENT_CLOSE,
-    EVENT_HELLO, EVENT_LOG, EVENT_STATUS,
+    EVENT_HELLO, EVENT_LOG, EVENT_PING, EVENT_STATUS,
 };

@@ -5,6 +5,7 @@
 //! | `hello`      | [`HelloEvent`]   | first, once per stream                          |
 //! | `status`     | [`ChannelStatus`]| once per requested channel, before any log      |
 //! | `log`        | [`LogEvent`]     | replayed history, then live logs                |
+//! | `ping`       | `{}`             | every `heartbeatMs` (after a `: keep-alive` comment) |
 //! | `close`      | [`CloseEvent`]   | last, when the gateway ends the stream          |
 //!
 //! A [`LogEvent`] carries the channel the log was *published* to. A
@@ -13,6 +14,11 @@
 //! [`Channel::covers`](crate::Channel::covers) to route them. The gateway
 //! sends each log at most once per stream even when a stream subscribes to
 //! both a resource channel and its service-level channel.
+//!
+//! Order: within a stream, replayed logs come in cursor order across all of
+//! the stream's channels (merged, each once), all before any live log; live
+//! logs of one service-level family come in cursor order. A client may thus
+//! keep, per channel, the highest cursor it has seen as its resume point.
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -24,6 +30,8 @@ pub const EVENT_HELLO: &str = "hello";
 pub const EVENT_STATUS: &str = "status";
 pub const EVENT_LOG: &str = "log";
 pub const EVENT_CLOSE: &str = "close";
+/// Heartbeat: a stream with no event for a few `heartbeatMs` is dead.
+pub const EVENT_PING: &str = "ping";
 
 /// One published log. `logData` is the publisher's JSON, byte for byte
 /// (minus insignificant line breaks), never re-encoded.
