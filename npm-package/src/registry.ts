@@ -1,0 +1,199 @@
+// The page-wide registry of shared wasm clients: one client, hence one
+// EventSource, per gateway per page, however many copies of this package the
+// page's separately bundled micro frontends carry.
+//
+// The registry lives on `globalThis` under a versioned `Symbol.for` key, so
+// every copy finds the same one. Its entries are keyed by the resolved
+// gateway URL and the credentials mode, and reference counted: the client is
+// closed a short delay after its last user releases it (the delay lets a
+// StrictMode remount or a route change reuse it instead of reconnecting).
+//
+// The shape of an entry (SharedEntry) and the raw client it holds (the
+// documented JS API of client-wasm) are the contract between copies: a copy
+// may call into a client created by another copy's WebAssembly module, so
+// only add optional members here and bump the key's version for anything
+// incompatible (a copy with another version then keeps its own client).
+
+import type {
+  ClientStats,
+  ConnectionStatus,
+  LogEntry,
+  SubscriptionUpdate,
+} from './types.js';
+
+/** A subscription of the wasm client, as its JS API documents it. */
+export interface RawSubscription {
+  readonly channel: string;
+  readonly channelStatus: string | undefined;
+  snapshot(): readonly LogEntry<unknown>[];
+  unsubscribe(): void;
+  free(): void;
+}
+
+/** A status listener handle of the wasm client. */
+export interface RawStatusListener {
+  unsubscribe(): void;
+  free(): void;
+}
+
+/** The wasm client (`LogsClient` of client-wasm), as far as this layer uses it. */
+export interface RawClient {
+  readonly status: ConnectionStatus;
+  subscribe(
+    channel: string,
+    options: Record<string, unknown>,
+    onUpdate: (update: SubscriptionUpdate) => void,
+  ): RawSubscription;
+  onStatus(callback: (status: ConnectionStatus) => void): RawStatusListener;
+  reconnect(): void;
+  stats(): ClientStats;
+  close(): void;
+  free(): void;
+}
+
+/** One shared client (protocol 1). Read by every copy of the package on the page. */
+export interface SharedEntry {
+  readonly protocol: 1;
+  /** Resolved gateway URL and credentials mode. */
+  readonly key: string;
+  /** Version of the package copy that created the client. */
+  readonly createdBy: string;
+  /** Settles once the client exists (or its creation failed). */
+  readonly ready: Promise<RawClient>;
+  /** The client once ready, null before and after. */
+  readonly client: RawClient | null;
+  /** Users currently holding the entry. */
+  readonly refs: number;
+  acquire(): void;
+  release(): void;
+}
+
+export interface PageRegistry {
+  readonly protocol: 1;
+  readonly entries: Map<string, SharedEntry>;
+}
+
+const REGISTRY_KEY = Symbol.for('@datashop/logs-sse-client:registry:v1');
+
+/** The registry of this page (created by whichever copy comes first). */
+export function pageRegistry(): PageRegistry {
+  const holder = globalThis as unknown as Record<symbol, PageRegistry | undefined>;
+  let registry = holder[REGISTRY_KEY];
+  if (registry === undefined) {
+    registry = { protocol: 1, entries: new Map() };
+    Object.defineProperty(globalThis, REGISTRY_KEY, { value: registry, configurable: true });
+  }
+  return registry;
+}
+
+/** Registry key of a gateway: the URL resolved against the page, and the credentials mode. */
+export function registryKey(gatewayUrl: string, withCredentials: boolean): string {
+  return `${resolveUrl(gatewayUrl)} ${withCredentials ? 'with-credentials' : 'anonymous'}`;
+}
+
+/** Resolves a gateway URL against the page, so `/api/x` and `https://host/api/x` meet. */
+export function resolveUrl(gatewayUrl: string): string {
+  const doc = (globalThis as { document?: { baseURI?: string } }).document;
+  const base = doc?.baseURI ?? (globalThis as { location?: { href?: string } }).location?.href;
+  try {
+    return base === undefined ? new URL(gatewayUrl).href : new URL(gatewayUrl, base).href;
+  } catch {
+    return gatewayUrl; // not a URL we can resolve: the wasm client will report it
+  }
+}
+
+/**
+ * Returns the page's shared client for `key`, creating it with `create` if
+ * there is none, and acquires one reference for the caller.
+ */
+export function acquireShared(
+  key: string,
+  create: () => Promise<RawClient>,
+  options: { releaseDelayMs: number; createdBy: string },
+): SharedEntry {
+  const registry = pageRegistry();
+  let entry = registry.entries.get(key);
+  if (entry === undefined) {
+    entry = new Entry(registry, key, create, options.releaseDelayMs, options.createdBy);
+    registry.entries.set(key, entry);
+  }
+  entry.acquire();
+  return entry;
+}
+
+class Entry implements SharedEntry {
+  readonly protocol = 1 as const;
+  readonly ready: Promise<RawClient>;
+  client: RawClient | null = null;
+  refs = 0;
+  private disposed = false;
+  private closeTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly registry: PageRegistry,
+    readonly key: string,
+    create: () => Promise<RawClient>,
+    private readonly releaseDelayMs: number,
+    readonly createdBy: string,
+  ) {
+    this.ready = create().then(
+      (client) => {
+        if (this.disposed) {
+          // Everyone left while the module was loading.
+          closeRaw(client);
+          throw new Error('the logs client was released before it was ready');
+        }
+        this.client = client;
+        return client;
+      },
+      (error: unknown) => {
+        // Forget the failed entry so the next user tries again.
+        this.disposed = true;
+        this.forget();
+        throw error;
+      },
+    );
+    // Users handle the rejection; this keeps an unused failure from being
+    // reported as unhandled.
+    this.ready.catch(() => undefined);
+  }
+
+  acquire(): void {
+    this.refs += 1;
+    if (this.closeTimer !== undefined) {
+      clearTimeout(this.closeTimer);
+      this.closeTimer = undefined;
+    }
+  }
+
+  release(): void {
+    if (this.refs === 0) return;
+    this.refs -= 1;
+    if (this.refs === 0 && !this.disposed) {
+      this.closeTimer = setTimeout(() => this.dispose(), this.releaseDelayMs);
+    }
+  }
+
+  private dispose(): void {
+    this.closeTimer = undefined;
+    if (this.refs > 0 || this.disposed) return;
+    this.disposed = true;
+    this.forget();
+    if (this.client !== null) {
+      closeRaw(this.client);
+      this.client = null;
+    }
+  }
+
+  private forget(): void {
+    if (this.registry.entries.get(this.key) === this) this.registry.entries.delete(this.key);
+  }
+}
+
+function closeRaw(client: RawClient): void {
+  try {
+    client.close();
+  } finally {
+    client.free();
+  }
+}

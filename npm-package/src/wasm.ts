@@ -1,0 +1,60 @@
+// Loading this copy's WebAssembly module, once, and making raw clients.
+//
+// The module is referenced with `new URL('./wasm/…_bg.wasm', import.meta.url)`:
+// Vite and webpack 5 both turn that pattern into an emitted asset with the
+// right public URL, so an app needs no wasm plugin or loader. Nothing is
+// fetched until the first client is needed, and when another copy of this
+// package on the page already runs a client for the same gateway, this copy
+// never loads its own module at all (see registry.ts).
+
+import init, { LogsClient } from './wasm/logs_sse_client.js';
+import type { ClientTuning } from './types.js';
+import type { RawClient } from './registry.js';
+
+let loading: Promise<void> | undefined;
+
+const TUNING_KEYS: readonly (keyof ClientTuning)[] = [
+  'backoffMinMs',
+  'backoffMaxMs',
+  'healthyAfterMs',
+  'lingerMs',
+  'coalesceMs',
+  'maxSubscriptions',
+  'maxChannels',
+  'persistThrottleMs',
+  'persistMaxBytes',
+  'onDiagnostic',
+];
+
+/** Loads and instantiates the module (once per copy; retried after a failure). */
+export function loadWasm(wasmUrl?: string | URL): Promise<void> {
+  if (loading === undefined) {
+    const source = wasmUrl ?? new URL('./wasm/logs_sse_client_bg.wasm', import.meta.url);
+    loading = init({ module_or_path: source }).then(
+      () => undefined,
+      (error: unknown) => {
+        loading = undefined;
+        throw error;
+      },
+    );
+  }
+  return loading;
+}
+
+/** Creates a wasm client once the module is loaded. */
+export async function createRawClient(
+  gatewayUrl: string,
+  withCredentials: boolean,
+  tuning: ClientTuning,
+  wasmUrl?: string | URL,
+): Promise<RawClient> {
+  await loadWasm(wasmUrl);
+  // Only defined options are passed: the wasm client rejects unknown names and
+  // the explicit `undefined`s of a spread would be noise to it.
+  const options: Record<string, unknown> = { withCredentials };
+  for (const name of TUNING_KEYS) {
+    const value = tuning[name];
+    if (value !== undefined) options[name] = value;
+  }
+  return new LogsClient(gatewayUrl, options) as unknown as RawClient;
+}

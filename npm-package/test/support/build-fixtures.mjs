@@ -1,0 +1,91 @@
+// Builds the test app the way a consumer would get it:
+//   1. `npm pack` the package (so only what `files` publishes is used),
+//   2. unpack it into test/fixtures/app/node_modules/@datashop/logs-sse-client,
+//   3. build the app with Vite (test/.out/vite) and with webpack 5
+//      (test/.out/webpack), neither configured for wasm in any way,
+//   4. write the HTML pages the browser tests load.
+// React resolves from npm-package/node_modules (one level up the tree).
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const pkgDir = path.resolve(here, '../..');
+const appDir = path.resolve(pkgDir, 'test/fixtures/app');
+export const outDir = path.resolve(pkgDir, 'test/.out');
+
+function installPackedPackage() {
+  mkdirSync(outDir, { recursive: true });
+  for (const file of readdirSync(outDir)) if (file.endsWith('.tgz')) rmSync(path.join(outDir, file));
+  execFileSync('npm', ['pack', '--silent', '--pack-destination', outDir], { cwd: pkgDir, stdio: ['ignore', 'ignore', 'inherit'] });
+  const tarball = readdirSync(outDir).find((file) => file.endsWith('.tgz'));
+  const target = path.join(appDir, 'node_modules/@datashop/logs-sse-client');
+  rmSync(target, { recursive: true, force: true });
+  mkdirSync(target, { recursive: true });
+  execFileSync('tar', ['-xzf', path.join(outDir, tarball), '-C', target, '--strip-components=1']);
+  return tarball;
+}
+
+async function buildWithVite() {
+  const { build } = await import('vite');
+  const out = path.join(outDir, 'vite');
+  await build({ root: appDir, configFile: path.join(appDir, 'vite.config.js'), build: { outDir: out } });
+  return out;
+}
+
+async function buildWithWebpack() {
+  const { default: webpack } = await import('webpack');
+  const out = path.join(outDir, 'webpack');
+  rmSync(out, { recursive: true, force: true });
+  // The smallest webpack 5 config an app has: entry, output, mode. No rules
+  // for .wasm: `new URL('…wasm', import.meta.url)` is an asset module natively.
+  const config = {
+    mode: 'production',
+    context: appDir,
+    entry: './src/main.js',
+    output: { path: out, filename: 'main.[contenthash].js', clean: true },
+    plugins: [new webpack.DefinePlugin({ __BUNDLE__: JSON.stringify('webpack') })],
+    performance: { hints: false },
+    infrastructureLogging: { level: 'warn' },
+  };
+  const stats = await new Promise((resolve, reject) =>
+    webpack(config, (error, result) => (error ? reject(error) : resolve(result))),
+  );
+  if (stats.hasErrors()) throw new Error(stats.toString('errors-only'));
+  const json = stats.toJson({ assets: true });
+  const main = json.assets.find((asset) => asset.name.endsWith('.js')).name;
+  writeFileSync(
+    path.join(out, 'index.html'),
+    `<!doctype html><html><head><meta charset="utf-8"><title>webpack app</title></head><body><script src="./${main}"></script></body></html>`,
+  );
+  return { out, main, assets: json.assets.map((asset) => ({ name: asset.name, size: asset.size })) };
+}
+
+/** A page that loads both separately built bundles, like two micro frontends on one shell page. */
+function writeCombinedPage(viteOut, webpackMain) {
+  const dir = path.join(outDir, 'both');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const viteIndex = readdirSync(path.join(viteOut, 'assets')).find((file) => file.endsWith('.js'));
+  writeFileSync(
+    path.join(dir, 'index.html'),
+    `<!doctype html><html><head><meta charset="utf-8"><title>two micro frontends</title></head><body>
+<script type="module" src="../vite/assets/${viteIndex}"></script>
+<script src="../webpack/${webpackMain}"></script>
+</body></html>`,
+  );
+}
+
+export async function buildFixtures() {
+  const tarball = installPackedPackage();
+  const viteOut = await buildWithVite();
+  const web = await buildWithWebpack();
+  writeCombinedPage(viteOut, web.main);
+  return { tarball, viteOut, webpack: web };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const result = await buildFixtures();
+  console.log(JSON.stringify(result, null, 2));
+}

@@ -1,0 +1,28 @@
+// Global setup of the browser tests: builds the test app with Vite and
+// webpack from the packed package, starts the real gateway and the static
+// server, and hands their URLs to the test files. Stops both afterwards.
+import type { TestProject } from 'vitest/node';
+import { buildFixtures, outDir } from './build-fixtures.mjs';
+import { startGateway } from './gateway.js';
+import { startServer } from './server.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    gatewayUrl: string;
+    baseUrl: string;
+    fixtures: { webpackAssets: { name: string; size: number }[] };
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const built = await buildFixtures();
+  const gateway = await startGateway();
+  const server = await startServer(outDir, gateway.url);
+  project.provide('gatewayUrl', gateway.url);
+  project.provide('baseUrl', server.url);
+  project.provide('fixtures', { webpackAssets: built.webpack.assets });
+  return async () => {
+    await server.stop();
+    await gateway.stop();
+  };
+}
