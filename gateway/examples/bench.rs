@@ -55,7 +55,14 @@ fn start_gateway() -> (Child, String) {
             "--service-token",
         ])
         .arg(format!("bench={TOKEN}"))
-        .args(["--max-channels-per-stream", "64", "--history-size", "1000"])
+        .args([
+            "--max-channels-per-stream",
+            "64",
+            "--history-size",
+            "1000",
+            "--publish-rate",
+            "0",
+        ])
         .env("LOGS_SSE_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()

@@ -27,13 +27,110 @@ pub struct Config {
     #[arg(long = "service-tokens-env", env = "LOGS_SSE_SERVICE_TOKENS", hide = true, value_delimiter = ',', value_parser = parse_service_token)]
     pub service_tokens_env: Vec<(String, String)>,
 
-    /// Let browsers subscribe without credentials.
+    /// Let browsers subscribe without a token (every channel). Without it,
+    /// a subscriber JWT key must be configured.
     #[arg(long, env = "LOGS_SSE_ALLOW_ANONYMOUS")]
     pub allow_anonymous: bool,
 
-    /// Bearer token for `/admin/*`; without it the admin endpoints answer 403.
+    /// Bearer token for `/admin/*` and `/metrics` (or `sha256:<hex>` of it);
+    /// without it the admin endpoints answer 403.
     #[arg(long, env = "LOGS_SSE_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
+
+    /// Serve `/metrics` without the admin token.
+    #[arg(long, env = "LOGS_SSE_PUBLIC_METRICS")]
+    pub public_metrics: bool,
+
+    /// HS256 secret for subscriber JWTs (at least 32 bytes).
+    #[arg(long, env = "LOGS_SSE_JWT_SECRET", conflicts_with_all = ["jwt_secret_file", "jwt_public_key_file", "jwks_file"])]
+    pub jwt_secret: Option<String>,
+
+    /// File holding the HS256 secret for subscriber JWTs.
+    #[arg(long, env = "LOGS_SSE_JWT_SECRET_FILE", conflicts_with_all = ["jwt_public_key_file", "jwks_file"])]
+    pub jwt_secret_file: Option<std::path::PathBuf>,
+
+    /// PEM public key for subscriber JWTs: RSA (RS256), EC P-256 (ES256) or Ed25519 (EdDSA).
+    #[arg(
+        long,
+        env = "LOGS_SSE_JWT_PUBLIC_KEY_FILE",
+        conflicts_with = "jwks_file"
+    )]
+    pub jwt_public_key_file: Option<std::path::PathBuf>,
+
+    /// JWKS file with the public keys for subscriber JWTs (chosen by `kid`).
+    #[arg(long, env = "LOGS_SSE_JWKS_FILE")]
+    pub jwks_file: Option<std::path::PathBuf>,
+
+    /// Accepted `iss` of subscriber JWTs (repeatable); unchecked if none.
+    #[arg(
+        long = "jwt-issuer",
+        env = "LOGS_SSE_JWT_ISSUERS",
+        value_delimiter = ','
+    )]
+    pub jwt_issuers: Vec<String>,
+
+    /// Accepted `aud` of subscriber JWTs (repeatable); unchecked if none.
+    #[arg(
+        long = "jwt-audience",
+        env = "LOGS_SSE_JWT_AUDIENCES",
+        value_delimiter = ','
+    )]
+    pub jwt_audiences: Vec<String>,
+
+    /// Clock skew allowed when checking `exp` and `nbf`, in seconds.
+    #[arg(long, env = "LOGS_SSE_JWT_LEEWAY_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub jwt_leeway_secs: u64,
+
+    /// JWT claim listing the channel patterns a subscriber may see.
+    #[arg(
+        long,
+        env = "LOGS_SSE_JWT_CHANNELS_CLAIM",
+        default_value = "logs_channels"
+    )]
+    pub jwt_channels_claim: String,
+
+    /// JWT claim listing workspaces whose every channel a subscriber may see.
+    #[arg(
+        long,
+        env = "LOGS_SSE_JWT_WORKSPACES_CLAIM",
+        default_value = "workspaces"
+    )]
+    pub jwt_workspaces_claim: String,
+
+    /// JWT claim naming the user (for per-user limits).
+    #[arg(long, env = "LOGS_SSE_JWT_USER_CLAIM", default_value = "sub")]
+    pub jwt_user_claim: String,
+
+    /// Cookie that may carry the subscriber JWT (HttpOnly, sent by
+    /// `EventSource` with `withCredentials`).
+    #[arg(long, env = "LOGS_SSE_AUTH_COOKIE", default_value = "logs_sse_token")]
+    pub auth_cookie: String,
+
+    /// Accept the subscriber JWT in the `access_token` query parameter.
+    /// Weaker: URLs end up in access logs and browser history.
+    #[arg(long, env = "LOGS_SSE_ALLOW_QUERY_TOKEN")]
+    pub allow_query_token: bool,
+
+    /// Most open streams per user (JWT user claim).
+    #[arg(long, env = "LOGS_SSE_MAX_STREAMS_PER_USER", default_value_t = 16)]
+    pub max_streams_per_user: usize,
+
+    /// Most open streams per client IP address.
+    #[arg(long, env = "LOGS_SSE_MAX_STREAMS_PER_IP", default_value_t = 256)]
+    pub max_streams_per_ip: usize,
+
+    /// Take the client IP from the last `X-Forwarded-For` entry (only behind
+    /// a proxy that sets it).
+    #[arg(long, env = "LOGS_SSE_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+
+    /// Logs per second each service may publish (token bucket; 0 = unlimited).
+    #[arg(long, env = "LOGS_SSE_PUBLISH_RATE", default_value_t = 5000)]
+    pub publish_rate: u32,
+
+    /// Logs a service may publish at once above its rate (bucket size).
+    #[arg(long, env = "LOGS_SSE_PUBLISH_BURST", default_value_t = 20_000)]
+    pub publish_burst: u32,
 
     /// Allowed browser origin for CORS (repeatable); `*` allows any origin
     /// without credentials. Exact origins are allowed with credentials.

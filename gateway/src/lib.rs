@@ -13,7 +13,9 @@
 //!   [`backend::memory`] is the default.
 //! - [`subscriber`] is one stream's bounded send queue; [`frame`] encodes SSE
 //!   frames once; [`metrics`] holds the counters.
-//! - [`auth`] checks service and admin tokens; [`cors`] the browser origins;
+//! - [`auth`] checks service, subscriber and admin tokens and decides what
+//!   a subscriber may see; [`limits`] caps streams and publish rates;
+//!   [`cors`] the browser origins;
 //!   [`config`] the flags; [`error`] the one error type and its JSON body;
 //!   [`state`] ties them together.
 
@@ -24,6 +26,7 @@ pub mod cors;
 pub mod error;
 pub mod frame;
 pub mod health;
+pub mod limits;
 pub mod metrics;
 pub mod publish;
 pub mod state;
@@ -90,7 +93,8 @@ pub async fn serve(
         }
     });
     tokio::spawn(housekeeping(state.clone()));
-    axum::serve(listener, app(state))
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(token.cancelled_owned())
         .await
         .map_err(RunError::Serve)

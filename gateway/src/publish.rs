@@ -155,6 +155,20 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Res
         }
     }
 
+    // Rate limits apply per service to what would be published; a refused
+    // request publishes nothing, so the publisher can simply retry it.
+    let mut per_service: Vec<(&str, usize)> = Vec::new();
+    for (_, log) in &routed {
+        let service = log.channel.service();
+        match per_service.iter_mut().find(|(s, _)| *s == service) {
+            Some((_, n)) => *n += 1,
+            None => per_service.push((service, 1)),
+        }
+    }
+    for (service, count) in per_service {
+        state.publish_limiter().check(service, count)?;
+    }
+
     let (indices, logs): (Vec<usize>, Vec<NewLog>) = routed.into_iter().unzip();
     let channels: Vec<Channel> = logs.iter().map(|l| l.channel.clone()).collect();
     let results = state.backend().publish(logs).await;

@@ -7,10 +7,13 @@ use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::ServiceTokens;
+use crate::auth::jwt::{ClaimNames, JwtVerifier, KeySource};
+use crate::auth::subscriber::SubscriberAuth;
+use crate::auth::{configured_digest, SecretDigest, ServiceTokens};
 use crate::backend::memory::{MemoryBackend, MemoryLimits};
 use crate::backend::Backend;
 use crate::config::Config;
+use crate::limits::{PublishLimiter, StreamLimits};
 use crate::metrics::Metrics;
 use crate::stats::RateWindow;
 
@@ -21,6 +24,10 @@ struct Inner {
     config: Config,
     backend: Arc<dyn Backend>,
     tokens: ServiceTokens,
+    admin: Option<SecretDigest>,
+    subscribers: SubscriberAuth,
+    stream_limits: Arc<StreamLimits>,
+    publish_limiter: PublishLimiter,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     started: Instant,
@@ -46,6 +53,57 @@ pub enum ConfigError {
     QueueSmallerThanLog { queue: usize, log: usize },
     #[error("invalid --cors-origin {0:?}: expected `*` or an origin like https://app.example.com")]
     CorsOrigin(String),
+    #[error("subscribers would be unauthenticated: configure a JWT key (--jwt-secret, --jwt-public-key-file or --jwks-file) or pass --allow-anonymous explicitly")]
+    InsecureSubscribers,
+    #[error("subscriber JWT configuration: {0}")]
+    Jwt(String),
+    #[error("cannot read {path}: {error}")]
+    File { path: String, error: String },
+    #[error("{flag}: {message}")]
+    Token { flag: &'static str, message: String },
+    #[error("--publish-burst ({burst}) must be at least --max-batch ({batch}), or a full batch could never pass")]
+    BurstSmallerThanBatch { burst: u32, batch: usize },
+}
+
+fn read_file(path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|e| ConfigError::File {
+        path: path.display().to_string(),
+        error: e.to_string(),
+    })
+}
+
+/// Builds the subscriber JWT verifier, if a key is configured.
+fn jwt_verifier(config: &Config) -> Result<Option<JwtVerifier>, ConfigError> {
+    let source = if let Some(secret) = &config.jwt_secret {
+        KeySource::Hs256Secret(secret.as_bytes().to_vec())
+    } else if let Some(path) = &config.jwt_secret_file {
+        let mut secret = read_file(path)?;
+        // Files usually end with a newline that is not part of the secret.
+        while secret.last().is_some_and(|b| b.is_ascii_whitespace()) {
+            secret.pop();
+        }
+        KeySource::Hs256Secret(secret)
+    } else if let Some(path) = &config.jwt_public_key_file {
+        KeySource::PublicKeyPem(read_file(path)?)
+    } else if let Some(path) = &config.jwks_file {
+        KeySource::Jwks(String::from_utf8_lossy(&read_file(path)?).into_owned())
+    } else {
+        return Ok(None);
+    };
+    let claims = ClaimNames {
+        channels: config.jwt_channels_claim.clone(),
+        workspaces: config.jwt_workspaces_claim.clone(),
+        user: config.jwt_user_claim.clone(),
+    };
+    JwtVerifier::new(
+        &source,
+        config.jwt_issuers.clone(),
+        config.jwt_audiences.clone(),
+        config.jwt_leeway_secs,
+        claims,
+    )
+    .map(Some)
+    .map_err(ConfigError::Jwt)
 }
 
 impl AppState {
@@ -76,8 +134,48 @@ impl AppState {
             });
         }
         crate::cors::layer(&config.cors_origins)?;
+        let verifier = jwt_verifier(&config)?;
+        if verifier.is_none() && !config.allow_anonymous {
+            return Err(ConfigError::InsecureSubscribers);
+        }
+        if config.publish_rate > 0 && (config.publish_burst as usize) < config.max_batch {
+            return Err(ConfigError::BurstSmallerThanBatch {
+                burst: config.publish_burst,
+                batch: config.max_batch,
+            });
+        }
+        let mut service_tokens = Vec::new();
+        for (service, token) in config.all_service_tokens() {
+            let digest = configured_digest(token).map_err(|message| ConfigError::Token {
+                flag: "--service-token",
+                message,
+            })?;
+            service_tokens.push((service.clone(), digest));
+        }
+        let admin = config
+            .admin_token
+            .as_deref()
+            .map(configured_digest)
+            .transpose()
+            .map_err(|message| ConfigError::Token {
+                flag: "--admin-token",
+                message,
+            })?;
+        let subscribers = SubscriberAuth {
+            verifier,
+            allow_anonymous: config.allow_anonymous,
+            cookie: config.auth_cookie.clone(),
+            allow_query_token: config.allow_query_token,
+        };
         Ok(AppState(Arc::new(Inner {
-            tokens: ServiceTokens::new(config.all_service_tokens()),
+            tokens: ServiceTokens::new(service_tokens),
+            admin,
+            subscribers,
+            stream_limits: StreamLimits::new(
+                config.max_streams_per_user,
+                config.max_streams_per_ip,
+            ),
+            publish_limiter: PublishLimiter::new(config.publish_rate, config.publish_burst),
             config,
             backend,
             metrics,
@@ -98,6 +196,22 @@ impl AppState {
 
     pub fn tokens(&self) -> &ServiceTokens {
         &self.0.tokens
+    }
+
+    pub fn admin_digest(&self) -> Option<&SecretDigest> {
+        self.0.admin.as_ref()
+    }
+
+    pub fn subscribers(&self) -> &SubscriberAuth {
+        &self.0.subscribers
+    }
+
+    pub fn stream_limits(&self) -> &Arc<StreamLimits> {
+        &self.0.stream_limits
+    }
+
+    pub fn publish_limiter(&self) -> &PublishLimiter {
+        &self.0.publish_limiter
     }
 
     pub fn metrics(&self) -> &Metrics {

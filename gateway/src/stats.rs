@@ -75,7 +75,7 @@ pub async fn stats(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, AppError> {
-    require_admin(&headers, state.config().admin_token.as_deref())?;
+    require_admin(&headers, state.admin_digest())?;
     let store = state.backend().stats();
     let m = state.metrics();
     let [published, delivered, requests] = state.rates().per_sec();
@@ -120,7 +120,13 @@ pub async fn stats(
     })))
 }
 
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    if !state.config().public_metrics {
+        require_admin(&headers, state.admin_digest())?;
+    }
     let store = state.backend().stats();
     let m = state.metrics();
     m.set_store_gauges(
@@ -134,7 +140,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
     );
-    response
+    Ok(response)
 }
 
 #[cfg(test)]

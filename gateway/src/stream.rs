@@ -8,25 +8,31 @@
 //! stream; this module only moves them.
 
 use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use bytes::BytesMut;
 use futures_util::stream::{self, Stream, StreamExt};
 use logs_sse_protocol::{
-    Channel, CloseEvent, CloseReason, HelloEvent, StatusKind, StreamQuery, EVENT_CLOSE,
-    EVENT_HELLO, EVENT_STATUS,
+    Channel, ChannelStatus, CloseEvent, CloseReason, HelloEvent, ResumeFrom, StatusKind,
+    StreamQuery, EVENT_CLOSE, EVENT_HELLO, EVENT_STATUS,
 };
 use serde::Deserialize;
-use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
+use tokio::time::{interval_at, sleep_until, Instant, Interval, MissedTickBehavior, Sleep};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::subscriber::Principal;
 use crate::error::AppError;
 use crate::frame::{event_frame, retry_frame, Frame, KEEP_ALIVE};
+use crate::limits::StreamPermit;
 use crate::state::AppState;
 use crate::subscriber::{Next, Subscriber, SubscriberQueue};
 
@@ -39,21 +45,50 @@ const COALESCE_BYTES: usize = 64 * 1024;
 pub struct StreamParams {
     channels: Option<String>,
     since: Option<String>,
+    access_token: Option<String>,
 }
 
 pub async fn stream(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     params: Result<Query<StreamParams>, QueryRejection>,
 ) -> Result<Response, AppError> {
-    let result = open(state.clone(), params).await;
+    let ip = client_ip(
+        &state,
+        &headers,
+        peer.map(|Extension(ConnectInfo(addr))| addr),
+    );
+    let result = open(state.clone(), &headers, ip, params).await;
     if result.is_err() {
         state.metrics().stream_rejections.inc();
     }
     result
 }
 
+/// The client's address: the TCP peer, or the last `X-Forwarded-For` entry
+/// when the gateway is configured to trust its proxy.
+fn client_ip(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
+    if state.config().trust_forwarded_for {
+        let mut entries = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|ip| ip.trim().parse::<IpAddr>().ok());
+        // The proxy appends the address it saw: the last entry.
+        let forwarded = entries.next_back();
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    peer.map(|addr| addr.ip())
+}
+
 async fn open(
     state: AppState,
+    headers: &HeaderMap,
+    ip: Option<IpAddr>,
     params: Result<Query<StreamParams>, QueryRejection>,
 ) -> Result<Response, AppError> {
     let Query(params) =
@@ -67,6 +102,23 @@ async fn open(
     if state.shutdown_token().is_cancelled() {
         return Err(AppError::shutting_down());
     }
+    let principal = state
+        .subscribers()
+        .authenticate(headers, params.access_token.as_deref())?;
+    let (allowed, denied) = authorize(&principal, query.channels);
+    if allowed.is_empty() {
+        let reason = denied
+            .first()
+            .and_then(|s| s.reason.clone())
+            .unwrap_or_default();
+        return Err(AppError::Forbidden {
+            code: "forbidden_channels",
+            message: format!("no requested channel may be watched with this token ({reason})"),
+        });
+    }
+    let permit = state
+        .stream_limits()
+        .acquire(principal.user.as_deref(), ip)?;
 
     let id = state.next_connection_id();
     let (subscriber, queue) = Subscriber::new(
@@ -74,17 +126,15 @@ async fn open(
         config.send_queue_events as usize,
         config.send_queue_bytes,
     );
-    let subscribed = state
-        .backend()
-        .subscribe(&subscriber, &query.channels)
-        .await;
+    let mut subscribed = state.backend().subscribe(&subscriber, &allowed).await;
     let joined: Vec<Channel> = subscribed
         .statuses
         .iter()
         .filter(|s| s.status != StatusKind::Denied)
         .map(|s| s.channel.clone())
         .collect();
-    let guard = StreamGuard::new(state.clone(), subscriber, joined);
+    subscribed.statuses.extend(denied);
+    let guard = StreamGuard::new(state.clone(), subscriber, joined, permit);
 
     let mut prelude: Vec<Frame> =
         Vec::with_capacity(2 + subscribed.statuses.len() + subscribed.replay.len());
@@ -108,11 +158,7 @@ async fn open(
             .map(|s| event_frame(EVENT_STATUS, s)),
     );
     prelude.extend(subscribed.replay);
-    tracing::debug!(
-        connection = id,
-        channels = query.channels.len(),
-        "stream opened"
-    );
+    tracing::debug!(connection = id, channels = allowed.len(), "stream opened");
 
     let heartbeat = config.heartbeat();
     let mut ticker = interval_at(Instant::now() + heartbeat, heartbeat);
@@ -120,6 +166,7 @@ async fn open(
     let live = Live {
         queue,
         ticker,
+        expiry: expiry(principal.expires_at),
         shutdown: state.shutdown_token().clone(),
         retry_ms: config.retry_ms,
         limits: (config.send_queue_events, config.send_queue_bytes),
@@ -141,10 +188,47 @@ async fn open(
     Ok(response)
 }
 
+/// Splits the requested channels into those the principal may watch and
+/// `denied` statuses for the others.
+fn authorize(
+    principal: &Principal,
+    channels: Vec<(Channel, ResumeFrom)>,
+) -> (Vec<(Channel, ResumeFrom)>, Vec<ChannelStatus>) {
+    let mut allowed = Vec::with_capacity(channels.len());
+    let mut denied = Vec::new();
+    for (channel, resume) in channels {
+        match principal.grants.denial(&channel) {
+            None => allowed.push((channel, resume)),
+            Some(reason) => denied.push(ChannelStatus {
+                channel,
+                status: StatusKind::Denied,
+                cursor: None,
+                replayed: 0,
+                reason: Some(reason),
+            }),
+        }
+    }
+    (allowed, denied)
+}
+
+/// A timer that fires when the subscriber's token expires (never for
+/// anonymous subscribers).
+fn expiry(expires_at: Option<u64>) -> Pin<Box<Sleep>> {
+    const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    let remaining = expires_at.map_or(NEVER, |exp| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Duration::from_secs(exp).saturating_sub(now)
+    });
+    Box::pin(sleep_until(Instant::now() + remaining))
+}
+
 /// The live part of a stream.
 struct Live {
     queue: SubscriberQueue,
     ticker: Interval,
+    expiry: Pin<Box<Sleep>>,
     shutdown: CancellationToken,
     retry_ms: u64,
     limits: (u32, usize),
@@ -161,6 +245,7 @@ impl Live {
             let frame = tokio::select! {
                 biased;
                 () = live.shutdown.cancelled() => live.close(CloseReason::Shutdown),
+                () = &mut live.expiry => live.close(CloseReason::AuthExpired),
                 next = live.queue.next() => match next {
                     Next::Frame(frame) => live.coalesce(frame),
                     Next::Closed(reason) => live.close(reason),
@@ -200,7 +285,9 @@ impl Live {
                 self.limits.0, self.limits.1
             ),
             CloseReason::Shutdown => "the gateway is shutting down; reconnect and resume from your cursors".to_owned(),
-            CloseReason::AuthExpired => "your credentials expired; renew them and reconnect".to_owned(),
+            CloseReason::AuthExpired => {
+                "your token expired; get a new one and reconnect, resuming from your cursors".to_owned()
+            }
         };
         tracing::debug!(
             connection = self.queue.subscriber().id(),
@@ -224,10 +311,16 @@ struct StreamGuard {
     state: AppState,
     subscriber: Arc<Subscriber>,
     channels: Vec<Channel>,
+    _permit: StreamPermit,
 }
 
 impl StreamGuard {
-    fn new(state: AppState, subscriber: Arc<Subscriber>, channels: Vec<Channel>) -> Self {
+    fn new(
+        state: AppState,
+        subscriber: Arc<Subscriber>,
+        channels: Vec<Channel>,
+        permit: StreamPermit,
+    ) -> Self {
         let metrics = state.metrics();
         metrics.streams_opened.inc();
         metrics.open_streams.inc();
@@ -236,6 +329,7 @@ impl StreamGuard {
             state,
             subscriber,
             channels,
+            _permit: permit,
         }
     }
 }

@@ -317,16 +317,24 @@ async fn admin_stats_need_the_admin_token_and_count_traffic() {
 }
 
 #[tokio::test]
-async fn metrics_are_prometheus_text() {
+async fn metrics_are_prometheus_text_behind_the_admin_token() {
     let r = router();
     send(
         &r,
         publish(Some(ETL), None, item("etl", "w", "a").to_string()),
     )
     .await;
+    let metrics = |auth: Option<&str>| {
+        let mut b = Request::get("/metrics");
+        if let Some(a) = auth {
+            b = b.header(header::AUTHORIZATION, a);
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    assert_eq!(send(&r, metrics(None)).await.0, StatusCode::UNAUTHORIZED);
     let response = r
         .clone()
-        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .oneshot(metrics(Some("Bearer admin-test-token")))
         .await
         .unwrap();
     assert!(response.headers()[header::CONTENT_TYPE]
@@ -346,6 +354,9 @@ async fn metrics_are_prometheus_text() {
     assert!(text.contains("logs_sse_logs_published_total 1"), "{text}");
     assert!(text.contains("logs_sse_channels 2"), "{text}");
     assert!(text.contains("logs_sse_open_streams 0"), "{text}");
+
+    let (public, _) = router_with(|c| c.public_metrics = true);
+    assert_eq!(send(&public, metrics(None)).await.0, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -39,7 +39,7 @@ ADMIN = "bench-admin-token"
 def start_gateway(binary: str) -> "tuple[subprocess.Popen, str]":
     process = subprocess.Popen(
         [binary, "--listen", "127.0.0.1:0", "--service-token", f"etl={TOKEN}",
-         "--admin-token", ADMIN, "--allow-anonymous"],
+         "--admin-token", ADMIN, "--allow-anonymous", "--publish-rate", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     assert process.stdout is not None

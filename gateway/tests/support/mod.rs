@@ -117,7 +117,13 @@ impl TestGateway {
 
     /// Opens a stream and reads its hello and one status per channel.
     pub async fn subscribe(&self, query: &str) -> Stream {
-        let mut stream = self.open(query).await;
+        self.subscribe_request(query, self.stream_request(query))
+            .await
+    }
+
+    /// Like [`Self::subscribe`], for a customised request of `query`.
+    pub async fn subscribe_request(&self, query: &str, request: reqwest::RequestBuilder) -> Stream {
+        let mut stream = self.open_request(request).await;
         let hello = stream.next_event().await;
         assert_eq!(hello.event, "hello");
         let expected = query
@@ -138,12 +144,18 @@ impl TestGateway {
 
     /// Opens a stream without reading anything.
     pub async fn open(&self, query: &str) -> Stream {
-        let response = self
-            .http
+        self.open_request(self.stream_request(query)).await
+    }
+
+    /// A stream request to customise (headers, cookies) before opening.
+    pub fn stream_request(&self, query: &str) -> reqwest::RequestBuilder {
+        self.http
             .get(self.url(&format!("/api/logs/stream?{query}")))
-            .send()
-            .await
-            .expect("stream request");
+    }
+
+    /// Sends a stream request that must succeed, without reading anything.
+    pub async fn open_request(&self, request: reqwest::RequestBuilder) -> Stream {
+        let response = request.send().await.expect("stream request");
         assert_eq!(
             response.status(),
             200,
@@ -154,6 +166,26 @@ impl TestGateway {
             events: response.bytes_stream().eventsource().boxed(),
             statuses: Vec::new(),
         }
+    }
+
+    /// Sends a request that must fail; returns its status, error code and
+    /// `Retry-After`.
+    pub async fn refused(&self, request: reqwest::RequestBuilder) -> (u16, String, Option<String>) {
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        (
+            status,
+            body["error"]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            retry_after,
+        )
     }
 }
 
