@@ -57,7 +57,7 @@ Datashop logs gateway is running at $BASE
       -d '{"service":"etl","workspace_id":"ws123","workflow_id":"wf456","logData":{"level":"info","message":"extract started"}}'
 
   stats:   curl -H 'Authorization: Bearer $ADMIN_TOKEN' $BASE/admin/logs/stats
-  metrics: curl $BASE/metrics
+  metrics: curl -H 'Authorization: Bearer $ADMIN_TOKEN' $BASE/metrics
 
 Press Ctrl-C to stop.
 INFO
