@@ -57,7 +57,7 @@ async function buildWithWebpack() {
   const main = json.assets.find((asset) => asset.name.endsWith('.js')).name;
   writeFileSync(
     path.join(out, 'index.html'),
-    `<!doctype html><html><head><meta charset="utf-8"><title>webpack app</title></head><body><script src="./${main}"></script></body></html>`,
+    `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>webpack app</title></head><body><script src="./${main}"></script></body></html>`,
   );
   return { out, main, assets: json.assets.map((asset) => ({ name: asset.name, size: asset.size })) };
 }
@@ -70,7 +70,7 @@ function writeCombinedPage(viteOut, webpackMain) {
   const viteIndex = readdirSync(path.join(viteOut, 'assets')).find((file) => file.endsWith('.js'));
   writeFileSync(
     path.join(dir, 'index.html'),
-    `<!doctype html><html><head><meta charset="utf-8"><title>two micro frontends</title></head><body>
+    `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>two micro frontends</title></head><body>
 <script type="module" src="../vite/assets/${viteIndex}"></script>
 <script src="../webpack/${webpackMain}"></script>
 </body></html>`,

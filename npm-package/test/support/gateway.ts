@@ -74,6 +74,19 @@ export async function publish(gateway: string, target: PublishTarget, logs: unkn
   return answer.cursors.map((c) => c.cursor);
 }
 
+/** Publishes a batch whose items may target different resources of one service. */
+export async function publishItems(gateway: string, service: string, items: (PublishTarget & { logData: unknown })[]): Promise<void> {
+  const response = await fetch(`${gateway}/api/logs/publish`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${SERVICE_TOKENS[service]}`, 'content-type': 'application/json' },
+    body: JSON.stringify(items),
+  });
+  const answer = (await response.json()) as { accepted: number };
+  if (response.status !== 202 || answer.accepted !== items.length) {
+    throw new Error(`publish answered ${response.status}: ${JSON.stringify(answer)}`);
+  }
+}
+
 export interface GatewayStats {
   connections: number;
   subscriptions: Record<string, number>;

@@ -16,13 +16,17 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const built = await buildFixtures();
-  const gateway = await startGateway();
-  const server = await startServer(outDir, gateway.url);
-  project.provide('gatewayUrl', gateway.url);
+  // test.sh starts the gateway (and stops it with a trap); run alone, vitest
+  // starts its own.
+  const external = process.env.LOGS_SSE_TEST_GATEWAY;
+  const gateway = external ? null : await startGateway();
+  const gatewayUrl = external ?? gateway!.url;
+  const server = await startServer(outDir, gatewayUrl);
+  project.provide('gatewayUrl', gatewayUrl);
   project.provide('baseUrl', server.url);
   project.provide('fixtures', { webpackAssets: built.webpack.assets });
   return async () => {
     await server.stop();
-    await gateway.stop();
+    await gateway?.stop();
   };
 }
