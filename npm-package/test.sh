@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tests of @datashop/logs-sse-client:
-#   1. installs what is missing (npm ci from the committed lock, Chromium),
+#   1. installs what is missing (npm ci from the committed locks, Chromium),
 #   2. builds the package (build.sh: wasm if stale, tsc, sizes),
 #   3. vitest unit tests of the TypeScript logic (node),
 #   4. vitest browser tests: headless Chromium (playwright-core) against the
@@ -18,6 +18,7 @@ cd "$HERE"
 section "installing what is missing"
 ensure_node
 npm_ci "$HERE"
+npm_ci "$HERE/test/fixtures/react18"   # React 18 for the second build of the test app
 ensure_chromium
 
 section "building the package"

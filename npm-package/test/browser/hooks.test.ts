@@ -1,6 +1,8 @@
 // The React provider and hooks in headless Chromium against the real
-// gateway, through the Vite build of the test app (the packed package).
+// gateway, through the Vite builds of the test app (the packed package):
+// once with React 19 and once with React 18.
 import type { Browser, Page } from 'playwright-core';
+import type { Bundle } from '../support/app.js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, test } from 'vitest';
 import { eventSources, launchBrowser, newPage } from '../support/browser.js';
 import { publish, stats } from '../support/gateway.js';
@@ -29,10 +31,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
 });
-beforeEach(async () => {
-  page = await newPage(browser);
-  await openApp(page, baseUrl, '/vite/', ['vite']);
-});
 afterEach(async () => {
   await page.context().close();
 });
@@ -40,10 +38,20 @@ afterEach(async () => {
 const seqs = (logs: Record<string, unknown>[]): unknown[] => logs.map((log) => log.seq);
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-describe('useLogsSSE', () => {
+describe.each([
+  { app: 'vite' as Bundle, path: '/vite/', react: '19' },
+  { app: 'react18' as Bundle, path: '/react18/', react: '18' },
+])('useLogsSSE with React $react ($app build)', ({ app, path, react }) => {
+  beforeEach(async () => {
+    page = await newPage(browser);
+    await openApp(page, baseUrl, path, [app]);
+    const version = await page.evaluate((name) => (window as any).harnesses[name].reactVersion, app);
+    expect(version.split('.')[0]).toBe(react);
+  });
+
   test('components on different channels share one EventSource and each sees only its logs', async () => {
     const ws = uniqueWorkspace();
-    await mount(page, 'vite', {
+    await mount(page, app, {
       id: 'r1',
       panels: [
         { id: 'wf1', options: { service: 'etl', workspace_id: ws, workflow_id: 'wf1' } },
@@ -52,16 +60,16 @@ describe('useLogsSSE', () => {
         { id: 'faas', options: { service: 'faas', workspace_id: ws, workflow_id: 'wf1' } },
       ],
     });
-    for (const id of ['wf1', 'wf2', 'all', 'faas']) await waitConnected(page, 'vite', id);
+    for (const id of ['wf1', 'wf2', 'all', 'faas']) await waitConnected(page, app, id);
 
     await publish(gateway, { service: 'etl', workspace_id: ws, workflow_id: 'wf1' }, range(1, 5).map((seq) => ({ seq, wf: 'wf1' })));
     await publish(gateway, { service: 'etl', workspace_id: ws, workflow_id: 'wf2' }, range(1, 3).map((seq) => ({ seq, wf: 'wf2' })));
     await publish(gateway, { service: 'faas', workspace_id: ws, workflow_id: 'wf1' }, range(1, 2).map((seq) => ({ seq, fn: true })));
 
-    const wf1 = await waitForCount(page, 'vite', 'wf1', 5);
-    const wf2 = await waitForCount(page, 'vite', 'wf2', 3);
-    const all = await waitForCount(page, 'vite', 'all', 8);
-    const faas = await waitForCount(page, 'vite', 'faas', 2);
+    const wf1 = await waitForCount(page, app, 'wf1', 5);
+    const wf2 = await waitForCount(page, app, 'wf2', 3);
+    const all = await waitForCount(page, app, 'all', 8);
+    const faas = await waitForCount(page, app, 'faas', 2);
 
     expect(wf1.logs).toEqual(range(1, 5).map((seq) => ({ seq, wf: 'wf1' })));
     expect(wf2.logs).toEqual(range(1, 3).map((seq) => ({ seq, wf: 'wf2' })));
@@ -84,7 +92,7 @@ describe('useLogsSSE', () => {
 
   test('StrictMode mounts open one connection and lose or repeat nothing', async () => {
     const ws = uniqueWorkspace();
-    await mount(page, 'vite', {
+    await mount(page, app, {
       id: 'strict',
       strict: true,
       panels: [
@@ -92,12 +100,12 @@ describe('useLogsSSE', () => {
         { id: 's2', options: { service: 'etl', workspace_id: ws, workflow_id: 'b', persistence: true } },
       ],
     });
-    await waitConnected(page, 'vite', 's1');
-    await waitConnected(page, 'vite', 's2');
+    await waitConnected(page, app, 's1');
+    await waitConnected(page, app, 's2');
     await publish(gateway, { service: 'etl', workspace_id: ws, workflow_id: 'a' }, range(1, 10).map((seq) => ({ seq })));
     await publish(gateway, { service: 'etl', workspace_id: ws, workflow_id: 'b' }, range(1, 10).map((seq) => ({ seq })));
-    const s1 = await waitForCount(page, 'vite', 's1', 10);
-    const s2 = await waitForCount(page, 'vite', 's2', 10);
+    const s1 = await waitForCount(page, app, 's1', 10);
+    const s2 = await waitForCount(page, app, 's2', 10);
     expect(seqs(s1.logs)).toEqual(range(1, 10));
     expect(seqs(s2.logs)).toEqual(range(1, 10));
 
@@ -115,27 +123,27 @@ describe('useLogsSSE', () => {
     const ws = uniqueWorkspace();
     const keep = `logs:etl:${ws}:keep`;
     const drop = `logs:etl:${ws}:drop`;
-    await mount(page, 'vite', {
+    await mount(page, app, {
       id: 'r',
       panels: [
         { id: 'keep', options: { channel: keep } },
         { id: 'drop', options: { channel: drop } },
       ],
     });
-    await waitConnected(page, 'vite', 'keep');
-    await waitConnected(page, 'vite', 'drop');
+    await waitConnected(page, app, 'keep');
+    await waitConnected(page, app, 'drop');
     expect((await stats(gateway)).subscriptions[drop]).toBe(1);
 
-    await setPanels(page, 'vite', 'r', [{ id: 'keep', options: { channel: keep } }]);
+    await setPanels(page, app, 'r', [{ id: 'keep', options: { channel: keep } }]);
     // The channel lingers briefly (lingerMs), then leaves the stream.
     await eventually(() => stats(gateway), (s) => s.subscriptions[drop] === undefined, `gateway still streams ${drop}`);
     expect((await stats(gateway)).subscriptions[keep]).toBe(1);
     // The remaining component keeps receiving after the stream changed.
     await publish(gateway, { service: 'etl', workspace_id: ws, workflow_id: 'keep' }, [{ seq: 1 }, { seq: 2 }]);
-    expect(seqs((await waitForCount(page, 'vite', 'keep', 2)).logs)).toEqual([1, 2]);
+    expect(seqs((await waitForCount(page, app, 'keep', 2)).logs)).toEqual([1, 2]);
     expect((await eventSources(page)).open).toBe(1);
 
-    await unmount(page, 'vite', 'r');
+    await unmount(page, app, 'r');
     await eventually(() => eventSources(page), (c) => c.open === 0, 'EventSource still open after unmount');
     await eventually(() => registrySize(page), (n) => n === 0, 'shared client not released');
     await eventually(() => stats(gateway), (s) => s.subscriptions[keep] === undefined, `gateway still streams ${keep}`);
@@ -143,7 +151,7 @@ describe('useLogsSSE', () => {
 
   test('maxLogs and filter hold', async () => {
     const ws = uniqueWorkspace();
-    await mount(page, 'vite', {
+    await mount(page, app, {
       id: 'r',
       panels: [
         {
@@ -159,13 +167,13 @@ describe('useLogsSSE', () => {
         { id: 'every', options: { service: 'etl', workspace_id: ws, workflow_id: 'wf', maxLogs: 7 } },
       ],
     });
-    await waitConnected(page, 'vite', 'e1');
-    await waitConnected(page, 'vite', 'every');
+    await waitConnected(page, app, 'e1');
+    await waitConnected(page, app, 'every');
     const logs = range(1, 20).map((seq) => ({ seq, execution_id: seq % 2 === 1 ? 'e1' : 'e2' }));
     await publish(gateway, { service: 'etl', workspace_id: ws, workflow_id: 'wf' }, logs);
 
-    const e1 = await waitForPanel(page, 'vite', 'e1', '(s) => s.lastLog && s.lastLog.seq === 19');
-    const every = await waitForPanel(page, 'vite', 'every', '(s) => s.lastLog && s.lastLog.seq === 20');
+    const e1 = await waitForPanel(page, app, 'e1', '(s) => s.lastLog && s.lastLog.seq === 19');
+    const every = await waitForPanel(page, app, 'every', '(s) => s.lastLog && s.lastLog.seq === 20');
     expect(e1.logs).toEqual([11, 13, 15, 17, 19].map((seq) => ({ seq, execution_id: 'e1' })));
     expect(seqs(every.logs)).toEqual(range(14, 20));
   });
@@ -174,41 +182,41 @@ describe('useLogsSSE', () => {
     const ws = uniqueWorkspace();
     const options = { service: 'etl', workspace_id: ws, workflow_id: 'wf', maxLogs: 200, persistence: true, persistenceKey: `etl-logs-${ws}-wf` };
     const target = { service: 'etl', workspace_id: ws, workflow_id: 'wf' };
-    await mount(page, 'vite', { id: 'p1', panels: [{ id: 'p', options }] });
-    await waitConnected(page, 'vite', 'p');
+    await mount(page, app, { id: 'p1', panels: [{ id: 'p', options }] });
+    await waitConnected(page, app, 'p');
     await publish(gateway, target, range(1, 10).map((seq) => ({ seq })));
-    await waitForCount(page, 'vite', 'p', 10);
+    await waitForCount(page, app, 'p', 10);
 
-    await unmount(page, 'vite', 'p1');
+    await unmount(page, app, 'p1');
     // Wait until the page's client is really gone, so the remount starts
     // from sessionStorage and not from a client still in memory.
     await eventually(() => registrySize(page), (n) => n === 0, 'shared client not released');
-    await page.evaluate(() => delete (window as any).harnesses.vite.panels.p);
+    await page.evaluate((a) => delete (window as any).harnesses[a].panels.p, app);
     await publish(gateway, target, [{ seq: 11 }, { seq: 12 }]);
 
-    await mount(page, 'vite', { id: 'p2', panels: [{ id: 'p', options }] });
-    const restored = await waitForCount(page, 'vite', 'p', 12);
+    await mount(page, app, { id: 'p2', panels: [{ id: 'p', options }] });
+    const restored = await waitForCount(page, app, 'p', 12);
     expect(seqs(restored.logs)).toEqual(range(1, 12));
-    await waitConnected(page, 'vite', 'p');
+    await waitConnected(page, app, 'p');
     await publish(gateway, target, [{ seq: 13 }]);
-    expect(seqs((await waitForCount(page, 'vite', 'p', 13)).logs)).toEqual(range(1, 13));
+    expect(seqs((await waitForCount(page, app, 'p', 13)).logs)).toEqual(range(1, 13));
 
-    await page.evaluate(() => (window as any).harnesses.vite.clear('p'));
-    await waitForPanel(page, 'vite', 'p', '(s) => s.logs.length === 0');
+    await page.evaluate((a) => (window as any).harnesses[a].clear('p'), app);
+    await waitForPanel(page, app, 'p', '(s) => s.logs.length === 0');
     await publish(gateway, target, [{ seq: 14 }]);
-    expect(seqs((await waitForCount(page, 'vite', 'p', 1)).logs)).toEqual([14]);
+    expect(seqs((await waitForCount(page, app, 'p', 1)).logs)).toEqual([14]);
 
-    await unmount(page, 'vite', 'p2');
+    await unmount(page, app, 'p2');
     await eventually(() => registrySize(page), (n) => n === 0, 'shared client not released');
-    await page.evaluate(() => delete (window as any).harnesses.vite.panels.p);
-    await mount(page, 'vite', { id: 'p3', panels: [{ id: 'p', options }] });
-    await waitConnected(page, 'vite', 'p');
-    const afterClear = await panel(page, 'vite', 'p');
+    await page.evaluate((a) => delete (window as any).harnesses[a].panels.p, app);
+    await mount(page, app, { id: 'p3', panels: [{ id: 'p', options }] });
+    await waitConnected(page, app, 'p');
+    const afterClear = await panel(page, app, 'p');
     expect(seqs(afterClear!.logs)).toEqual([14]);
   });
 
   test('a hook outside the provider throws a clear error', async () => {
-    const error = await page.evaluate(() => (window as any).harnesses.vite.mountOrphan());
+    const error = await page.evaluate((a) => (window as any).harnesses[a].mountOrphan(), app);
     expect(error.name).toBe('LogsSSEError');
     expect(error.code).toBe('no_provider');
     expect(error.message).toContain('useLogsSSE() must be used inside <LogsSSEProvider>');
@@ -216,7 +224,7 @@ describe('useLogsSSE', () => {
 
   test('waits while ids are missing and reports invalid ids and refused channels', async () => {
     const ws = uniqueWorkspace();
-    await mount(page, 'vite', {
+    await mount(page, app, {
       id: 'r',
       panels: [
         { id: 'waiting', options: { service: 'etl', workspace_id: ws, workflow_id: null } },
@@ -224,11 +232,11 @@ describe('useLogsSSE', () => {
         { id: 'invalid', options: { channel: 'logs:etl' } },
       ],
     });
-    const bad = await waitForPanel(page, 'vite', 'bad', '(s) => s.error !== null');
+    const bad = await waitForPanel(page, app, 'bad', '(s) => s.error !== null');
     expect(bad.error!.code).toBe('invalid_channel');
-    const invalid = await waitForPanel(page, 'vite', 'invalid', '(s) => s.error !== null');
+    const invalid = await waitForPanel(page, app, 'invalid', '(s) => s.error !== null');
     expect(invalid.error!.code).toBe('invalid_channel');
-    const waiting = await panel(page, 'vite', 'waiting');
+    const waiting = await panel(page, app, 'waiting');
     expect(waiting!.connectionStatus).toBe('idle');
     expect(waiting!.channel).toBeNull();
     expect((await eventSources(page)).created).toBe(0);

@@ -39,9 +39,12 @@ test(`${RATE} logs/s for ${SECONDS} s cause at most one render per frame per hoo
   });
   for (const id of ids) await waitConnected(page, 'vite', id);
 
-  const rendersBefore: Record<string, number> = await page.evaluate(() => ({ ...(window as any).harnesses.vite.renders }));
-  await page.evaluate(() => {
-    (window as any).stopFrames = (window as any).harnesses.vite.countFrames();
+  // Renders and frames are counted over the same window: read and start
+  // (later: stop and read) in one evaluation each.
+  const rendersBefore: Record<string, number> = await page.evaluate(() => {
+    const harness = (window as any).harnesses.vite;
+    (window as any).stopFrames = harness.countFrames();
+    return { ...harness.renders };
   });
 
   // Publish RATE logs/s in ticks of TICK_MS, alternating the two workflows.
@@ -63,8 +66,10 @@ test(`${RATE} logs/s for ${SECONDS} s cause at most one render per frame per hoo
   const all = await waitForPanel(page, 'vite', 'all', `(s) => s.lastLog && s.lastLog.seq === ${seq}`, 30_000);
   const wf1 = await waitForPanel(page, 'vite', 'wf1', `(s) => s.lastLog && s.lastLog.seq === ${seq - 1}`);
   const wf2 = await waitForPanel(page, 'vite', 'wf2', `(s) => s.lastLog && s.lastLog.seq === ${seq}`);
-  const frames: number = await page.evaluate(() => (window as any).stopFrames());
-  const rendersAfter: Record<string, number> = await page.evaluate(() => ({ ...(window as any).harnesses.vite.renders }));
+  const { frames, rendersAfter } = await page.evaluate(() => ({
+    frames: (window as any).stopFrames() as number,
+    rendersAfter: { ...(window as any).harnesses.vite.renders } as Record<string, number>,
+  }));
 
   console.log(`published ${seq} logs in ${publishSeconds.toFixed(1)} s (${Math.round(seq / publishSeconds)} logs/s); ${frames} animation frames`);
   const renders: Record<string, number> = {};

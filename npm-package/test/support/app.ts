@@ -2,7 +2,7 @@
 // of panels, read what each hook returned, wait for conditions.
 import type { Page } from 'playwright-core';
 
-export type Bundle = 'vite' | 'webpack';
+export type Bundle = 'vite' | 'webpack' | 'react18';
 
 export interface PanelSpec {
   id: string;

@@ -34,6 +34,25 @@ async function buildWithVite() {
   return out;
 }
 
+/**
+ * The same app built by Vite against React 18 (test/fixtures/react18), to
+ * test the package under the older React it supports. The alias is test
+ * plumbing (one app, two Reacts), nothing the package needs.
+ */
+async function buildWithReact18() {
+  const { build } = await import('vite');
+  const react18 = path.resolve(pkgDir, 'test/fixtures/react18/node_modules');
+  const out = path.join(outDir, 'react18');
+  await build({
+    root: appDir,
+    configFile: path.join(appDir, 'vite.config.js'),
+    define: { __BUNDLE__: JSON.stringify('react18') },
+    resolve: { alias: { react: path.join(react18, 'react'), 'react-dom': path.join(react18, 'react-dom') } },
+    build: { outDir: out },
+  });
+  return out;
+}
+
 async function buildWithWebpack() {
   const { default: webpack } = await import('webpack');
   const out = path.join(outDir, 'webpack');
@@ -80,6 +99,7 @@ function writeCombinedPage(viteOut, webpackMain) {
 export async function buildFixtures() {
   const tarball = installPackedPackage();
   const viteOut = await buildWithVite();
+  await buildWithReact18();
   const web = await buildWithWebpack();
   writeCombinedPage(viteOut, web.main);
   return { tarball, viteOut, webpack: web };
