@@ -20,16 +20,26 @@
 //!
 //! Every stream the engine asks for has a *generation*; events from an
 //! older generation are ignored.
+//!
+//! A watchdog guards `Connecting` and `Open`: the gateway sends a `ping`
+//! event every `heartbeatMs` (announced in `hello`), so a stream with no
+//! event of any kind for [`SILENCE_FACTOR_PERCENT`] of that interval is
+//! dead even if the browser has not noticed (a half-open TCP connection, a
+//! stalled proxy, a frozen gateway). It is then dropped like a failed
+//! stream: reason `network`, reconnect with backoff. The watchdog's
+//! deadline moves only when its timer fires, never per event, so the
+//! boundary does not re-arm a browser timer for every log.
 
 use std::rc::Rc;
 
 use logs_sse_protocol::{
-    Channel, ChannelStatus, CloseEvent, CloseReason, Cursor, HelloEvent, LogEvent, StatusKind,
-    EVENT_CLOSE, EVENT_HELLO, EVENT_LOG, EVENT_STATUS,
+    Channel, ChannelStatus, CloseEvent, CloseReason, Cursor, StatusKind, EVENT_CLOSE, EVENT_HELLO,
+    EVENT_LOG, EVENT_STATUS,
 };
 
 use super::backoff::Backoff;
 use super::buffer::{Entry, Inserted, LogBuffer};
+use super::events;
 use super::options::{ClientOptions, SubscribeOptions};
 use super::persist::{self, Restored};
 use super::registry::{advance, Acquired, Registry, SubId};
@@ -42,6 +52,17 @@ pub type Filter<P> = Box<dyn Fn(&P) -> bool>;
 pub const MIN_PERSIST_BUDGET: usize = 4 * 1024;
 /// Pause after a write failed even with the smallest budget.
 pub const PERSIST_GIVE_UP_MS: u64 = 30_000;
+
+/// The heartbeat assumed until a `hello` announces one (the gateway's
+/// default).
+pub const DEFAULT_HEARTBEAT_MS: u64 = 15_000;
+/// Bounds applied to an announced heartbeat (the gateway's own range), so
+/// a zero or absurd value cannot make the watchdog fire at once or never.
+pub const MIN_HEARTBEAT_MS: u64 = 1_000;
+pub const MAX_HEARTBEAT_MS: u64 = 3_600_000;
+/// A stream silent for this share of the heartbeat interval (2.5 ×) is
+/// dead: two pings missed, with room for a slow network.
+pub const SILENCE_FACTOR_PERCENT: u64 = 250;
 
 /// Something that happened to one subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,8 +155,7 @@ impl std::fmt::Display for SubscribeError {
 }
 
 /// Counters for diagnostics and benchmarks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     pub events: u64,
     pub logs: u64,
@@ -203,6 +223,12 @@ pub struct Engine<P> {
     generation: u64,
     streamed: Vec<Channel>,
     reconfigure_at: Option<u64>,
+    /// The heartbeat interval of the gateway (last `hello`, or the default).
+    heartbeat_ms: u64,
+    /// When the current stream last showed life (opened, any event).
+    last_event: u64,
+    /// When the watchdog next looks (only in `Connecting` and `Open`).
+    watchdog_at: u64,
     status: Status,
     effects: Vec<Effect>,
     stats: Stats,
@@ -235,6 +261,9 @@ impl<P: Clone> Engine<P> {
             generation: 0,
             streamed: Vec::new(),
             reconfigure_at: None,
+            heartbeat_ms: DEFAULT_HEARTBEAT_MS,
+            last_event: 0,
+            watchdog_at: 0,
             status: Status::new(ConnectionState::Idle),
             effects: Vec::new(),
             stats: Stats::default(),
@@ -255,6 +284,11 @@ impl<P: Clone> Engine<P> {
 
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// How long a stream may stay silent before it counts as dead.
+    pub fn silence_limit_ms(&self) -> u64 {
+        self.heartbeat_ms * SILENCE_FACTOR_PERCENT / 100
     }
 
     pub fn subscription(&self, sub: SubId) -> Option<&Subscription<P>> {
@@ -292,8 +326,10 @@ impl<P: Clone> Engine<P> {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
         };
-        if let Phase::Waiting { until } = self.phase {
-            consider(Some(until));
+        match self.phase {
+            Phase::Waiting { until } => consider(Some(until)),
+            Phase::Connecting | Phase::Open { .. } => consider(Some(self.watchdog_at)),
+            _ => {}
         }
         consider(self.registry.next_deadline());
         for sub in self.subs.values() {
@@ -521,6 +557,8 @@ impl<P: Clone> Engine<P> {
         self.stats.opens += 1;
         self.streamed = self.registry.names();
         self.phase = Phase::Connecting;
+        self.last_event = now;
+        self.watchdog_at = now + self.silence_limit_ms();
         self.status.connection_id = None;
         self.effects.push(Effect::Open {
             query: query.to_query_string(),
@@ -557,12 +595,29 @@ impl<P: Clone> Engine<P> {
             self.reconfigure_at = None;
             self.reconfigure(now);
         }
-        if let Phase::Waiting { until } = self.phase {
-            if until <= now {
-                self.open(now);
+        match self.phase {
+            Phase::Waiting { until } if until <= now => self.open(now),
+            Phase::Connecting | Phase::Open { .. } if self.watchdog_at <= now => {
+                let limit = self.silence_limit_ms();
+                if now.saturating_sub(self.last_event) >= limit {
+                    self.silent(now, limit);
+                } else {
+                    self.watchdog_at = self.last_event + limit;
+                }
             }
+            _ => {}
         }
         self.persist_due(now, false);
+    }
+
+    /// The watchdog found the stream silent for `limit` ms.
+    fn silent(&mut self, now: u64, limit: u64) {
+        let message = if matches!(self.phase, Phase::Open { .. }) {
+            format!("the stream went silent: no event for {limit} ms")
+        } else {
+            format!("the stream did not open: no answer for {limit} ms")
+        };
+        self.drop_stream(now, true, message);
     }
 
     /// The stream's `open` event.
@@ -571,6 +626,7 @@ impl<P: Clone> Engine<P> {
             return;
         }
         self.phase = Phase::Open { since: now };
+        self.last_event = now;
         self.publish(now, None);
     }
 
@@ -590,24 +646,25 @@ impl<P: Clone> Engine<P> {
         if generation != self.generation {
             return;
         }
-        let was_open = match self.phase {
-            Phase::Open { .. } => true,
-            Phase::Connecting => false,
+        let message = match self.phase {
+            Phase::Open { .. } | Phase::Connecting if !online => "the browser is offline",
+            Phase::Open { .. } => "the stream was interrupted",
+            Phase::Connecting => "the stream could not be opened",
             _ => return,
         };
+        self.drop_stream(now, online, message.to_owned());
+    }
+
+    /// Ends a stream that failed (`Connecting` or `Open`) and schedules
+    /// the next attempt. A stream that never opened is probed when online.
+    fn drop_stream(&mut self, now: u64, online: bool, message: String) {
+        let was_open = matches!(self.phase, Phase::Open { .. });
         if self.healthy(now) {
             self.attempt = 0;
         }
         self.attempt = self.attempt.saturating_add(1);
         self.effects.push(Effect::CloseStream);
         let delay = self.backoff.delay(self.attempt, (self.rng)());
-        let message = if !online {
-            "the browser is offline".to_owned()
-        } else if was_open {
-            "the stream was interrupted".to_owned()
-        } else {
-            "the stream could not be opened".to_owned()
-        };
         self.wait(
             now,
             delay,
@@ -714,20 +771,27 @@ impl<P: Clone> Engine<P> {
             return;
         }
         self.stats.events += 1;
+        // Any event, even a malformed or unknown one, shows the stream lives.
+        self.last_event = now;
         match event {
-            EVENT_LOG => match serde_json::from_str::<LogEvent<'_>>(data) {
+            EVENT_LOG => match events::log(data) {
                 Ok(log) => self.route(&log.channel, log.cursor, data, now, make_payload),
                 Err(e) => self.malformed(event, e, data),
             },
-            EVENT_STATUS => match serde_json::from_str::<ChannelStatus>(data) {
+            EVENT_STATUS => match events::status(data) {
                 Ok(status) => self.channel_status(status),
                 Err(e) => self.malformed(event, e, data),
             },
-            EVENT_HELLO => match serde_json::from_str::<HelloEvent>(data) {
+            EVENT_HELLO => match events::hello(data) {
                 Ok(hello) => {
                     if self.phase == Phase::Connecting {
                         self.phase = Phase::Open { since: now };
                     }
+                    if let Some(ms) = hello.heartbeat_ms {
+                        self.heartbeat_ms = ms.clamp(MIN_HEARTBEAT_MS, MAX_HEARTBEAT_MS);
+                    }
+                    // The interval may have shrunk: look again in time.
+                    self.watchdog_at = now + self.silence_limit_ms();
                     self.status.connection_id =
                         Some(hello.connection_id.chars().take(128).collect());
                     let mut s = self.status.clone();
@@ -744,11 +808,12 @@ impl<P: Clone> Engine<P> {
                 }
                 Err(e) => self.malformed(event, e, data),
             },
-            EVENT_CLOSE => match serde_json::from_str::<CloseEvent>(data) {
+            EVENT_CLOSE => match events::close(data) {
                 Ok(close) => self.gateway_close(close, now),
                 Err(e) => self.malformed(event, e, data),
             },
-            // Unknown event types are additive extensions: ignore them.
+            // `ping` only feeds the watchdog (above). Unknown event types
+            // are additive extensions: ignore them.
             _ => {}
         }
     }

@@ -1,18 +1,24 @@
 //! The pure core of the client: everything that decides, nothing that
 //! touches a browser API. Compiled and tested natively.
 //!
+//! - [`events`]: the gateway's SSE event payloads, read into protocol types,
+//! - [`json`]: a small strict JSON reader (fields, strings, raw values),
 //! - [`options`]: client and subscription options, bounds and defaults,
 //! - [`backoff`]: full-jitter exponential reconnect delays,
 //! - [`buffer`]: the bounded, deduplicated log buffer of a subscription,
 //! - [`registry`]: channel reference counts, linger, resume cursors,
 //! - [`status`]: observable connection states and failure reasons,
 //! - [`persist`]: the versioned `sessionStorage` record format,
+//! - [`text`]: error texts written without costly formatting,
 //! - [`engine`]: the state machine tying them together.
 
 pub mod backoff;
 pub mod buffer;
 pub mod engine;
+pub mod events;
+pub mod json;
 pub mod options;
 pub mod persist;
 pub mod registry;
 pub mod status;
+pub mod text;

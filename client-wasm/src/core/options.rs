@@ -1,11 +1,10 @@
 //! Client and subscription options: every bound with its documented default.
 //!
-//! The JS side passes plain objects; [`crate::wasm::convert`] turns them into
-//! these structs with serde. Everything is validated here so that the core
+//! The JS side passes plain objects; the boundary's `convert` module reads
+//! them field by field into these structs. Everything is validated here so that the core
 //! never works with a zero, inverted or unbounded limit.
 
 use logs_sse_protocol::ResumeFrom;
-use serde::Deserialize;
 
 /// Default lower bound of the reconnect delay.
 pub const DEFAULT_BACKOFF_MIN_MS: u32 = 500;
@@ -45,8 +44,7 @@ impl std::fmt::Display for OptionsError {
 }
 
 /// Options of the client (`new LogsClient(url, options)`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientOptions {
     /// Send cookies with the stream request (`EventSource` `withCredentials`).
     pub with_credentials: bool,
@@ -123,10 +121,9 @@ impl ClientOptions {
     }
 }
 
-/// The serde-facing shape of subscription options (the `filter` function is
-/// taken separately by the boundary).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+/// Subscription options as given, before validation (the `filter`
+/// function is taken separately by the boundary).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawSubscribeOptions {
     pub max_logs: Option<u32>,
     pub persist: Option<bool>,

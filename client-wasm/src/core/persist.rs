@@ -13,9 +13,10 @@
 //! covered by the channel, a log after the cursor, oversize text: the whole
 //! record is discarded with a reason.
 
-use logs_sse_protocol::{Channel, Cursor, LogEvent};
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use logs_sse_protocol::{Channel, Cursor};
+
+use super::events;
+use super::json::{self, Value};
 
 /// Value of the `format` field.
 pub const FORMAT: &str = "datashop-logs-sse";
@@ -50,15 +51,52 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// The record's fields, typed but not yet checked against the channel.
+#[derive(Debug)]
 struct Stored<'a> {
-    format: String,
+    format: std::borrow::Cow<'a, str>,
     v: u32,
-    channel: String,
+    channel: std::borrow::Cow<'a, str>,
     cursor: Option<Cursor>,
-    #[serde(borrow)]
-    logs: Vec<&'a RawValue>,
+    logs: Vec<&'a str>,
+}
+
+/// Reads the envelope with the rules of a serde derive: all fields but
+/// `cursor` required, unknown ones (`savedAt`) ignored.
+fn read(text: &str) -> Result<Stored<'_>, String> {
+    const NAMES: [&str; 5] = ["format", "v", "channel", "cursor", "logs"];
+    let mut slots: [Option<Value<'_>>; 5] = [None; 5];
+    json::known_fields(text, &NAMES, &mut slots).map_err(|e| e.to_string())?;
+    let [format, v, channel, cursor, logs] = slots;
+    fn required<'a>(slot: Option<Value<'a>>, name: &str) -> Result<Value<'a>, String> {
+        slot.ok_or_else(|| format!("missing field `{name}`"))
+    }
+    let typed = |name: &str, e: json::Error| format!("`{name}`: {e}");
+    let mut items = Vec::new();
+    json::array(required(logs, "logs")?.raw(), |item: Value<'_>| {
+        items.push(item.raw());
+        Ok::<(), json::Error>(())
+    })
+    .map_err(|e| typed("logs", e))?;
+    Ok(Stored {
+        format: required(format, "format")?
+            .string()
+            .map_err(|e| typed("format", e))?,
+        v: required(v, "v")?.u32().map_err(|e| typed("v", e))?,
+        channel: required(channel, "channel")?
+            .string()
+            .map_err(|e| typed("channel", e))?,
+        cursor: match cursor.filter(|c| !c.is_null()) {
+            None => None,
+            Some(c) => Some(
+                c.string()
+                    .map_err(|e| typed("cursor", e))?
+                    .parse()
+                    .map_err(|_| "`cursor`: expected a cursor".to_owned())?,
+            ),
+        },
+        logs: items,
+    })
 }
 
 /// One restored log.
@@ -133,8 +171,7 @@ pub fn decode(
             max: max_bytes,
         });
     }
-    let stored: Stored<'_> =
-        serde_json::from_str(text).map_err(|e| DecodeError::NotJson(e.to_string()))?;
+    let stored = read(text).map_err(DecodeError::NotJson)?;
     if stored.format != FORMAT {
         return Err(DecodeError::Foreign);
     }
@@ -150,8 +187,7 @@ pub fn decode(
     let mut logs = Vec::with_capacity(stored.logs.len() - skip);
     for (index, raw) in stored.logs.iter().enumerate().skip(skip) {
         let bad = |why: String| DecodeError::BadLog { index, why };
-        let event: LogEvent<'_> =
-            serde_json::from_str(raw.get()).map_err(|e| bad(e.to_string()))?;
+        let event = events::log(raw).map_err(|e| bad(e.to_string()))?;
         if !channel.covers(&event.channel) {
             return Err(bad(format!(
                 "{} is not covered by {}",
@@ -168,7 +204,7 @@ pub fn decode(
         }
         logs.push(RestoredLog {
             cursor: event.cursor,
-            raw: raw.get().to_owned(),
+            raw: (*raw).to_owned(),
         });
     }
     Ok(Restored {

@@ -5,11 +5,15 @@
 //! defines the observable values and how an HTTP answer to the probe `fetch`
 //! is classified (retry or give up, and why).
 
-use serde::Serialize;
+use super::json;
+
+/// How long the probe may take before it counts as unanswered: a gateway
+/// that accepts connections but never answers must not hold the reason
+/// back.
+pub const PROBE_TIMEOUT_MS: u32 = 5_000;
 
 /// The observable connection state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectionState {
     /// No channel is subscribed, so no stream is open.
     Idle,
@@ -27,8 +31,7 @@ pub enum ConnectionState {
 }
 
 /// Why the connection is not (or no longer) open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     /// The browser is offline, or an open stream dropped.
     Network,
@@ -46,30 +49,24 @@ pub enum Reason {
     GatewayClosed,
 }
 
-/// The full observable status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// The full observable status (turned into a JS object by the boundary's
+/// `convert` module).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     pub state: ConnectionState,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<Reason>,
     /// A human-readable explanation (the gateway's error message when known).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// The HTTP status learned by the probe request.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u16>,
     /// The gateway's error code (`invalid_channel`, ...) or close reason
     /// (`slow_consumer`, `shutdown`, `auth_expired`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     /// Failed attempts since the last healthy connection.
     pub attempt: u32,
     /// Delay before the next attempt, when one is scheduled.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_in_ms: Option<u32>,
     /// The gateway's id of the open stream.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub connection_id: Option<String>,
 }
 
@@ -101,39 +98,52 @@ pub enum ProbeResult {
     },
 }
 
-/// The JSON error body of the gateway: `{"error":{"code":..,"message":..}}`.
-#[derive(Debug, serde::Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct ErrorDetail {
-    code: Option<String>,
-    message: Option<String>,
+/// Reads the gateway's JSON error body `{"error":{"code":..,"message":..}}`
+/// (both optional strings, as a serde derive would); `None` when the body
+/// has another shape.
+fn error_body(body: &str) -> Option<(Option<String>, Option<String>)> {
+    let mut error = [None];
+    json::known_fields(body, &["error"], &mut error).ok()?;
+    let mut detail = [None, None];
+    json::known_fields(error[0]?.raw(), &["code", "message"], &mut detail).ok()?;
+    let text = |v: Option<json::Value<'_>>| match v.filter(|v| !v.is_null()) {
+        None => Ok(None),
+        Some(v) => v.string().map(|s| Some(bounded(s.into_owned()))),
+    };
+    Some((text(detail[0]).ok()?, text(detail[1]).ok()?))
 }
 
 /// Longest error code or message kept from an error body.
 const MAX_ERROR_TEXT: usize = 512;
 
-fn bounded(text: String) -> String {
-    match text.char_indices().nth(MAX_ERROR_TEXT) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text,
+fn bounded(mut text: String) -> String {
+    if let Some((end, _)) = text.char_indices().nth(MAX_ERROR_TEXT) {
+        // `end` is a char boundary; `get` keeps even a mistake panic-free
+        // (and keeps the slicing panic's formatting out of the build).
+        text = text.get(..end).unwrap_or_default().to_owned();
+        text.push('…');
     }
+    text
 }
 
 impl ProbeResult {
     /// Builds an HTTP result from the status and the (possibly non-JSON) body.
     pub fn from_http(status: u16, body: &str) -> Self {
-        let (code, message) = match serde_json::from_str::<ErrorBody>(body) {
-            Ok(b) => (b.error.code.map(bounded), b.error.message.map(bounded)),
-            Err(_) => (None, None),
-        };
+        let (code, message) = error_body(body).unwrap_or_default();
         ProbeResult::Http {
             status,
             code,
             message,
+        }
+    }
+}
+
+impl ProbeResult {
+    /// The probe got no answer within `after_ms` (normally
+    /// [`PROBE_TIMEOUT_MS`]).
+    pub fn timed_out(after_ms: u32) -> Self {
+        ProbeResult::Unreachable {
+            message: format!("no answer within {after_ms} ms"),
         }
     }
 }

@@ -19,12 +19,13 @@ use super::convert::{
     self, json_parse, ClientError, ClientOptionsJs, LogEntries, StatsJs, StatusCallback, StatusJs,
     SubscribeOptionsJs, UpdateCallback,
 };
-use super::listener::{Listener, OwnedEventSource};
+use super::listener::{defer, Listener, OwnedEventSource};
 use super::probe::probe;
 use super::storage::{self, WriteError};
 use crate::core::engine::{Diagnostic, Effect, Engine, Filter};
 use crate::core::persist;
 use crate::core::registry::SubId;
+use crate::core::status::PROBE_TIMEOUT_MS;
 use logs_sse_protocol::Channel;
 
 type Shared = Rc<RefCell<Inner>>;
@@ -40,7 +41,7 @@ fn online() -> bool {
 /// Drops `value` after the current JS task step (a microtask), so a closure
 /// is never freed while it is running.
 fn drop_later<T: 'static>(value: T) {
-    wasm_bindgen_futures::spawn_local(async move { drop(value) });
+    defer(Box::new(move || drop(value)));
 }
 
 struct SubState {
@@ -170,13 +171,11 @@ fn execute(shared: &Shared, effect: Effect) {
                 (inner.stream_url(&query), inner.with_credentials)
             };
             let weak = Rc::downgrade(shared);
-            wasm_bindgen_futures::spawn_local(async move {
-                let result = probe(&url, creds).await;
+            probe(&url, creds, PROBE_TIMEOUT_MS, move |result| {
                 if let Some(shared) = weak.upgrade() {
-                    shared
-                        .borrow_mut()
-                        .engine
-                        .on_probe(generation, result, online(), now());
+                    if let Ok(mut inner) = shared.try_borrow_mut() {
+                        inner.engine.on_probe(generation, result, online(), now());
+                    }
                     pump(&shared);
                 }
             });
@@ -589,7 +588,7 @@ fn unsubscribe(client: &Weak<RefCell<Inner>>, id: SubId) {
         Err(_) => {
             // Freed from inside a filter: finish once the borrow is gone.
             let weak = client.clone();
-            wasm_bindgen_futures::spawn_local(async move { unsubscribe(&weak, id) });
+            defer(Box::new(move || unsubscribe(&weak, id)));
             return;
         }
     }

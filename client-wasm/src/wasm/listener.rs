@@ -1,13 +1,50 @@
-//! Owned event listeners and the owned `EventSource`.
+//! Owned event listeners, the owned `EventSource`, and deferred work.
 //!
 //! Every closure handed to the browser is owned by a [`Listener`], whose
 //! `Drop` removes it from its target before the closure is freed. An
 //! [`OwnedEventSource`] owns the stream and its listeners; dropping it
-//! closes the stream. Nothing is leaked with `Closure::forget`.
+//! closes the stream. Nothing is leaked with `Closure::forget`. [`defer`]
+//! runs work after the current callback returns, so that a closure is
+//! never freed while it runs.
+
+use std::cell::RefCell;
 
 use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsCast;
 use web_sys::{Event, EventSource, EventSourceInit, EventTarget};
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `queueMicrotask` (windows and workers alike).
+    #[wasm_bindgen(js_name = queueMicrotask)]
+    fn queue_microtask(callback: &wasm_bindgen::JsValue);
+}
+
+thread_local! {
+    /// Work waiting for the next microtask, in order.
+    static DEFERRED: RefCell<Vec<Box<dyn FnOnce()>>> = const { RefCell::new(Vec::new()) };
+    /// The one callback that runs it (one closure for all deferred work
+    /// keeps the wasm-bindgen glue per closure type to a single copy).
+    static RUN_DEFERRED: Closure<dyn FnMut()> = Closure::new(|| {
+        for task in DEFERRED.with(RefCell::take) {
+            task();
+        }
+    });
+}
+
+/// Runs `f` in a microtask: after the current JS callback (and the Rust
+/// code it called) has returned.
+pub fn defer(f: Box<dyn FnOnce()>) {
+    let first = DEFERRED.with(|d| {
+        let mut d = d.borrow_mut();
+        d.push(f);
+        d.len() == 1
+    });
+    if first {
+        RUN_DEFERRED.with(|run| queue_microtask(run.as_ref()));
+    }
+}
 
 /// One registered listener; removed on drop.
 pub struct Listener {
@@ -45,11 +82,13 @@ impl Drop for Listener {
     }
 }
 
-/// The SSE event names the client listens to.
-pub const STREAM_EVENTS: [&str; 4] = [
+/// The SSE event names the client listens to (`ping` only feeds the
+/// core's watchdog: keep-alive comments are invisible to JS).
+pub const STREAM_EVENTS: [&str; 5] = [
     logs_sse_protocol::EVENT_HELLO,
     logs_sse_protocol::EVENT_STATUS,
     logs_sse_protocol::EVENT_LOG,
+    logs_sse_protocol::EVENT_PING,
     logs_sse_protocol::EVENT_CLOSE,
 ];
 

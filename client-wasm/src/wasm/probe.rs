@@ -1,16 +1,44 @@
 //! The probe request: `EventSource` hides HTTP status codes, so after a
 //! stream fails to open the same URL is fetched once to learn the status
 //! and the gateway's JSON error. A 2xx answer is aborted as soon as its
-//! headers arrive; an error body is read (bounded) and then aborted.
+//! headers arrive; an error body is read (bounded) and then aborted. The
+//! whole probe, body included, is aborted after a timeout, so a gateway
+//! that accepts connections but never answers still yields a reason.
+//!
+//! Written with promise callbacks rather than `async`: the futures
+//! executor of `wasm-bindgen-futures` cost about 5 KB of the gzipped
+//! build for this one request.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::Promise;
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, RequestCredentials, RequestInit, Response};
 
+use super::listener::defer;
 use crate::core::status::ProbeResult;
 
 /// Longest error body looked at.
 const MAX_BODY: usize = 4096;
+
+type Callback = Closure<dyn FnMut(JsValue)>;
+
+/// One probe in flight. Its callbacks hold it (a deliberate cycle) until
+/// it reports; then the callbacks are released after they return.
+struct Flight {
+    controller: Option<AbortController>,
+    timeout_ms: u32,
+    timed_out: bool,
+    /// Set once the response headers arrived.
+    status: Option<u16>,
+    timer: Option<gloo_timers::callback::Timeout>,
+    callbacks: Vec<Callback>,
+    done: Option<Box<dyn FnOnce(ProbeResult)>>,
+}
+
+type Shared = Rc<RefCell<Flight>>;
 
 fn message_of(error: &JsValue) -> String {
     if let Some(e) = error.dyn_ref::<js_sys::Error>() {
@@ -19,12 +47,106 @@ fn message_of(error: &JsValue) -> String {
     error.as_string().unwrap_or_else(|| "request failed".into())
 }
 
-/// Fetches `url` the way the `EventSource` did.
-pub async fn probe(url: &str, with_credentials: bool) -> ProbeResult {
+fn abort(flight: &Shared) {
+    if let Some(c) = &flight.borrow().controller {
+        c.abort();
+    }
+}
+
+/// Reports `result` once and releases everything the probe holds.
+fn finish(flight: &Shared, result: ProbeResult) {
+    let (done, callbacks, timer) = {
+        let mut f = flight.borrow_mut();
+        (
+            f.done.take(),
+            std::mem::take(&mut f.callbacks),
+            f.timer.take(),
+        )
+    };
+    // One of the callbacks is running now: free them after it returns.
+    defer(Box::new(move || drop((callbacks, timer))));
+    if let Some(done) = done {
+        done(result);
+    }
+}
+
+fn callback(flight: &Shared, f: fn(&Shared, JsValue)) -> Callback {
+    let flight = flight.clone();
+    Closure::new(move |value| f(&flight, value))
+}
+
+/// `then(on_ok, on_failure)` with callbacks owned by the flight.
+fn then(flight: &Shared, promise: &Promise, on_ok: fn(&Shared, JsValue)) {
+    let ok = callback(flight, on_ok);
+    let failed = callback(flight, on_failure);
+    let _ = promise.then2(&ok, &failed);
+    flight.borrow_mut().callbacks.extend([ok, failed]);
+}
+
+fn on_response(flight: &Shared, value: JsValue) {
+    let response: Response = value.unchecked_into();
+    let status = response.status();
+    flight.borrow_mut().status = Some(status);
+    if (200..300).contains(&status) {
+        abort(flight);
+        return finish(
+            flight,
+            ProbeResult::Http {
+                status,
+                code: None,
+                message: None,
+            },
+        );
+    }
+    match response.text() {
+        Ok(body) => then(flight, &body, on_body),
+        Err(_) => finish(flight, ProbeResult::from_http(status, "")),
+    }
+}
+
+fn on_body(flight: &Shared, value: JsValue) {
+    abort(flight);
+    let status = flight.borrow().status.unwrap_or_default();
+    let body = value.as_string().unwrap_or_default();
+    let end = body
+        .char_indices()
+        .map(|(i, _)| i)
+        .find(|i| *i >= MAX_BODY)
+        .unwrap_or(body.len());
+    let body = body.get(..end).unwrap_or_default();
+    finish(flight, ProbeResult::from_http(status, body));
+}
+
+fn on_failure(flight: &Shared, error: JsValue) {
+    let (timed_out, timeout_ms, status) = {
+        let f = flight.borrow();
+        (f.timed_out, f.timeout_ms, f.status)
+    };
+    // Aborting makes the pending fetch or body read reject; the flag tells
+    // that rejection apart from a network error.
+    let result = match status {
+        _ if timed_out => ProbeResult::timed_out(timeout_ms),
+        Some(status) => ProbeResult::from_http(status, ""),
+        None => ProbeResult::Unreachable {
+            message: message_of(&error),
+        },
+    };
+    finish(flight, result);
+}
+
+/// Fetches `url` the way the `EventSource` did and calls `done` with what
+/// it learned, after at most `timeout_ms` (normally `PROBE_TIMEOUT_MS`)
+/// when the browser can abort requests.
+pub fn probe(
+    url: &str,
+    with_credentials: bool,
+    timeout_ms: u32,
+    done: impl FnOnce(ProbeResult) + 'static,
+) {
     let Some(window) = web_sys::window() else {
-        return ProbeResult::Unreachable {
+        return done(ProbeResult::Unreachable {
             message: "no window".into(),
-        };
+        });
     };
     let controller = AbortController::new().ok();
     let init = RequestInit::new();
@@ -40,41 +162,26 @@ pub async fn probe(url: &str, with_credentials: bool) -> ProbeResult {
     if let Some(c) = &controller {
         init.set_signal(Some(&c.signal()));
     }
-    let abort = || {
-        if let Some(c) = &controller {
-            c.abort();
+    let flight = Rc::new(RefCell::new(Flight {
+        controller,
+        timeout_ms,
+        timed_out: false,
+        status: None,
+        timer: None,
+        callbacks: Vec::with_capacity(4),
+        done: Some(Box::new(done)),
+    }));
+    let weak = Rc::downgrade(&flight);
+    let timer = gloo_timers::callback::Timeout::new(timeout_ms, move || {
+        if let Some(flight) = weak.upgrade() {
+            flight.borrow_mut().timed_out = true;
+            abort(&flight);
         }
-    };
-    let response = match JsFuture::from(window.fetch_with_str_and_init(url, &init)).await {
-        Ok(r) => r.unchecked_into::<Response>(),
-        Err(e) => {
-            return ProbeResult::Unreachable {
-                message: message_of(&e),
-            }
-        }
-    };
-    let status = response.status();
-    if (200..300).contains(&status) {
-        abort();
-        return ProbeResult::Http {
-            status,
-            code: None,
-            message: None,
-        };
-    }
-    let body = match response.text() {
-        Ok(p) => JsFuture::from(p)
-            .await
-            .ok()
-            .and_then(|v| v.as_string())
-            .unwrap_or_default(),
-        Err(_) => String::new(),
-    };
-    abort();
-    let end = body
-        .char_indices()
-        .map(|(i, _)| i)
-        .find(|i| *i >= MAX_BODY)
-        .unwrap_or(body.len());
-    ProbeResult::from_http(status, &body[..end])
+    });
+    flight.borrow_mut().timer = Some(timer);
+    then(
+        &flight,
+        &window.fetch_with_str_and_init(url, &init),
+        on_response,
+    );
 }

@@ -1,6 +1,7 @@
 use super::*;
 use crate::core::options::RawSubscribeOptions;
 use crate::core::persist::RestoredLog;
+use crate::core::status::PROBE_TIMEOUT_MS;
 use logs_sse_protocol::{Epoch, ResumeFrom, StreamQuery};
 use proptest::prelude::*;
 
@@ -280,6 +281,129 @@ fn failed_open_probes_and_unauthorised_is_fatal() {
     e.on_timer(225);
     assert_eq!(opens(&e.take_effects()).len(), 1);
     assert_eq!(e.status().state, ConnectionState::Connecting);
+}
+
+#[test]
+fn a_silent_stream_is_dropped_and_reconnected() {
+    let mut e = engine();
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    e.on_timer(25);
+    e.take_effects();
+    let g = e.generation();
+    e.on_open(g, 30);
+    e.ingest(
+        g,
+        "hello",
+        r#"{"connectionId":"c1","epoch":"ab","heartbeatMs":1000}"#,
+        40,
+        str::to_owned,
+    );
+    assert_eq!(e.silence_limit_ms(), 2_500);
+    assert_eq!(e.next_deadline(), Some(40 + 2_500));
+    // Pings (and any other event) keep it alive; the deadline does not
+    // move per event, only when the timer runs.
+    e.take_effects();
+    let mut now = 40;
+    for _ in 0..10 {
+        now += 900;
+        let before = e.next_deadline();
+        e.ingest(g, "ping", "{}", now, str::to_owned);
+        assert_eq!(e.next_deadline(), before);
+        if before.is_some_and(|d| d <= now) {
+            e.on_timer(now);
+        }
+    }
+    assert_eq!(e.status().state, ConnectionState::Open);
+    assert!(e.take_effects().is_empty());
+    // Then silence: dropped exactly 2.5 heartbeats after the last event.
+    let last = now;
+    loop {
+        let d = e.next_deadline().unwrap();
+        assert!(d <= last + 2_500, "{d}");
+        e.on_timer(d);
+        if d == last + 2_500 {
+            break;
+        }
+        assert_eq!(e.status().state, ConnectionState::Open);
+    }
+    let effects = e.take_effects();
+    assert!(effects.contains(&Effect::CloseStream));
+    assert!(!effects.iter().any(|x| matches!(x, Effect::Probe { .. })));
+    let s = e.status().clone();
+    assert_eq!(s.state, ConnectionState::Reconnecting);
+    assert_eq!(s.reason, Some(Reason::Network));
+    assert_eq!(
+        s.message.as_deref(),
+        Some("the stream went silent: no event for 2500 ms")
+    );
+    assert_eq!(s.attempt, 1);
+    // Events of the dropped stream no longer count.
+    e.ingest(g, "ping", "{}", last + 2_600, str::to_owned);
+    assert_eq!(e.status().state, ConnectionState::Reconnecting);
+    // Backoff, then a new stream that resumes the channel.
+    e.on_timer(e.next_deadline().unwrap());
+    let o = opens(&e.take_effects());
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].1, g + 1);
+}
+
+#[test]
+fn a_stream_that_never_opens_is_dropped_and_probed() {
+    let mut e = engine();
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    e.on_timer(25);
+    e.take_effects();
+    // No hello yet: the default heartbeat (15 s) sets the limit.
+    assert_eq!(e.silence_limit_ms(), 37_500);
+    assert_eq!(e.next_deadline(), Some(25 + 37_500));
+    e.on_timer(25 + 37_499);
+    assert_eq!(e.status().state, ConnectionState::Connecting);
+    e.on_timer(25 + 37_500);
+    let effects = e.take_effects();
+    assert!(effects.contains(&Effect::CloseStream));
+    assert!(effects.contains(&Effect::Probe {
+        query: "channels=logs:etl:ws1:wf9".into(),
+        generation: 1
+    }));
+    assert_eq!(
+        e.status().message.as_deref(),
+        Some("the stream did not open: no answer for 37500 ms")
+    );
+    // A hanging probe times out into a reason.
+    e.on_probe(
+        1,
+        ProbeResult::timed_out(PROBE_TIMEOUT_MS),
+        true,
+        25 + 42_500,
+    );
+    let s = e.status().clone();
+    assert_eq!(s.state, ConnectionState::Reconnecting);
+    assert_eq!(s.reason, Some(Reason::GatewayUnreachable));
+    assert_eq!(
+        s.message.as_deref(),
+        Some("gateway unreachable: no answer within 5000 ms")
+    );
+}
+
+#[test]
+fn announced_heartbeats_are_bounded() {
+    for (announced, limit) in [
+        ("0", 2_500),
+        ("1", 2_500),
+        ("20000", 50_000),
+        ("99999999999", 9_000_000),
+        ("null", 37_500),
+    ] {
+        let mut e = engine();
+        sub(&mut e, "logs:etl:ws1:wf9", 0);
+        e.on_timer(25);
+        let g = e.generation();
+        let hello = format!(r#"{{"connectionId":"c1","epoch":"ab","heartbeatMs":{announced}}}"#);
+        e.ingest(g, "hello", &hello, 30, str::to_owned);
+        assert_eq!(e.silence_limit_ms(), limit, "{announced}");
+        assert_eq!(e.next_deadline(), Some(30 + limit));
+        assert_eq!(e.status().state, ConnectionState::Open);
+    }
 }
 
 #[test]
@@ -787,6 +911,8 @@ enum Op {
     GatewayClose,
     ToggleExtra(usize),
     Wait(u64),
+    /// The stream stays silent past the watchdog's limit.
+    Silence,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -797,6 +923,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::GatewayClose),
         1 => (0usize..2).prop_map(Op::ToggleExtra),
         2 => (0u64..3_000).prop_map(Op::Wait),
+        1 => Just(Op::Silence),
     ]
 }
 
@@ -879,12 +1006,20 @@ proptest! {
                     now += dt;
                     e.on_timer(now);
                 }
+                Op::Silence => {
+                    now += 40_000;
+                    e.on_timer(now);
+                }
             }
             apply(&mut e, &mut m, now);
         }
         // Settle: let timers run and deliver everything.
         for _ in 0..50 {
             now += 40_000;
+            // The gateway's heartbeat kept the stream alive meanwhile.
+            if let Some((g, _, _)) = &m.stream {
+                e.ingest(*g, "ping", "{}", now, str::to_owned);
+            }
             e.on_timer(now);
             apply(&mut e, &mut m, now);
             if let Some((g, _, events)) = &mut m.stream {
