@@ -97,7 +97,8 @@ export class ClientHandle implements LogsSSEClient {
   private rawListener: RawStatusListener | null = null;
   private failure: ConnectionStatus | null = null;
   private closed = false;
-  private readonly statusListeners = new Set<(status: ConnectionStatus) => void>();
+  /** Status listeners, each with the function that removes it (and releases its reference). */
+  private readonly statusListeners = new Map<(status: ConnectionStatus) => void, () => void>();
   private readonly subscriptions = new Set<HandleSubscription<unknown>>();
 
   constructor(options: LogsClientOptions) {
@@ -156,14 +157,12 @@ export class ClientHandle implements LogsSSEClient {
     this.retain();
     // A wrapper per registration, so the same function may be registered twice.
     const registered = (status: ConnectionStatus): void => listener(status);
-    this.statusListeners.add(registered);
-    let active = true;
-    return () => {
-      if (!active) return;
-      active = false;
-      this.statusListeners.delete(registered);
+    const off = (): void => {
+      if (!this.statusListeners.delete(registered)) return;
       this.release();
     };
+    this.statusListeners.set(registered, off);
+    return off;
   }
 
   ready(): Promise<void> {
@@ -202,9 +201,7 @@ export class ClientHandle implements LogsSSEClient {
   close(): void {
     if (this.closed) return;
     for (const subscription of [...this.subscriptions]) subscription.unsubscribe();
-    const listeners = this.statusListeners.size;
-    this.statusListeners.clear();
-    for (let i = 0; i < listeners; i += 1) this.release();
+    for (const off of [...this.statusListeners.values()]) off();
     if (this.ownsSelfReference) {
       this.ownsSelfReference = false;
       this.release();
@@ -257,7 +254,7 @@ export class ClientHandle implements LogsSSEClient {
 
   private emitStatus(): void {
     const status = this.status;
-    for (const listener of [...this.statusListeners]) listener(status);
+    for (const listener of [...this.statusListeners.keys()]) listener(status);
   }
 
   private assertOpen(): void {

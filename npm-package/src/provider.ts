@@ -6,7 +6,7 @@
 // effect; children's hooks take their own references, so it does not matter
 // that their effects run before the provider's.
 
-import { createContext, createElement, useContext, useEffect, useMemo, useRef } from 'react';
+import { createContext, createElement, useContext, useEffect, useMemo } from 'react';
 import type { ReactElement, ReactNode } from 'react';
 import { ClientHandle, type LogsSSEClient } from './client.js';
 import { LogsSSEError } from './errors.js';
@@ -35,15 +35,15 @@ export interface LogsSSEProviderProps extends Omit<LogsClientOptions, 'token'> {
  * are read when the provider's client is first used.
  */
 export function LogsSSEProvider(props: LogsSSEProviderProps): ReactElement {
-  const { children, client, token, getToken, gatewayUrl, withCredentials } = props;
-  const latest = useRef(props);
-  latest.current = props;
+  const { children, client, token, getToken, gatewayUrl, withCredentials, ...rest } = props;
 
-  const handle = useMemo<LogsSSEClient>(() => {
-    if (client !== undefined) return client;
-    const { children: _children, client: _client, token: _token, getToken: _getToken, ...options } = latest.current;
-    return new ClientHandle(options);
-  }, [client, gatewayUrl, withCredentials]);
+  // A new handle only when the connection it selects changes; the other
+  // options are read now (they apply when the page's client is created).
+  const handle = useMemo<LogsSSEClient>(
+    () => client ?? new ClientHandle({ ...rest, gatewayUrl, withCredentials, token: getToken ?? token }),
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [client, gatewayUrl, withCredentials],
+  );
 
   useEffect(() => {
     if (handle instanceof ClientHandle) handle.setToken(getToken ?? token);
