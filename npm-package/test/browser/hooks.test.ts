@@ -215,6 +215,32 @@ describe.each([
     expect(seqs(afterClear!.logs)).toEqual([14]);
   });
 
+  test('reports why it is not connected: unreachable gateway, missing wasm file', async () => {
+    await mount(page, app, {
+      id: 'down',
+      provider: { gatewayUrl: 'http://127.0.0.1:9/api/logs/stream', backoffMinMs: 50, backoffMaxMs: 200 },
+      panels: [{ id: 'down', options: { service: 'etl', workspace_id: 'ws', workflow_id: 'wf' } }],
+    });
+    const down = await waitForPanel(page, app, 'down', '(s) => s.error !== null');
+    expect(['reconnecting', 'failed']).toContain(down.connectionStatus);
+    expect(down.error!.code).toBe('gateway_unreachable');
+    expect(down.isConnected).toBe(false);
+
+    // A fresh page whose first client is told to load the module from a 404.
+    await page.context().close();
+    page = await newPage(browser);
+    await openApp(page, baseUrl, path, [app]);
+    await mount(page, app, {
+      id: 'nowasm',
+      provider: { wasmUrl: '/missing.wasm' },
+      panels: [{ id: 'nowasm', options: { service: 'etl', workspace_id: 'ws', workflow_id: 'wf' } }],
+    });
+    const nowasm = await waitForPanel(page, app, 'nowasm', '(s) => s.error !== null');
+    expect(nowasm.connectionStatus).toBe('failed');
+    expect(nowasm.error!.code).toBe('wasm_unavailable');
+    expect(nowasm.error!.message).toContain('WebAssembly');
+  });
+
   test('a hook outside the provider throws a clear error', async () => {
     const error = await page.evaluate((a) => (window as any).harnesses[a].mountOrphan(), app);
     expect(error.name).toBe('LogsSSEError');
