@@ -241,6 +241,33 @@ describe.each([
     expect(nowasm.error!.message).toContain('WebAssembly');
   });
 
+  test('createLogsClient() joins the connection of the providers on the page', async () => {
+    const ws = uniqueWorkspace('core');
+    await mount(page, app, { id: 'r', panels: [{ id: 'hook', options: { service: 'etl', workspace_id: ws, workflow_id: 'a' } }] });
+    await waitConnected(page, app, 'hook');
+    await page.evaluate(
+      ([a, channel]) => {
+        const w = window as any;
+        w.core = w.harnesses[a].createLogsClient({ gatewayUrl: '/api/logs/stream' });
+        w.coreUpdates = [];
+        w.coreSub = w.core.subscribe(channel, { maxLogs: 10 }, (u: { type: string }) => w.coreUpdates.push(u.type));
+      },
+      [app, `logs:etl:${ws}:b`] as const,
+    );
+    await page.waitForFunction(() => (window as any).coreUpdates.includes('status'));
+    await publish(gateway, { service: 'etl', workspace_id: ws, workflow_id: 'b' }, [{ n: 1 }, { n: 2 }]);
+    await page.waitForFunction(() => (window as any).coreSub.snapshot().length === 2);
+    const logs = await page.evaluate(() => (window as any).coreSub.snapshot().map((e: { logData: unknown }) => e.logData));
+    expect(logs).toEqual([{ n: 1 }, { n: 2 }]);
+    expect(await registrySize(page)).toBe(1);
+    expect((await eventSources(page)).open).toBe(1);
+    // Closing it leaves the provider's connection alone.
+    await page.evaluate(() => (window as any).core.close());
+    await publish(gateway, { service: 'etl', workspace_id: ws, workflow_id: 'a' }, [{ n: 3 }]);
+    expect((await waitForCount(page, app, 'hook', 1)).logs).toEqual([{ n: 3 }]);
+    expect((await eventSources(page)).open).toBe(1);
+  });
+
   test('a hook outside the provider throws a clear error', async () => {
     const error = await page.evaluate((a) => (window as any).harnesses[a].mountOrphan(), app);
     expect(error.name).toBe('LogsSSEError');
