@@ -43,6 +43,19 @@ async fn sleep(ms: u32) {
     gloo_timers::future::TimeoutFuture::new(ms).await;
 }
 
+/// Waits until `cond` holds; false after `timeout_ms`.
+async fn wait_until(timeout_ms: u32, mut cond: impl FnMut() -> bool) -> bool {
+    let mut waited = 0;
+    while !cond() {
+        if waited >= timeout_ms {
+            return false;
+        }
+        sleep(20).await;
+        waited += 20;
+    }
+    true
+}
+
 async fn wait_for(what: &str, timeout_ms: u32, mut cond: impl FnMut() -> bool) {
     let mut waited = 0;
     while !cond() {
@@ -370,6 +383,74 @@ async fn gateway_restart_reconnects_and_reports_the_gap() {
     publish(&ws, "wf1", 4..=5).await;
     wait_for("logs after the restart", 5_000, || ns(&a).len() == 5).await;
     assert_eq!(ns(&a), vec![1, 2, 3, 4, 5]);
+}
+
+#[wasm_bindgen_test]
+async fn a_silent_stream_is_dropped_and_a_hanging_probe_times_out() {
+    let Some((url, ctl)) = urls() else { return };
+    let ws = unique("ws");
+    let c = client(&url, "", None);
+    let statuses = Recorder::new();
+    let _listener = c.on_status(statuses.status()).unwrap();
+    let r = Recorder::new();
+    let a = c
+        .subscribe(&format!("logs:etl:{ws}:wf1"), None, r.update())
+        .unwrap();
+    wait_for("subscribed", 5_000, || {
+        a.channel_status().as_deref() == Some("subscribed")
+    })
+    .await;
+    publish(&ws, "wf1", 1..=2).await;
+    wait_for("2 logs", 5_000, || ns(&a).len() == 2).await;
+    // The harness gateway pings every second: an idle stream stays open
+    // well past the watchdog's 2.5 s.
+    let events = || get(&c.stats().into(), "events").as_f64().unwrap_or(0.0);
+    let before = events();
+    sleep(3_500).await;
+    assert_eq!(state(&c), "open");
+    assert!(events() - before >= 2.0, "pings arrived");
+    // A frozen gateway keeps the connection open and sends nothing. Check
+    // without asserting until the gateway is thawed, so a failure here
+    // cannot leave it frozen for the other tests.
+    control(ctl, "freeze").await;
+    let silent =
+        wait_until(6_000, || {
+            statuses.seen.borrow().iter().any(|s| {
+                get_str(s, "message").is_some_and(|m| m.starts_with("the stream went silent"))
+            })
+        })
+        .await;
+    let status_when_silent: JsValue = c.status().into();
+    let probed = Rc::new(RefCell::new(None));
+    let slot = probed.clone();
+    let started = js_sys::Date::now();
+    logs_sse_client_wasm::wasm::probe::probe(
+        &format!("{url}?channels=logs:etl:{ws}:wf1"),
+        false,
+        500,
+        move |result| *slot.borrow_mut() = Some(result),
+    );
+    let answered = wait_until(3_000, || probed.borrow().is_some()).await;
+    let probe_ms = js_sys::Date::now() - started;
+    control(ctl, "thaw").await;
+    assert!(silent, "the silent stream was not detected");
+    assert_eq!(
+        get_str(&status_when_silent, "reason").as_deref(),
+        Some("network")
+    );
+    assert!(answered, "the probe did not give up");
+    assert_eq!(
+        probed.borrow_mut().take(),
+        Some(logs_sse_client_wasm::core::status::ProbeResult::timed_out(
+            500
+        ))
+    );
+    assert!(probe_ms < 1_500.0, "probe took {probe_ms} ms");
+    // Back to normal: it reconnects and resumes without loss.
+    wait_for("open again", 15_000, || state(&c) == "open").await;
+    publish(&ws, "wf1", 3..=4).await;
+    wait_for("logs after the freeze", 5_000, || ns(&a).len() == 4).await;
+    assert_eq!(ns(&a), vec![1, 2, 3, 4]);
 }
 
 #[wasm_bindgen_test]

@@ -12,7 +12,13 @@ Endpoints (all answer JSON with `Access-Control-Allow-Origin: *`):
     POST /kill      SIGKILL the gateway (abrupt)
     POST /start     start it again on the same port, wait until it listens
     POST /restart   stop, then start
+    POST /freeze    SIGSTOP the gateway: connections stay open, nothing is
+                    sent or answered (a hung gateway or a dead network path)
+    POST /thaw      SIGCONT it
     GET  /status    {"running": bool, "gateway": url}
+
+The gateway sends its heartbeat (`ping` event) every second, so that the
+client's watchdog (2.5 heartbeats) can be tested in seconds.
 
 When ready it prints (and writes to --ready-file):
     control=http://127.0.0.1:C gateway=http://127.0.0.1:G
@@ -56,6 +62,7 @@ class Gateway:
     def start(self):
         with self.lock:
             if self.proc and self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGCONT)
                 return
             args = [
                 self.binary,
@@ -65,6 +72,7 @@ class Gateway:
                 "--allow-anonymous",
                 "--cors-origin", "*",
                 "--retry-ms", "100",
+                "--heartbeat-secs", "1",
             ] + self.extra
             deadline = time.time() + START_TIMEOUT_S
             while True:
@@ -84,10 +92,17 @@ class Gateway:
         for _ in proc.stdout:
             pass
 
+    def send(self, sig):
+        with self.lock:
+            if self.proc and self.proc.poll() is None:
+                self.proc.send_signal(sig)
+
     def stop(self, sig=signal.SIGTERM):
         with self.lock:
             if not self.proc or self.proc.poll() is not None:
                 return
+            # A frozen gateway could not handle SIGTERM.
+            self.proc.send_signal(signal.SIGCONT)
             self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout=10)
@@ -138,6 +153,10 @@ def make_handler(gateway):
                 elif self.path == "/restart":
                     gateway.stop()
                     gateway.start()
+                elif self.path == "/freeze":
+                    gateway.send(signal.SIGSTOP)
+                elif self.path == "/thaw":
+                    gateway.send(signal.SIGCONT)
                 else:
                     self._send(404, {"error": "unknown path"})
                     return
