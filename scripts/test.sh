@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting and lints, the Rust workspace
-# (protocol, gateway, wasm client core), a short fuzz run, the wasm client in
-# headless Chromium, and the publisher SDKs against the real gateway.
+# (protocol, gateway, wasm client core), a short fuzz run, the gateway against
+# its OpenAPI document, the wasm client and the npm package in headless
+# Chromium, and the publisher SDKs against the real gateway.
 #
 # Installs what it needs and skips what is already there. Each suite's output
 # goes to target/test-logs/<suite>.log as well as to the terminal; the last
 # line sums up the tests that ran.
 #
 #   scripts/test.sh            everything
-#   scripts/test.sh rust       only the named suites (rust fuzz wasm publishers)
+#   scripts/test.sh rust       only the named suites (rust fuzz openapi wasm npm publishers)
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,7 +20,7 @@ source "$ROOT/scripts/lib.sh"
 LOG_DIR="$ROOT/target/test-logs"
 mkdir -p "$LOG_DIR"
 SUITES=("$@")
-[ ${#SUITES[@]} -eq 0 ] && SUITES=(rust fuzz wasm publishers)
+[ ${#SUITES[@]} -eq 0 ] && SUITES=(rust fuzz openapi wasm npm publishers)
 
 failed_suites=()
 total_passed=0
@@ -32,8 +33,13 @@ count_results() {
   p=$(grep -aoE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
   f=$(grep -aoE 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | grep -oE '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
   total_passed=$((total_passed + p)); total_failed=$((total_failed + f))
-  p=$(grep -aE '^=+ .*(passed|failed).* in [0-9.]+s' "$log" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
-  f=$(grep -aE '^=+ .*(passed|failed).* in [0-9.]+s' "$log" | grep -oE '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+  local pytest_summary='^(=+ )?[0-9]+ (passed|failed|error).* in [0-9.]+s'
+  p=$(grep -aE "$pytest_summary" "$log" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+  f=$(grep -aE "$pytest_summary" "$log" | grep -oE '[0-9]+ (failed|errors?)' | awk '{s+=$1} END {print s+0}')
+  total_passed=$((total_passed + p)); total_failed=$((total_failed + f))
+  # Suites that sum up their own runners print "<suite>: N passed, N failed".
+  p=$(grep -aE '^[a-z-]+: [0-9]+ passed, [0-9]+ failed$' "$log" | awk '{s+=$2} END {print s+0}')
+  f=$(grep -aE '^[a-z-]+: [0-9]+ passed, [0-9]+ failed$' "$log" | awk '{s+=$4} END {print s+0}')
   total_passed=$((total_passed + p)); total_failed=$((total_failed + f))
   p=$(grep -aE '^# pass [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')
   f=$(grep -aE '^# fail [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')
@@ -64,8 +70,16 @@ suite_fuzz() {
   bash "$ROOT/scripts/fuzz.sh" "${FUZZ_SECONDS:-20}"
 }
 
+suite_openapi() {
+  bash "$ROOT/scripts/openapi.sh"
+}
+
 suite_wasm() {
   bash "$ROOT/client-wasm/test.sh"
+}
+
+suite_npm() {
+  bash "$ROOT/npm-package/test.sh"
 }
 
 suite_publishers() {
@@ -79,9 +93,11 @@ for suite in "${SUITES[@]}"; do
   case "$suite" in
     rust) run_suite rust suite_rust ;;
     fuzz) run_suite fuzz suite_fuzz ;;
+    openapi) run_suite openapi suite_openapi ;;
     wasm) [ -f client-wasm/test.sh ] && run_suite wasm suite_wasm ;;
+    npm) [ -f npm-package/test.sh ] && run_suite npm suite_npm ;;
     publishers) [ -f publishers/test.sh ] && run_suite publishers suite_publishers ;;
-    *) echo "unknown suite: $suite (known: rust fuzz wasm publishers)"; exit 2 ;;
+    *) echo "unknown suite: $suite (known: rust fuzz openapi wasm npm publishers)"; exit 2 ;;
   esac
 done
 

@@ -7,15 +7,18 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use logs_sse_protocol::QueryError;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// The JSON error body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody<'a> {
     pub error: ErrorDetail<'a>,
 }
 
-#[derive(Debug, Serialize)]
+/// What went wrong: a stable `code` to branch on and a `message` to show.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail<'a> {
+    #[schema(example = "invalid_channel")]
     pub code: &'a str,
     pub message: &'a str,
 }

@@ -5,11 +5,34 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::state::AppState;
 
-pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+/// Liveness and readiness.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    /// `ok`, or `shutting_down`.
+    pub status: &'static str,
+    /// The process answers.
+    pub live: bool,
+    /// New streams and publishes are accepted.
+    pub ready: bool,
+    /// History backend: `memory`.
+    pub backend: &'static str,
+    pub version: &'static str,
+    pub uptime_secs: u64,
+}
+
+/// Liveness and readiness of the gateway.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses(
+        (status = 200, description = "Serving", body = Health),
+        (status = 503, description = "Shutting down: stop routing here", body = Health),
+    ))]
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let ready = !state.shutdown_token().is_cancelled();
     let status = if ready {
         StatusCode::OK
@@ -18,13 +41,13 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     };
     (
         status,
-        Json(json!({
-            "status": if ready { "ok" } else { "shutting_down" },
-            "live": true,
-            "ready": ready,
-            "backend": state.backend().name(),
-            "version": env!("CARGO_PKG_VERSION"),
-            "uptimeSecs": state.started().elapsed().as_secs(),
-        })),
+        Json(Health {
+            status: if ready { "ok" } else { "shutting_down" },
+            live: true,
+            ready,
+            backend: state.backend().name(),
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_secs: state.started().elapsed().as_secs(),
+        }),
     )
 }

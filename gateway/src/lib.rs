@@ -8,7 +8,7 @@
 //! - One module per endpoint: [`stream`] (`GET /api/logs/stream`),
 //!   [`publish`] (`POST /api/logs/publish`; the body parser is
 //!   `logs_sse_protocol::publish`), [`health`] (`GET /health`), [`stats`]
-//!   (`GET /admin/logs/stats`, `GET /metrics`).
+//!   (`GET /admin/logs/stats`, `GET /metrics`), [`openapi`] (`GET /openapi.json`).
 //! - [`backend`] is the seam for history and fan-out; the embedded
 //!   [`backend::memory`] is the default.
 //! - [`subscriber`] is one stream's bounded send queue; [`frame`] encodes SSE
@@ -28,6 +28,7 @@ pub mod frame;
 pub mod health;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod publish;
 pub mod state;
 pub mod stats;
@@ -58,6 +59,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/admin/logs/stats", get(stats::stats))
         .route("/metrics", get(stats::metrics))
+        .route("/openapi.json", get(openapi::openapi))
         .with_state(state)
         .layer(TraceLayer::new_for_http());
     match cors {

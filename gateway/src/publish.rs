@@ -8,22 +8,27 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use logs_sse_protocol::{Channel, Cursor};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::backend::{NewLog, PublishRejection};
-use crate::error::{AppError, ErrorDetail};
+use crate::error::{AppError, ErrorBody, ErrorDetail};
 use crate::state::AppState;
 use logs_sse_protocol::publish::{parse_body, BodyError, BodyFormat, ItemError, ParseLimits};
 
 /// One accepted log.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Accepted {
+    /// Position of the log in the request.
     pub index: usize,
+    /// The resource channel it was published to.
+    #[schema(value_type = String, example = "logs:etl:ws123:wf456")]
     pub channel: Channel,
+    #[schema(value_type = String, example = "9f3a0c1d2e4b5a6f-1042")]
     pub cursor: Cursor,
 }
 
 /// One rejected log.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Rejected {
     pub index: usize,
     pub status: u16,
@@ -33,7 +38,7 @@ pub struct Rejected {
 
 /// The answer to a publish request (202, or the items' error status when
 /// nothing was accepted).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PublishResponse<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorDetail<'a>>,
@@ -43,6 +48,57 @@ pub struct PublishResponse<'a> {
     pub errors: Vec<Rejected>,
 }
 
+/// Error answer of a publish request: the `error`, plus the per-log
+/// accounting when the body could be split into logs (documentation only).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct PublishError {
+    error: ErrorDetail<'static>,
+    accepted: Option<usize>,
+    rejected: Option<usize>,
+    cursors: Option<Vec<Accepted>>,
+    errors: Option<Vec<Rejected>>,
+}
+
+/// One log as a publisher sends it (documentation of the request body).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct PublishItem {
+    #[schema(example = "etl", pattern = r"^[A-Za-z0-9_.-]{1,64}$")]
+    service: String,
+    #[schema(example = "workspace123", pattern = r"^[A-Za-z0-9_.-]{1,64}$")]
+    workspace_id: String,
+    /// Exactly one of `workflow_id`, `function_id` and `resource_id`.
+    #[schema(example = "workflow456", pattern = r"^[A-Za-z0-9_.-]{1,64}$")]
+    workflow_id: Option<String>,
+    #[schema(pattern = r"^[A-Za-z0-9_.-]{1,64}$")]
+    function_id: Option<String>,
+    #[schema(pattern = r"^[A-Za-z0-9_.-]{1,64}$")]
+    resource_id: Option<String>,
+    /// Any JSON; delivered to subscribers untouched.
+    #[schema(rename = "logData", value_type = Object)]
+    log_data: serde_json::Value,
+}
+
+/// Publish one log, a batch (JSON array) or NDJSON (service token).
+#[utoipa::path(post, path = "/api/logs/publish", tag = "logs",
+    security(("bearer" = [])),
+    request_body(description = "One log object, a JSON array of them, or NDJSON (application/x-ndjson)", content(
+        (Vec<PublishItem> = "application/json"),
+        (String = "application/x-ndjson"),
+    )),
+    responses(
+        (status = 202, description = "At least one log accepted; `errors` lists the rejected ones", body = PublishResponse),
+        (status = 400, description = "Invalid body or every log invalid", body = PublishError),
+        (status = 401, description = "Missing or unknown service token", body = ErrorBody),
+        (status = 403, description = "The token may not publish for the logs' service", body = PublishError),
+        (status = 413, description = "Body, batch or log too large", body = PublishError),
+        (status = 415, description = "Unsupported Content-Type", body = ErrorBody),
+        (status = 429, description = "The service's publish rate is exceeded; see Retry-After", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Shutting down or channel limit reached; see Retry-After", body = PublishError,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 pub async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let metrics = state.metrics();
     metrics.publish_requests.inc();

@@ -10,11 +10,13 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use std::collections::BTreeMap;
 use tokio::time::Instant;
+use utoipa::ToSchema;
 
 use crate::auth::require_admin;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
 
 /// Counter totals sampled for rates: publishes, deliveries, publish requests.
@@ -71,55 +73,122 @@ fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// Per-second rates over the last [`RATE_WINDOW`].
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Rates {
+    pub window_secs: u64,
+    pub logs_published_per_sec: f64,
+    pub deliveries_per_sec: f64,
+    pub publish_requests_per_sec: f64,
+}
+
+/// What the history holds.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryStats {
+    pub entries: usize,
+    pub bytes: usize,
+    pub max_bytes: usize,
+    pub per_channel: u32,
+}
+
+/// The gateway's figures.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub uptime_secs: u64,
+    pub backend: &'static str,
+    /// Epoch of the cursors issued (hex).
+    pub epoch: String,
+    /// Open streams.
+    pub connections: i64,
+    /// Channel subscriptions of open streams.
+    pub stream_subscriptions: i64,
+    /// Channels tracked by the history store.
+    pub channels: usize,
+    /// Open subscriptions per channel, largest first (at most 1000 listed).
+    pub subscriptions: BTreeMap<String, usize>,
+    pub subscriptions_truncated: bool,
+    pub streams_opened: u64,
+    pub stream_rejections: u64,
+    pub publish_requests: u64,
+    pub publish_rejected_requests: u64,
+    pub logs_published: u64,
+    pub logs_rejected: u64,
+    pub deliveries: u64,
+    pub slow_consumer_disconnects: u64,
+    /// Bytes waiting in stream send queues.
+    pub queued_bytes: usize,
+    pub rates: Rates,
+    pub history: HistoryStats,
+}
+
+/// Connections, channels, traffic totals and rates (admin token).
+#[utoipa::path(get, path = "/admin/logs/stats", tag = "operations",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Figures", body = Stats),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 403, description = "Admin endpoints disabled", body = ErrorBody),
+    ))]
 pub async fn stats(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Stats>, AppError> {
     require_admin(&headers, state.admin_digest())?;
     let store = state.backend().stats();
     let m = state.metrics();
     let [published, delivered, requests] = state.rates().per_sec();
     let truncated = store.subscriptions.len() > LISTED_CHANNELS;
-    let subscriptions: Map<String, Value> = store
+    let subscriptions = store
         .subscriptions
         .into_iter()
         .take(LISTED_CHANNELS)
-        .map(|(channel, n)| (channel, json!(n)))
         .collect();
     let config = state.config();
-    Ok(Json(json!({
-        "uptimeSecs": state.started().elapsed().as_secs(),
-        "backend": state.backend().name(),
-        "epoch": state.backend().epoch().to_string(),
-        "connections": m.open_streams.get(),
-        "streamSubscriptions": m.stream_subscriptions.get(),
-        "channels": store.channels,
-        "subscriptions": subscriptions,
-        "subscriptionsTruncated": truncated,
-        "streamsOpened": m.streams_opened.get(),
-        "streamRejections": m.stream_rejections.get(),
-        "publishRequests": m.publish_requests.get(),
-        "publishRejectedRequests": m.publish_rejected_requests.get(),
-        "logsPublished": m.logs_published.get(),
-        "logsRejected": m.logs_rejected.get(),
-        "deliveries": m.deliveries.get(),
-        "slowConsumerDisconnects": m.slow_consumer_disconnects.get(),
-        "queuedBytes": store.queued_bytes,
-        "rates": {
-            "windowSecs": RATE_WINDOW.as_secs(),
-            "logsPublishedPerSec": round(published),
-            "deliveriesPerSec": round(delivered),
-            "publishRequestsPerSec": round(requests),
+    Ok(Json(Stats {
+        uptime_secs: state.started().elapsed().as_secs(),
+        backend: state.backend().name(),
+        epoch: state.backend().epoch().to_string(),
+        connections: m.open_streams.get(),
+        stream_subscriptions: m.stream_subscriptions.get(),
+        channels: store.channels,
+        subscriptions,
+        subscriptions_truncated: truncated,
+        streams_opened: m.streams_opened.get(),
+        stream_rejections: m.stream_rejections.get(),
+        publish_requests: m.publish_requests.get(),
+        publish_rejected_requests: m.publish_rejected_requests.get(),
+        logs_published: m.logs_published.get(),
+        logs_rejected: m.logs_rejected.get(),
+        deliveries: m.deliveries.get(),
+        slow_consumer_disconnects: m.slow_consumer_disconnects.get(),
+        queued_bytes: store.queued_bytes,
+        rates: Rates {
+            window_secs: RATE_WINDOW.as_secs(),
+            logs_published_per_sec: round(published),
+            deliveries_per_sec: round(delivered),
+            publish_requests_per_sec: round(requests),
         },
-        "history": {
-            "entries": store.history_entries,
-            "bytes": store.history_bytes,
-            "maxBytes": config.history_max_bytes,
-            "perChannel": config.history_size,
+        history: HistoryStats {
+            entries: store.history_entries,
+            bytes: store.history_bytes,
+            max_bytes: config.history_max_bytes,
+            per_channel: config.history_size,
         },
-    })))
+    }))
 }
 
+/// Counters and gauges in Prometheus/OpenMetrics text (admin token unless
+/// `--public-metrics`).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "OpenMetrics text", body = String, content_type = "application/openmetrics-text"),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 403, description = "Admin endpoints disabled", body = ErrorBody),
+    ))]
 pub async fn metrics(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -30,7 +30,7 @@ use tokio::time::{interval_at, sleep_until, Instant, Interval, MissedTickBehavio
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::subscriber::Principal;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 use crate::frame::{event_frame, retry_frame, Frame, KEEP_ALIVE};
 use crate::limits::StreamPermit;
 use crate::state::AppState;
@@ -48,6 +48,21 @@ pub struct StreamParams {
     access_token: Option<String>,
 }
 
+/// One Server-Sent-Events stream for many channels.
+#[utoipa::path(get, path = "/api/logs/stream", tag = "logs",
+    params(
+        ("channels" = String, Query, description = "Comma-separated channel names", example = "logs:etl:ws123:wf456,logs:faas:ws123"),
+        ("since" = Option<String>, Query, description = "Comma-separated `{channel}@{cursor}` or `{channel}@earliest`"),
+        ("access_token" = Option<String>, Query, description = "Subscriber JWT (only with --allow-query-token)"),
+    ),
+    responses(
+        (status = 200, description = "Events: hello, status, log, ping, close", body = String, content_type = "text/event-stream"),
+        (status = 400, description = "Malformed channels, cursors or query", body = ErrorBody),
+        (status = 401, description = "Missing or refused subscriber token", body = ErrorBody),
+        (status = 403, description = "No requested channel is allowed", body = ErrorBody),
+        (status = 429, description = "Too many open streams", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody),
+    ))]
 pub async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,
