@@ -141,6 +141,11 @@ pub struct Config {
     )]
     pub cors_origins: Vec<String>,
 
+    /// Serve the files of this folder (a built web app) at `/`, with
+    /// `index.html` for unknown paths so client-side routes load.
+    #[arg(long, env = "LOGS_SSE_STATIC_DIR")]
+    pub static_dir: Option<std::path::PathBuf>,
+
     /// Logs kept per channel for resume.
     #[arg(long, env = "LOGS_SSE_HISTORY_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub history_size: u32,

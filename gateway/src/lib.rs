@@ -41,6 +41,7 @@ use std::time::Duration;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
+use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
 pub use config::Config;
@@ -53,6 +54,7 @@ const MAINTENANCE_EVERY: Duration = Duration::from_secs(30);
 pub fn app(state: AppState) -> Router {
     // Validated when the state was built.
     let cors = cors::layer(&state.config().cors_origins).ok().flatten();
+    let static_dir = state.config().static_dir.clone();
     let router = Router::new()
         .route("/api/logs/stream", get(stream::stream))
         .route("/api/logs/publish", post(publish::publish))
@@ -60,8 +62,16 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/logs/stats", get(stats::stats))
         .route("/metrics", get(stats::metrics))
         .route("/openapi.json", get(openapi::openapi))
-        .with_state(state)
-        .layer(TraceLayer::new_for_http());
+        .with_state(state);
+    // A built web app beside the API: one origin, no CORS needed.
+    let router = match static_dir {
+        Some(dir) => {
+            let index = dir.join("index.html");
+            router.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)))
+        }
+        None => router,
+    };
+    let router = router.layer(TraceLayer::new_for_http());
     match cors {
         Some(cors) => router.layer(cors),
         None => router,

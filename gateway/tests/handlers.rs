@@ -398,3 +398,37 @@ async fn cors_allows_listed_origins_with_credentials() {
     config.cors_origins = vec!["not an origin".into()];
     assert!(AppState::new(config).is_err());
 }
+
+#[tokio::test]
+async fn a_static_app_is_served_with_index_html_for_client_routes() {
+    let dir = std::env::temp_dir().join(format!("logs-sse-static-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("assets")).unwrap();
+    std::fs::write(dir.join("index.html"), "<!doctype html><title>demo</title>").unwrap();
+    std::fs::write(dir.join("assets/app.js"), "console.log(1)").unwrap();
+    let (r, _) = router_with(|c| c.static_dir = Some(dir.clone()));
+    for (path, expected) in [
+        ("/", "<!doctype html><title>demo</title>"),
+        ("/assets/app.js", "console.log(1)"),
+        ("/indata/logs", "<!doctype html><title>demo</title>"),
+    ] {
+        let (status, body) = send(&r, Request::get(path).body(Body::empty()).unwrap()).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, Some(expected)),
+            "{path}"
+        );
+    }
+    // The API keeps its own answers.
+    let (status, body) = send(
+        &r,
+        Request::get("/api/logs/stream")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("missing_channels"))
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
