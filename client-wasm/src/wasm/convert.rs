@@ -214,10 +214,15 @@ fn object_fields(
     for key in Object::keys(obj).iter() {
         let key = key.as_string().unwrap_or_default();
         if !known.contains(&key.as_str()) {
-            return Err(ClientError::InvalidOptions(format!(
-                "unknown {what} field `{key}`; known fields: {}",
-                known.join(", ")
-            )));
+            // Pushed piece by piece: `join` costs a generic copy routine.
+            let mut message = format!("unknown {what} field `{key}`; known fields: ");
+            for (i, name) in known.iter().enumerate() {
+                if i > 0 {
+                    message.push_str(", ");
+                }
+                message.push_str(name);
+            }
+            return Err(ClientError::InvalidOptions(message));
         }
     }
     Ok(Some(obj.clone()))
