@@ -52,6 +52,11 @@ fn publish(auth: Option<&str>, content_type: Option<&str>, body: impl Into<Body>
     builder.body(body.into()).unwrap()
 }
 
+/// A body-less GET request.
+fn get(uri: impl AsRef<str>) -> Request<Body> {
+    Request::get(uri.as_ref()).body(Body::empty()).unwrap()
+}
+
 fn item(service: &str, workspace: &str, workflow: &str) -> Value {
     json!({"service": service, "workspace_id": workspace, "workflow_id": workflow, "logData": {"message": "m"}})
 }
@@ -191,9 +196,7 @@ async fn stream_rejects_bad_queries_with_json() {
         ("channels=logs:a:b&since=logs:a:b@nope", "invalid_cursor"),
         ("channels=logs:a:b&since=logs:a:c@1-1", "invalid_since"),
     ] {
-        let request = Request::get(format!("/api/logs/stream?{query}"))
-            .body(Body::empty())
-            .unwrap();
+        let request = get(format!("/api/logs/stream?{query}"));
         let (status, body) = send(&r, request).await;
         assert_eq!(
             (status, body["error"]["code"].as_str()),
@@ -209,9 +212,7 @@ async fn stream_sends_headers_retry_hint_and_keep_alives() {
         c.heartbeat_secs = 15;
         c.retry_ms = 3000;
     });
-    let request = Request::get("/api/logs/stream?channels=logs:etl:ws1:wf1")
-        .body(Body::empty())
-        .unwrap();
+    let request = get("/api/logs/stream?channels=logs:etl:ws1:wf1");
     let response = r.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let h = response.headers();
@@ -245,23 +246,17 @@ async fn stream_sends_headers_retry_hint_and_keep_alives() {
 #[tokio::test]
 async fn health_reports_liveness_and_readiness() {
     let (r, state) = router_with(|_| {});
-    let (status, body) = send(&r, Request::get("/health").body(Body::empty()).unwrap()).await;
+    let (status, body) = send(&r, get("/health")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         (body["live"].as_bool(), body["ready"].as_bool()),
         (Some(true), Some(true))
     );
     state.shutdown_token().cancel();
-    let (status, body) = send(&r, Request::get("/health").body(Body::empty()).unwrap()).await;
+    let (status, body) = send(&r, get("/health")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["ready"], false);
-    let (status, body) = send(
-        &r,
-        Request::get("/api/logs/stream?channels=logs:a:b")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = send(&r, get("/api/logs/stream?channels=logs:a:b")).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (StatusCode::SERVICE_UNAVAILABLE, Some("shutting_down"))
@@ -411,7 +406,7 @@ async fn a_static_app_is_served_with_index_html_for_client_routes() {
         ("/assets/app.js", "console.log(1)"),
         ("/indata/logs", "<!doctype html><title>demo</title>"),
     ] {
-        let (status, body) = send(&r, Request::get(path).body(Body::empty()).unwrap()).await;
+        let (status, body) = send(&r, get(path)).await;
         assert_eq!(
             (status, body.as_str()),
             (StatusCode::OK, Some(expected)),
@@ -419,13 +414,7 @@ async fn a_static_app_is_served_with_index_html_for_client_routes() {
         );
     }
     // The API keeps its own answers.
-    let (status, body) = send(
-        &r,
-        Request::get("/api/logs/stream")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = send(&r, get("/api/logs/stream")).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("missing_channels"))

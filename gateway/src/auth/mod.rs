@@ -96,16 +96,22 @@ pub fn require_admin(headers: &HeaderMap, admin: Option<&SecretDigest>) -> Resul
     }
 }
 
+/// Headers with `Authorization: {value}`, for tests.
+#[cfg(test)]
+pub(crate) fn authorization(value: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::AUTHORIZATION,
+        axum::http::HeaderValue::from_str(value).unwrap(),
+    );
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
-    fn headers(value: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
-        h
-    }
+    use authorization as headers;
 
     #[test]
     fn configured_secrets_may_be_digests() {

@@ -74,14 +74,7 @@ impl ServiceTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::configured_digest;
-    use axum::http::{header, HeaderValue};
-
-    fn headers(value: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
-        h
-    }
+    use crate::auth::{authorization as headers, configured_digest};
 
     #[test]
     fn a_token_publishes_only_for_its_services_and_tokens_rotate() {
