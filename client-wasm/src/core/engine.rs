@@ -9,14 +9,14 @@
 //!
 //! Connection phases and their observable [`ConnectionState`]:
 //!
-//! | phase        | state                                     | left by                                   |
-//! |--------------|-------------------------------------------|-------------------------------------------|
-//! | `Idle`       | `idle`                                    | a channel is added                        |
-//! | `Connecting` | `connecting` (`reconnecting` if attempt>0) | `open` event, `error`                     |
-//! | `Open`       | `open`                                    | `error`, gateway `close`, channel change  |
-//! | `Waiting`    | `reconnecting`                            | backoff timer, `online`, fatal probe      |
-//! | `Failed`     | `failed`                                  | channel change, `reconnect()`             |
-//! | `Closed`     | `closed`                                  | never                                     |
+//! | phase        | state                                      | left by                                             |
+//! |--------------|--------------------------------------------|-----------------------------------------------------|
+//! | `Idle`       | `idle`                                     | a channel is added                                  |
+//! | `Connecting` | `connecting` (`reconnecting` if attempt>0) | `open` event, `error`, watchdog                     |
+//! | `Open`       | `open`                                     | `error`, watchdog, gateway `close`, channel change  |
+//! | `Waiting`    | `reconnecting`                             | backoff timer, `online`, fatal probe                |
+//! | `Failed`     | `failed`                                   | channel change, `reconnect()`                       |
+//! | `Closed`     | `closed`                                   | never                                               |
 //!
 //! Every stream the engine asks for has a *generation*; events from an
 //! older generation are ignored.
