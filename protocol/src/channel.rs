@@ -56,7 +56,9 @@ pub enum ChannelError {
     EmptySegment { kind: SegmentKind },
     #[error("{kind} is {len} bytes long; the limit is {MAX_SEGMENT_LEN}")]
     SegmentTooLong { kind: SegmentKind, len: usize },
-    #[error("{kind} contains {found:?} at byte {position}; only A-Z, a-z, 0-9, '_', '.' and '-' are allowed")]
+    // `escape_default` rather than `{found:?}`: char's Debug links Unicode
+    // tables that would weigh on the wasm client.
+    #[error("{kind} contains '{}' at byte {position}; only A-Z, a-z, 0-9, '_', '.' and '-' are allowed", found.escape_default())]
     InvalidCharacter {
         kind: SegmentKind,
         found: char,

@@ -62,6 +62,30 @@ pub enum StatusKind {
     Denied,
 }
 
+impl StatusKind {
+    pub const ALL: [StatusKind; 4] = [
+        StatusKind::Subscribed,
+        StatusKind::Resumed,
+        StatusKind::Gap,
+        StatusKind::Denied,
+    ];
+
+    /// The wire name (`subscribed`, `resumed`, `gap`, `denied`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusKind::Subscribed => "subscribed",
+            StatusKind::Resumed => "resumed",
+            StatusKind::Gap => "gap",
+            StatusKind::Denied => "denied",
+        }
+    }
+
+    /// Parses a wire name; for readers that do not use serde.
+    pub fn from_wire(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
 /// Sent once per requested channel before any log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -103,6 +127,28 @@ pub enum CloseReason {
     AuthExpired,
 }
 
+impl CloseReason {
+    pub const ALL: [CloseReason; 3] = [
+        CloseReason::SlowConsumer,
+        CloseReason::Shutdown,
+        CloseReason::AuthExpired,
+    ];
+
+    /// The wire name (`slow_consumer`, `shutdown`, `auth_expired`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::SlowConsumer => "slow_consumer",
+            CloseReason::Shutdown => "shutdown",
+            CloseReason::AuthExpired => "auth_expired",
+        }
+    }
+
+    /// Parses a wire name; for readers that do not use serde.
+    pub fn from_wire(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
 /// Last event of a stream the gateway ends; reconnect after `retryMs` and
 /// resume from your cursors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +187,25 @@ mod tests {
         assert_eq!(event.cursor, Cursor::new(Epoch(10), 7));
         assert_eq!(event.log_data.get(), r#"{"b":1.50,"a":"x\ny"}"#);
         assert_eq!(serde_json::to_string(&event).unwrap(), text);
+    }
+
+    #[test]
+    fn wire_names_agree_with_serde() {
+        for kind in StatusKind::ALL {
+            assert_eq!(
+                serde_json::to_string(&kind).unwrap(),
+                format!("\"{}\"", kind.as_str())
+            );
+            assert_eq!(StatusKind::from_wire(kind.as_str()), Some(kind));
+        }
+        for reason in CloseReason::ALL {
+            assert_eq!(
+                serde_json::to_string(&reason).unwrap(),
+                format!("\"{}\"", reason.as_str())
+            );
+            assert_eq!(CloseReason::from_wire(reason.as_str()), Some(reason));
+        }
+        assert_eq!(StatusKind::from_wire("Gap"), None);
     }
 
     #[test]

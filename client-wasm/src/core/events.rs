@@ -147,13 +147,8 @@ pub fn log(text: &str) -> Result<LogRef<'_>, EventError> {
 pub fn status(text: &str) -> Result<ChannelStatus, EventError> {
     let [channel, status, cursor, replayed, reason] =
         read(text, ["channel", "status", "cursor", "replayed", "reason"])?;
-    let kind = match &*status.string(status.required()?)? {
-        "subscribed" => StatusKind::Subscribed,
-        "resumed" => StatusKind::Resumed,
-        "gap" => StatusKind::Gap,
-        "denied" => StatusKind::Denied,
-        _ => return Err(status.invalid("subscribed, resumed, gap or denied")),
-    };
+    let kind = StatusKind::from_wire(&status.string(status.required()?)?)
+        .ok_or_else(|| status.invalid("subscribed, resumed, gap or denied"))?;
     Ok(ChannelStatus {
         channel: channel.channel()?,
         status: kind,
@@ -196,12 +191,8 @@ pub fn hello(text: &str) -> Result<Hello, EventError> {
 /// A `close` event.
 pub fn close(text: &str) -> Result<CloseEvent, EventError> {
     let [reason, message, retry] = read(text, ["reason", "message", "retryMs"])?;
-    let kind = match &*reason.string(reason.required()?)? {
-        "slow_consumer" => CloseReason::SlowConsumer,
-        "shutdown" => CloseReason::Shutdown,
-        "auth_expired" => CloseReason::AuthExpired,
-        _ => return Err(reason.invalid("slow_consumer, shutdown or auth_expired")),
-    };
+    let kind = CloseReason::from_wire(&reason.string(reason.required()?)?)
+        .ok_or_else(|| reason.invalid("slow_consumer, shutdown or auth_expired"))?;
     Ok(CloseEvent {
         reason: kind,
         message: message.string(message.required()?)?.into_owned(),

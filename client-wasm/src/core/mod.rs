@@ -9,7 +9,6 @@
 //! - [`registry`]: channel reference counts, linger, resume cursors,
 //! - [`status`]: observable connection states and failure reasons,
 //! - [`persist`]: the versioned `sessionStorage` record format,
-//! - [`text`]: error texts written without costly formatting,
 //! - [`engine`]: the state machine tying them together.
 
 pub mod backoff;
@@ -21,4 +20,3 @@ pub mod options;
 pub mod persist;
 pub mod registry;
 pub mod status;
-pub mod text;

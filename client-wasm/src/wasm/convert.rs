@@ -153,10 +153,7 @@ impl std::fmt::Display for ClientError {
         match self {
             ClientError::InvalidUrl(m) => write!(f, "invalid gateway URL: {m}"),
             ClientError::InvalidOptions(m) => write!(f, "invalid options: {m}"),
-            ClientError::InvalidChannel(e) => {
-                f.write_str("invalid channel: ")?;
-                crate::core::text::channel_error(f, e)
-            }
+            ClientError::InvalidChannel(e) => write!(f, "invalid channel: {e}"),
             ClientError::Subscribe(e) => write!(f, "cannot subscribe: {e}"),
             ClientError::Reentrant => {
                 f.write_str("the client was called from inside a filter; filters must be pure")
