@@ -1,0 +1,24 @@
+// Glue between one `useLogsSSE` result and a LogPane: rows (derived once per
+// entry), the arrival count and latency telemetry, and the badge inputs.
+import { useMemo } from 'react';
+import type { UseLogsSSEResult } from '@datashop/logs-sse-client';
+import { useArrivals } from './arrivals';
+import { toRow, type LogRow } from './logs';
+import type { BadgeProps } from '../components/ConnectionBadge';
+
+export function connectionOf(result: UseLogsSSEResult): Omit<BadgeProps, 'count' | 'received'> {
+  return {
+    state: result.connectionStatus,
+    isConnected: result.isConnected,
+    status: result.status,
+    channelStatus: result.channelStatus,
+    error: result.error,
+  };
+}
+
+export function useChannelPane(paneId: string, result: UseLogsSSEResult): { rows: readonly LogRow[]; received: number } {
+  const { entries } = result;
+  const rows = useMemo(() => entries.map(toRow), [entries]);
+  const received = useArrivals(paneId, [entries], () => entries);
+  return { rows, received };
+}
