@@ -48,8 +48,13 @@ test('two separately built bundles on one page share one connection', async () =
   expect((await waitForCount(page, 'webpack', 'fn', 2)).logs).toEqual([{ f: 1 }, { f: 2 }]);
 
   const counted = await eventSources(page);
-  console.log(`two bundles: EventSources created ${counted.created}, open ${counted.open}; shared clients ${await registrySize(page)}`);
-  expect(counted.created).toBe(1);
+  console.log(`two bundles: EventSources created ${counted.created}, open ${counted.open}, at most ${counted.maxOpen} at once; shared clients ${await registrySize(page)}`);
+  // The bundles mount one after the other: when the second's channel comes
+  // after the first stream opened, the client moves to a new stream with
+  // both channels (closing the old one first), so up to two are created
+  // over time, but never two at once.
+  expect(counted.created).toBeLessThanOrEqual(2);
+  expect(counted.maxOpen).toBe(1);
   expect(counted.open).toBe(1);
   expect(await registrySize(page)).toBe(1);
   const s = await stats(gateway);

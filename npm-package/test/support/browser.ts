@@ -20,17 +20,18 @@ export async function launchBrowser(): Promise<Browser> {
 
 /**
  * Wraps window.EventSource before any page script runs, counting the
- * constructor calls and the open instances.
+ * constructor calls, the open instances and the most ever open at once.
  */
 export const COUNT_EVENT_SOURCES = `(() => {
   const Original = window.EventSource;
-  const counter = { created: 0, open: 0, urls: [] };
+  const counter = { created: 0, open: 0, maxOpen: 0, urls: [] };
   window.__eventSources = counter;
   class CountingEventSource extends Original {
     constructor(url, init) {
       super(url, init);
       counter.created += 1;
       counter.open += 1;
+      counter.maxOpen = Math.max(counter.maxOpen, counter.open);
       counter.urls.push(String(url));
       let closed = false;
       const close = this.close.bind(this);
@@ -43,6 +44,8 @@ export const COUNT_EVENT_SOURCES = `(() => {
 export interface EventSourceCount {
   created: number;
   open: number;
+  /** Most instances open at the same time. */
+  maxOpen: number;
   urls: string[];
 }
 
