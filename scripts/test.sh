@@ -63,6 +63,9 @@ suite_rust() {
   ensure_rust
   cargo fmt --all -- --check || { echo "cargo fmt reports unformatted code; run: cargo fmt --all"; return 1; }
   cargo clippy --workspace --all-targets --locked -- -D warnings || return 1
+  # The browser boundary of the wasm client only compiles for wasm32.
+  ensure_wasm_target
+  cargo clippy --locked -p logs-sse-client-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings || return 1
   cargo test --workspace --locked
 }
 
