@@ -27,6 +27,9 @@ const REASONS: Record<string, string> = {
   gateway_closed: 'gateway closed the stream',
   wasm_unavailable: 'client failed to load',
   denied: 'access denied',
+  shutdown: 'gateway shutting down',
+  slow_consumer: 'fell behind, resuming',
+  auth_expired: 'sign-in expired',
 };
 
 function describe({ state, isConnected, status, channelStatus, error }: BadgeProps): { label: string; tone: string; reason: string | null } {

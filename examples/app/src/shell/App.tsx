@@ -29,11 +29,24 @@ export function App() {
   );
 }
 
+/** The query each page was last shown with, so going back to a page shows the same workflow. */
+const lastQuery = new Map<string, URLSearchParams>();
+
+/** The link to a page: its last query, with the workspace in view. */
+function linkTo(path: string, workspace: string | null): string {
+  const query = new URLSearchParams(lastQuery.get(path));
+  if (workspace) query.set('ws', workspace);
+  else query.delete('ws');
+  const search = query.toString();
+  return search ? `${path}?${search}` : path;
+}
+
 function Shell() {
   const { path, query } = useLocation();
   const workspace = query.get('ws') || DEFAULT_WORKSPACE;
   const page = PAGES.find((p) => p.path === path);
   const keep = query.get('ws') ? `?ws=${encodeURIComponent(workspace)}` : '';
+  if (page !== undefined) lastQuery.set(path, query);
   if (page === undefined) return <Redirect to={`/all${keep}`} />;
   return (
     <div className="shell">
@@ -45,7 +58,7 @@ function Shell() {
           </span>
         </div>
         {PAGES.map((p) => (
-          <Link key={p.path} to={p.path + keep} className={p.path === path ? 'nav-link active' : 'nav-link'} testId={`nav-${p.path}`}>
+          <Link key={p.path} to={linkTo(p.path, query.get('ws'))} className={p.path === path ? 'nav-link active' : 'nav-link'} testId={`nav-${p.path}`}>
             <span className="nav-label">{p.label}</span>
             <span className="nav-hint">{p.hint}</span>
           </Link>

@@ -1,0 +1,246 @@
+// What the end-to-end tests share: the real gateway as a child process
+// (serving the built demo app with --static-dir; stop/start on the same port
+// for the reconnection test), headless Debian Chromium through playwright-core,
+// a page instrumented before its scripts run (EventSource constructions,
+// long tasks), publishing, the gateway's stats, and reading a pane's state.
+import { spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const EXAMPLES = path.resolve(here, '..');
+export const ROOT = path.resolve(EXAMPLES, '..');
+export const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'e2e');
+mkdirSync(ARTIFACTS, { recursive: true });
+
+export const GATEWAY_BIN = process.env.GATEWAY_BIN ?? path.join(ROOT, 'target/debug/logs-sse-gateway');
+export const APP_DIST = process.env.DEMO_APP_DIST ?? path.join(EXAMPLES, 'app/dist');
+export const TOKENS = { etl: 'etl-e2e-token', faas: 'faas-e2e-token', function: 'function-e2e-token' };
+export const ADMIN_TOKEN = 'admin-e2e-token';
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A workspace id no other test uses (gateway history and sessionStorage keys stay apart). */
+export function uniqueWorkspace(prefix = 'ws') {
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
+}
+
+/** The gateway binary, started and stopped by the test; restarts keep the port. */
+export class Gateway {
+  constructor(name) {
+    this.name = name;
+    this.port = 0;
+    this.url = null;
+    this.child = null;
+    this.log = createWriteStream(path.join(ARTIFACTS, `gateway-${name}.log`));
+  }
+
+  async start() {
+    const args = [
+      '--listen', `127.0.0.1:${this.port}`,
+      '--static-dir', APP_DIST,
+      '--allow-anonymous',
+      '--admin-token', ADMIN_TOKEN,
+      ...Object.entries(TOKENS).flatMap(([service, token]) => ['--service-token', `${service}=${token}`]),
+    ];
+    const child = spawn(GATEWAY_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    child.stderr.pipe(this.log, { end: false });
+    this.url = await new Promise((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`gateway did not start within 20 s: ${out}`)), 20_000);
+      child.stdout.on('data', (chunk) => {
+        out += chunk;
+        this.log.write(chunk);
+        const match = /listening on (http:\/\/[0-9.:]+)/.exec(out);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]);
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`gateway exited with ${code} before listening (log: ${this.log.path})`));
+      });
+    });
+    this.port = Number(new URL(this.url).port);
+    return this;
+  }
+
+  /** SIGTERM (graceful: streams get `close`), then waits for the exit. */
+  async stop() {
+    const child = this.child;
+    if (child === null || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const forced = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(forced);
+    this.child = null;
+  }
+
+  async close() {
+    await this.stop();
+    this.log.end();
+  }
+}
+
+export async function publish(gateway, service, workspace_id, resource_id, logDatas) {
+  const body = logDatas.map((logData) => ({ service, workspace_id, resource_id, logData }));
+  const response = await fetch(`${gateway.url}/api/logs/publish`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKENS[service]}` },
+    body: JSON.stringify(body),
+  });
+  const answer = await response.json();
+  if (response.status !== 202 || answer.accepted !== logDatas.length) {
+    throw new Error(`publish to ${service}:${workspace_id}:${resource_id} answered ${response.status} ${JSON.stringify(answer)}`);
+  }
+  return answer;
+}
+
+/** `count` logs {seq, tag, message, level, publishedAt} with seq from `from`. */
+export function lines(tag, from, count) {
+  return Array.from({ length: count }, (_, i) => ({
+    seq: from + i,
+    tag,
+    level: (from + i) % 7 === 0 ? 'warn' : 'info',
+    message: `${tag} line ${from + i}`,
+    publishedAt: performance.timeOrigin + performance.now(),
+  }));
+}
+
+export const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+export async function stats(gateway) {
+  const response = await fetch(`${gateway.url}/admin/logs/stats`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+  if (!response.ok) throw new Error(`stats answered ${response.status}`);
+  return response.json();
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/** Runs before any page script: counts EventSource constructions and open ones (and the peak), records long tasks. */
+const INSTRUMENT = `(() => {
+  const Original = window.EventSource;
+  const counter = { created: 0, open: 0, maxOpen: 0, urls: [] };
+  window.__eventSources = counter;
+  class CountingEventSource extends Original {
+    constructor(url, init) {
+      super(url, init);
+      counter.created += 1;
+      counter.open += 1;
+      counter.maxOpen = Math.max(counter.maxOpen, counter.open);
+      counter.urls.push(String(url));
+      let closed = false;
+      const close = this.close.bind(this);
+      this.close = () => { if (!closed) { closed = true; counter.open -= 1; } close(); };
+    }
+  }
+  window.EventSource = CountingEventSource;
+  window.__longTasks = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) window.__longTasks.push({ start: e.startTime, duration: e.duration });
+  }).observe({ type: 'longtask', buffered: true });
+})();`;
+
+const QUIET = /ERR_CONNECTION_REFUSED|Failed to load resource/; // the demo controls probing for a publisher that is not running
+
+export async function newPage(browserOrContext, { viewport = { width: 1440, height: 860 } } = {}) {
+  const context = 'newContext' in browserOrContext ? await browserOrContext.newContext({ viewport }) : browserOrContext;
+  const page = await context.newPage();
+  await page.addInitScript(INSTRUMENT);
+  page.on('pageerror', (error) => console.error(`[page error] ${error.message}`));
+  page.on('console', (message) => {
+    if ((message.type() === 'error' || message.type() === 'warning') && !QUIET.test(message.text())) {
+      console.error(`[page ${message.type()}] ${message.text()}`);
+    }
+  });
+  return page;
+}
+
+export function eventSources(page) {
+  return page.evaluate(() => window.__eventSources);
+}
+
+/** A pane's state as the app exposes it on window.__datashopDemo (the list itself is virtualized). */
+export function pane(page, id) {
+  return page.evaluate((id) => {
+    const p = window.__datashopDemo?.panes[id];
+    if (!p) return null;
+    const entries = p.entries();
+    return {
+      received: p.received,
+      count: entries.length,
+      seqs: entries.map((e) => e.logData.seq),
+      tags: [...new Set(entries.map((e) => e.logData.tag))],
+      order: entries.map((e) => `${e.logData.tag}:${e.logData.seq}`),
+      channels: [...new Set(entries.map((e) => e.channel))],
+      cursors: entries.map((e) => e.cursor),
+    };
+  }, id);
+}
+
+export function badge(page, id) {
+  return page.locator(`[data-testid="pane-${id}"] [data-testid="connection-badge"]`).evaluate((el) => ({
+    state: el.dataset.state,
+    live: el.dataset.live === 'true',
+    channelStatus: el.dataset.channelStatus,
+    reason: el.dataset.reason,
+    count: Number(el.dataset.count),
+    text: el.textContent,
+  }));
+}
+
+/** Polls `read()` until `done(value)`; fails with the last value after `timeoutMs` (a deadline, not a timing assertion). */
+export async function eventually(read, done, what, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  let value;
+  for (;;) {
+    value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)?.slice(0, 500)}`);
+    await sleep(50);
+  }
+}
+
+export function waitLive(page, id) {
+  return eventually(() => badge(page, id).catch(() => null), (b) => b?.live === true, `pane ${id} to be LIVE`);
+}
+
+export function waitSeqs(page, id, expected, what = `pane ${id} to hold ${expected.length} logs`) {
+  return eventually(() => pane(page, id), (p) => p !== null && p.count >= expected.length, what).then(() => pane(page, id));
+}
+
+export async function screenshot(page, name) {
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file });
+  console.log(`screenshot ${path.relative(ROOT, file)}`);
+  return file;
+}
+
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+export function summary(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return {
+    n: sorted.length,
+    median: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    p99: percentile(sorted, 99),
+    max: sorted[sorted.length - 1] ?? NaN,
+  };
+}
+
+export const fmt = (ms) => (Number.isFinite(ms) ? `${ms.toFixed(1)} ms` : 'n/a');
