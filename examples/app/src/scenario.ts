@@ -13,11 +13,27 @@ export const FAAS_WORKFLOWS = ['flow-enrich-orders', 'flow-customer-360'] as con
 /** Functions (datashop-faas-function); the last one is the high-volume one. */
 export const FUNCTIONS = ['fn-geocode', 'fn-fraud-score', 'fn-merge-profiles', 'fn-clickstream-parser'] as const;
 
+const CONTROL_KEY = 'datashop-demo:control-url';
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
 /**
- * The demo publisher's control endpoint: VITE_DEMO_CONTROL_URL at build time,
- * else the page's host on the next port (scripts/demo.sh starts it there).
+ * The demo publisher's control endpoint: `?control=URL` in the address bar
+ * (a loopback URL; remembered for the tab), else VITE_DEMO_CONTROL_URL at
+ * build time, else the page's host on the next port (where scripts/demo.sh
+ * starts it).
  */
 export function controlUrl(): string {
+  const asked = new URLSearchParams(window.location.search).get('control');
+  if (asked !== null) {
+    try {
+      const url = new URL(asked);
+      if (LOOPBACK.has(url.hostname)) sessionStorage.setItem(CONTROL_KEY, url.origin);
+    } catch {
+      // Not a URL: ignored.
+    }
+  }
+  const remembered = sessionStorage.getItem(CONTROL_KEY);
+  if (remembered !== null) return remembered;
   const configured = import.meta.env.VITE_DEMO_CONTROL_URL as string | undefined;
   if (configured) return configured.replace(/\/+$/, '');
   const port = Number(window.location.port || (window.location.protocol === 'https:' ? 443 : 80)) + 1;

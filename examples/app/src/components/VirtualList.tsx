@@ -32,6 +32,15 @@ export function VirtualList({ count, rowHeight, keyAt, renderRow, follow, onUser
   const programmatic = useRef(-1);
   /** While paused: the row at the top of the view and how far it is scrolled past. */
   const anchor = useRef<{ key: string; index: number; offset: number } | null>(null);
+  // Whether to stick to the bottom, known at once: a user scroll flips it in
+  // the scroll handler, before any render (a log update can render first and
+  // would otherwise scroll the list back down under the user's wheel).
+  const following = useRef(follow);
+  const followProp = useRef(follow);
+  if (followProp.current !== follow) {
+    followProp.current = follow;
+    following.current = follow;
+  }
 
   useLayoutEffect(() => {
     const el = ref.current;
@@ -43,13 +52,13 @@ export function VirtualList({ count, rowHeight, keyAt, renderRow, follow, onUser
   }, []);
 
   const total = count * rowHeight;
-  const top = follow ? Math.max(0, total - height) : scrollTop;
+  const top = following.current ? Math.max(0, total - height) : scrollTop;
 
   // After every commit: stick to the bottom, or keep the anchored row in place.
   useLayoutEffect(() => {
     const el = ref.current;
     if (el === null) return;
-    if (follow) {
+    if (following.current) {
       anchor.current = null;
       const bottom = Math.max(0, el.scrollHeight - el.clientHeight);
       if (Math.abs(el.scrollTop - bottom) > 1) {
@@ -79,7 +88,9 @@ export function VirtualList({ count, rowHeight, keyAt, renderRow, follow, onUser
     anchor.current = count > 0 ? { key: keyAt(first), index: first, offset: st - first * rowHeight } : null;
     if (Math.abs(st - programmatic.current) <= 1) return;
     programmatic.current = -1;
-    onUserScroll(st + el.clientHeight >= el.scrollHeight - rowHeight / 2);
+    const atBottom = st + el.clientHeight >= el.scrollHeight - rowHeight / 2;
+    following.current = atBottom;
+    onUserScroll(atBottom);
   };
 
   const start = Math.max(0, Math.floor(top / rowHeight) - overscan);
