@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end tests of the Datashop demo in headless Chromium (playwright-core
 # driving Debian's /usr/bin/chromium) against the real gateway:
-#   1. installs what is missing (Chromium, npm ci from the committed lock),
-#   2. builds the npm package when its dist/ is missing or older than its
-#      sources (npm-package/build.sh), the demo app (tsc + Vite) and the
+#   1. installs what is missing (Chromium; npm ci from the committed lock),
+#   2. builds the demo app with examples/build.sh (which first builds the
+#      npm package when its dist/ is missing or stale) and the
 #      gateway (debug build, shared with the other suites; GATEWAY_BIN=… to
 #      test another binary, e.g. target/release/logs-sse-gateway),
 #   3. runs e2e/*.test.mjs with node's test runner (TAP; the summary has
@@ -25,20 +25,8 @@ section "installing what is missing"
 ensure_node
 ensure_chromium
 ensure_rust
-npm_ci "$HERE"
 
-section "building the npm package (when stale)"
-PKG="$ROOT/npm-package"
-if [ ! -f "$PKG/dist/index.js" ] || [ ! -f "$PKG/dist/wasm/logs_sse_client_bg.wasm" ] || [ -n "$(find "$PKG/src" "$PKG/package.json" "$ROOT/client-wasm/src" "$ROOT/protocol/src" \
-    -newer "$PKG/dist/index.js" -not -path '*/src/wasm/*' -print -quit 2>/dev/null)" ]; then
-  bash "$PKG/build.sh"
-else
-  note "npm-package/dist is up to date"
-fi
-
-section "building the demo app"
-node_modules/.bin/tsc -p tsconfig.json --noEmit
-node_modules/.bin/vite build
+bash "$HERE/build.sh"
 
 section "building the gateway"
 if [ -z "${GATEWAY_BIN:-}" ]; then
