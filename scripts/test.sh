@@ -2,14 +2,15 @@
 # Runs every test of the project: formatting and lints, the Rust workspace
 # (protocol, gateway, wasm client core), a short fuzz run, the gateway against
 # its OpenAPI document, the wasm client and the npm package in headless
-# Chromium, and the publisher SDKs against the real gateway.
+# Chromium, the publisher SDKs against the real gateway, and the demo's
+# end-to-end tests in Chromium.
 #
 # Installs what it needs and skips what is already there. Each suite's output
 # goes to target/test-logs/<suite>.log as well as to the terminal; the last
 # line sums up the tests that ran.
 #
 #   scripts/test.sh            everything
-#   scripts/test.sh rust       only the named suites (rust fuzz openapi wasm npm publishers)
+#   scripts/test.sh rust       only the named suites (rust fuzz openapi wasm npm publishers e2e)
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,7 +21,7 @@ source "$ROOT/scripts/lib.sh"
 LOG_DIR="$ROOT/target/test-logs"
 mkdir -p "$LOG_DIR"
 SUITES=("$@")
-[ ${#SUITES[@]} -eq 0 ] && SUITES=(rust fuzz openapi wasm npm publishers)
+[ ${#SUITES[@]} -eq 0 ] && SUITES=(rust fuzz openapi wasm npm publishers e2e)
 
 failed_suites=()
 total_passed=0
@@ -85,6 +86,10 @@ suite_npm() {
   bash "$ROOT/npm-package/test.sh"
 }
 
+suite_e2e() {
+  bash "$ROOT/examples/test.sh"
+}
+
 suite_publishers() {
   ensure_rust
   cargo build --locked -p logs-sse-gateway
@@ -100,7 +105,8 @@ for suite in "${SUITES[@]}"; do
     wasm) [ -f client-wasm/test.sh ] && run_suite wasm suite_wasm ;;
     npm) [ -f npm-package/test.sh ] && run_suite npm suite_npm ;;
     publishers) [ -f publishers/test.sh ] && run_suite publishers suite_publishers ;;
-    *) echo "unknown suite: $suite (known: rust fuzz openapi wasm npm publishers)"; exit 2 ;;
+    e2e) [ -f examples/test.sh ] && run_suite e2e suite_e2e ;;
+    *) echo "unknown suite: $suite (known: rust fuzz openapi wasm npm publishers e2e)"; exit 2 ;;
   esac
 done
 
