@@ -39,8 +39,10 @@ wasm-bindgen --target web --out-dir "$OUT" --out-name logs_sse_client \
 # --converge repeats -Oz until the size stops shrinking. --low-memory-unused
 # lets loads and stores fold constant offsets: Rust lays the stack out first
 # in linear memory, growing down towards 0, so the lowest 1 KiB is touched
-# only by a stack already overflowed by a megabyte.
+# only by a stack already overflowed by a megabyte. The producers and
+# target-features sections only describe the toolchain: browsers ignore them.
 "$HERE/tools/node_modules/.bin/wasm-opt" -Oz --converge --low-memory-unused \
+  --strip-producers --strip-target-features \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   "$OUT/logs_sse_client_bg.wasm" -o "$OUT/logs_sse_client_bg.wasm"

@@ -61,7 +61,8 @@ READY="$(cat "$WORK/ready")"
 echo "harness: $READY"
 LOGS_SSE_TEST_CONTROL="$(sed -E 's/.*control=([^ ]+).*/\1/' <<<"$READY")"
 LOGS_SSE_TEST_GATEWAY="$(sed -E 's/.*gateway=([^ ]+).*/\1/' <<<"$READY")"
-export LOGS_SSE_TEST_CONTROL LOGS_SSE_TEST_GATEWAY
+LOGS_SSE_TEST_AUTH_GATEWAY="$(sed -E 's/.*auth=([^ ]+).*/\1/' <<<"$READY")"
+export LOGS_SSE_TEST_CONTROL LOGS_SSE_TEST_GATEWAY LOGS_SSE_TEST_AUTH_GATEWAY
 
 # --- browser tests --------------------------------------------------------
 export CHROMEDRIVER=/usr/bin/chromedriver

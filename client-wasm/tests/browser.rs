@@ -2,8 +2,10 @@
 //! gateway, started and restarted by `tests/harness/control.py`.
 //!
 //! `test.sh` passes the URLs at compile time:
-//! `LOGS_SSE_TEST_GATEWAY` (gateway base URL) and `LOGS_SSE_TEST_CONTROL`.
-//! Without them every test returns at once, saying it was skipped.
+//! `LOGS_SSE_TEST_GATEWAY` (gateway base URL), `LOGS_SSE_TEST_AUTH_GATEWAY`
+//! (a second gateway that requires subscriber JWTs in `access_token`) and
+//! `LOGS_SSE_TEST_CONTROL`. Without them every test returns at once, saying
+//! it was skipped.
 
 #![cfg(target_arch = "wasm32")]
 // Test code: a failed unwrap is a failed test.
@@ -25,6 +27,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 const GATEWAY: Option<&str> = option_env!("LOGS_SSE_TEST_GATEWAY");
 const CONTROL: Option<&str> = option_env!("LOGS_SSE_TEST_CONTROL");
+const AUTH_GATEWAY: Option<&str> = option_env!("LOGS_SSE_TEST_AUTH_GATEWAY");
 const TOKEN: &str = "etl-test-token";
 
 fn urls() -> Option<(String, &'static str)> {
@@ -120,11 +123,16 @@ async fn control(control: &str, action: &str) {
 
 /// Publishes logs `{"n": i}` for i in `range` to `logs:etl:{ws}:{wf}`.
 async fn publish(ws: &str, wf: &str, range: std::ops::RangeInclusive<u64>) {
+    publish_to(GATEWAY.unwrap(), ws, wf, range).await;
+}
+
+/// [`publish`] to the gateway at `base`.
+async fn publish_to(base: &str, ws: &str, wf: &str, range: std::ops::RangeInclusive<u64>) {
     let items: Vec<String> = range
         .map(|n| format!(r#"{{"service":"etl","workspace_id":"{ws}","workflow_id":"{wf}","logData":{{"n":{n},"msg":"log {n}"}}}}"#))
         .collect();
     let (status, body) = fetch(
-        &format!("{}/api/logs/publish", GATEWAY.unwrap()),
+        &format!("{base}/api/logs/publish"),
         Some(&format!("[{}]", items.join(","))),
         Some(TOKEN),
     )
@@ -705,5 +713,301 @@ async fn ingest_benchmark() {
     }
     let rust_decode = (js_sys::Date::now() - start) * 1000.0 / N as f64;
     console_log!("payload: JSON.parse {js_parse:.2} µs/log vs serde_json::Value + serde-wasm-bindgen {rust_decode:.2} µs/log");
+    c.close().unwrap();
+}
+
+// ----- subscriber tokens (the auth gateway) --------------------------------
+
+fn auth_urls() -> Option<(String, &'static str, &'static str)> {
+    match (AUTH_GATEWAY, CONTROL) {
+        (Some(g), Some(c)) => Some((format!("{g}/api/logs/stream"), g, c)),
+        _ => {
+            console_log!(
+                "skipped: LOGS_SSE_TEST_AUTH_GATEWAY / LOGS_SSE_TEST_CONTROL not set (run test.sh)"
+            );
+            None
+        }
+    }
+}
+
+/// A JS token getter that asks the control server for a token
+/// (`/token?{query}`) and counts its calls in `window[counter]`.
+fn token_getter(control: &str, query: &str, counter: &str) -> JsValue {
+    Function::new_no_args(&format!(
+        "window['{counter}'] = (window['{counter}'] || 0) + 1;
+         return fetch('{control}/token?{query}').then((r) => r.json()).then((j) => j.token);"
+    ))
+    .into()
+}
+
+/// A JS function from `body` (e.g. a getter returning a fixed value).
+fn js_fn(body: &str) -> JsValue {
+    Function::new_no_args(body).into()
+}
+
+fn calls(counter: &str) -> u32 {
+    Reflect::get(&js_sys::global(), &counter.into())
+        .ok()
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0) as u32
+}
+
+/// A client whose `getToken` is `getter`.
+fn token_client(url: &str, getter: &JsValue) -> LogsClient {
+    let options = json(r#"{"backoffMinMs":50,"backoffMaxMs":400,"lingerMs":100,"coalesceMs":10}"#);
+    Reflect::set(&options, &"getToken".into(), getter).unwrap();
+    LogsClient::new(url, Some(options.unchecked_into::<ClientOptionsJs>())).unwrap()
+}
+
+fn status_field(c: &LogsClient, key: &str) -> Option<String> {
+    get_str(&c.status().into(), key)
+}
+
+#[wasm_bindgen_test]
+async fn token_refresh_mid_stream_loses_nothing() {
+    let Some((url, gw, ctl)) = auth_urls() else {
+        return;
+    };
+    let ws = unique("ws");
+    // Tokens live 2 to 3 s (`exp` is in whole seconds; leeway 0).
+    let getter = token_getter(
+        ctl,
+        &format!("sub=alice&ttl=2&workspaces={ws}"),
+        "__refreshCalls",
+    );
+    let before = event_sources_created();
+    let c = token_client(&url, &getter);
+    let statuses = Recorder::new();
+    let _listener = c.on_status(statuses.status()).unwrap();
+    let r = Recorder::new();
+    let a = c
+        .subscribe(&format!("logs:etl:{ws}:wf1"), None, r.update())
+        .unwrap();
+    wait_for("subscribed", 5_000, || {
+        a.channel_status().as_deref() == Some("subscribed")
+    })
+    .await;
+    assert_eq!(calls("__refreshCalls"), 1, "one token for the first stream");
+    // Publish continuously for 7 s: across at least two expiries.
+    let published = Rc::new(Cell::new(0u64));
+    let done = Rc::new(Cell::new(false));
+    let (count, flag, ws2) = (published.clone(), done.clone(), ws.clone());
+    wasm_bindgen_futures::spawn_local(async move {
+        let start = js_sys::Date::now();
+        let mut n = 0;
+        while js_sys::Date::now() - start < 7_000.0 {
+            n += 1;
+            publish_to(gw, &ws2, "wf1", n..=n).await;
+            count.set(n);
+            sleep(25).await;
+        }
+        flag.set(true);
+    });
+    wait_for("the publisher", 20_000, || done.get()).await;
+    let n = published.get();
+    wait_for("every log", 10_000, || ns(&a).len() as u64 >= n).await;
+    sleep(200).await;
+    let got = ns(&a);
+    let refreshes = calls("__refreshCalls");
+    let opens = get(&c.stats().into(), "opens").as_f64().unwrap_or(0.0);
+    let sources = event_sources_created() - before;
+    console_log!(
+        "token refresh: {n} logs over 7 s, {refreshes} getter calls, {opens} streams opened, {sources} EventSources, {} duplicates dropped",
+        get(&c.stats().into(), "duplicates").as_f64().unwrap_or(0.0)
+    );
+    assert_eq!(
+        got,
+        (1..=n).collect::<Vec<u64>>(),
+        "every log once, in order"
+    );
+    assert!(
+        refreshes >= 3,
+        "at least two refreshes ({refreshes} getter calls)"
+    );
+    assert!(opens >= 3.0, "a new stream per token ({opens})");
+    assert_eq!(state(&c), "open");
+    // At most one getter call per stream.
+    assert!(
+        f64::from(refreshes) <= opens,
+        "{refreshes} calls for {opens} streams"
+    );
+    // The token never shows in a status.
+    for s in statuses.seen.borrow().iter() {
+        let text = JSON::stringify(s).unwrap().as_string().unwrap();
+        assert!(!text.contains("eyJ"), "{text}");
+    }
+    c.close().unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn refused_tokens_fail_with_the_gateways_code() {
+    let Some((url, _, ctl)) = auth_urls() else {
+        return;
+    };
+    let ws = unique("ws");
+    let channel = format!("logs:etl:{ws}:wf1");
+    let r = Recorder::new();
+    // Garbage from the getter: 401 invalid_token, no retry.
+    let c = token_client(
+        &url,
+        &js_fn("window.__garbageCalls = (window.__garbageCalls || 0) + 1; return 'not a jwt';"),
+    );
+    let _s = c.subscribe(&channel, None, r.update()).unwrap();
+    wait_for("failed", 5_000, || state(&c) == "failed").await;
+    assert_eq!(status_field(&c, "reason").as_deref(), Some("unauthorized"));
+    assert_eq!(status_field(&c, "code").as_deref(), Some("invalid_token"));
+    assert_eq!(get(&c.status().into(), "httpStatus").as_f64(), Some(401.0));
+    assert_eq!(calls("__garbageCalls"), 1);
+    c.close().unwrap();
+    // A token signed with another key: invalid_signature, and the token is
+    // in no status.
+    let c = token_client(
+        &url,
+        &token_getter(
+            ctl,
+            &format!("ttl=60&workspaces={ws}&secret=other"),
+            "__wrongKeyCalls",
+        ),
+    );
+    let _s = c.subscribe(&channel, None, r.update()).unwrap();
+    wait_for("failed", 5_000, || state(&c) == "failed").await;
+    assert_eq!(status_field(&c, "reason").as_deref(), Some("unauthorized"));
+    assert_eq!(
+        status_field(&c, "code").as_deref(),
+        Some("invalid_signature")
+    );
+    let text = JSON::stringify(&c.status().into())
+        .unwrap()
+        .as_string()
+        .unwrap();
+    assert!(!text.contains("eyJ"), "{text}");
+    console_log!("refused: {text}");
+    c.close().unwrap();
+    // An expired token: one retry with a fresh one (expired too), then failed.
+    let c = token_client(
+        &url,
+        &token_getter(ctl, &format!("ttl=-10&workspaces={ws}"), "__expiredCalls"),
+    );
+    let _s = c.subscribe(&channel, None, r.update()).unwrap();
+    wait_for("failed", 5_000, || state(&c) == "failed").await;
+    assert_eq!(status_field(&c, "code").as_deref(), Some("expired_token"));
+    assert_eq!(calls("__expiredCalls"), 2, "one immediate retry");
+    // reconnect() tries again with a fresh token.
+    c.reconnect().unwrap();
+    wait_for("the getter again", 5_000, || calls("__expiredCalls") >= 3).await;
+    c.close().unwrap();
+    // A getter that throws: unauthorized, retried with backoff.
+    let c = token_client(
+        &url,
+        &js_fn("window.__throwCalls = (window.__throwCalls || 0) + 1; throw new Error('session lost');"),
+    );
+    let _s = c.subscribe(&channel, None, r.update()).unwrap();
+    wait_for("getter failure", 5_000, || {
+        status_field(&c, "code").as_deref() == Some("token_getter_failed")
+    })
+    .await;
+    assert_eq!(state(&c), "reconnecting");
+    assert_eq!(status_field(&c, "reason").as_deref(), Some("unauthorized"));
+    assert_eq!(
+        status_field(&c, "message").as_deref(),
+        Some("the token getter failed: session lost")
+    );
+    wait_for("a retry", 5_000, || calls("__throwCalls") >= 2).await;
+    c.close().unwrap();
+    // A rejecting promise counts the same.
+    let c = token_client(
+        &url,
+        &js_fn("return Promise.reject(new Error('no session'));"),
+    );
+    let _s = c.subscribe(&channel, None, r.update()).unwrap();
+    wait_for("getter failure", 5_000, || {
+        status_field(&c, "message").as_deref() == Some("the token getter failed: no session")
+    })
+    .await;
+    c.close().unwrap();
+    // A token sent to a gateway without --allow-query-token: bad_request.
+    let (plain, _) = urls().unwrap();
+    let c = token_client(&plain, &token_getter(ctl, "ttl=60", "__plainCalls"));
+    let _s = c.subscribe(&channel, None, r.update()).unwrap();
+    wait_for("failed", 5_000, || state(&c) == "failed").await;
+    assert_eq!(status_field(&c, "reason").as_deref(), Some("bad_request"));
+    assert_eq!(
+        status_field(&c, "code").as_deref(),
+        Some("query_token_disabled")
+    );
+    c.close().unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn forbidden_streams_fail_and_denied_channels_are_reported_alone() {
+    let Some((url, gw, ctl)) = auth_urls() else {
+        return;
+    };
+    let ws = unique("ws");
+    let r = Recorder::new();
+    // No requested channel granted: 403 forbidden_channels.
+    let c = token_client(
+        &url,
+        &token_getter(ctl, "ttl=60&workspaces=elsewhere", "__forbiddenCalls"),
+    );
+    let _s = c
+        .subscribe(&format!("logs:etl:{ws}:wf1"), None, r.update())
+        .unwrap();
+    wait_for("failed", 5_000, || state(&c) == "failed").await;
+    assert_eq!(status_field(&c, "reason").as_deref(), Some("forbidden"));
+    assert_eq!(
+        status_field(&c, "code").as_deref(),
+        Some("forbidden_channels")
+    );
+    assert_eq!(get(&c.status().into(), "httpStatus").as_f64(), Some(403.0));
+    assert!(status_field(&c, "message")
+        .unwrap()
+        .contains("no requested channel may be watched"));
+    c.close().unwrap();
+    // One channel granted, one not: the other is denied, the first streams.
+    let c = token_client(
+        &url,
+        &token_getter(
+            ctl,
+            &format!("ttl=60&channels=logs:etl:{ws}:wf1"),
+            "__deniedCalls",
+        ),
+    );
+    let allowed_updates = Recorder::new();
+    let denied_updates = Recorder::new();
+    let allowed = c
+        .subscribe(
+            &format!("logs:etl:{ws}:wf1"),
+            None,
+            allowed_updates.update(),
+        )
+        .unwrap();
+    let denied = c
+        .subscribe(&format!("logs:etl:{ws}:wf2"), None, denied_updates.update())
+        .unwrap();
+    wait_for("statuses", 5_000, || {
+        allowed.channel_status().is_some() && denied.channel_status().is_some()
+    })
+    .await;
+    assert_eq!(state(&c), "open");
+    assert_eq!(allowed.channel_status().as_deref(), Some("subscribed"));
+    assert_eq!(denied.channel_status().as_deref(), Some("denied"));
+    let update = denied_updates.of_type("status", "denied").remove(0);
+    assert!(
+        get_str(&update, "reason")
+            .unwrap()
+            .contains("does not grant"),
+        "{:?}",
+        get_str(&update, "reason")
+    );
+    assert!(allowed_updates.of_type("status", "denied").is_empty());
+    publish_to(gw, &ws, "wf2", 1..=2).await;
+    publish_to(gw, &ws, "wf1", 3..=4).await;
+    wait_for("the granted channel's logs", 5_000, || {
+        ns(&allowed).len() == 2
+    })
+    .await;
+    assert_eq!(ns(&allowed), vec![3, 4]);
+    assert!(ns(&denied).is_empty());
     c.close().unwrap();
 }

@@ -12,6 +12,7 @@
 //! | phase        | state                                      | left by                                             |
 //! |--------------|--------------------------------------------|-----------------------------------------------------|
 //! | `Idle`       | `idle`                                     | a channel is added                                  |
+//! | `Authorizing`| `connecting` (`reconnecting` if attempt>0) | the token getter answers, fails or times out        |
 //! | `Connecting` | `connecting` (`reconnecting` if attempt>0) | `open` event, `error`, watchdog                     |
 //! | `Open`       | `open`                                     | `error`, watchdog, gateway `close`, channel change  |
 //! | `Waiting`    | `reconnecting`                             | backoff timer, `online`, fatal probe                |
@@ -20,6 +21,15 @@
 //!
 //! Every stream the engine asks for has a *generation*; events from an
 //! older generation are ignored.
+//!
+//! Subscriber tokens (see [`super::auth`] for the policy): a stream that
+//! needs a fresh token goes through `Authorizing`, where the engine emits
+//! [`Effect::FetchToken`] and waits for [`Engine::on_token`] (at most
+//! [`TOKEN_TIMEOUT_MS`]). A gateway `close` with reason `auth_expired`
+//! leads straight there (no backoff) and the new stream resumes from the
+//! cursors; a 401 `expired_token` from the probe gets one such immediate
+//! retry. A getter that fails is retried with backoff (reason
+//! `unauthorized`, code `token_getter_failed`).
 //!
 //! A watchdog guards `Connecting` and `Open`: the gateway sends a `ping`
 //! event every `heartbeatMs` (announced in `hello`), so a stream with no
@@ -37,13 +47,17 @@ use logs_sse_protocol::{
     EVENT_LOG, EVENT_STATUS,
 };
 
+use super::auth::{
+    append_token, Auth, Token, EXPIRED_TOKEN, MIN_EXPIRED_STREAM_MS, TOKEN_GETTER_FAILED,
+    TOKEN_TIMEOUT_MESSAGE, TOKEN_TIMEOUT_MS,
+};
 use super::backoff::Backoff;
 use super::buffer::{Entry, Inserted, LogBuffer};
 use super::events;
 use super::options::{ClientOptions, SubscribeOptions};
 use super::persist::{self, Restored};
 use super::registry::{advance, Acquired, Registry, SubId};
-use super::status::{classify, ConnectionState, ProbeResult, Reason, Status};
+use super::status::{bounded, classify, ConnectionState, ProbeResult, Reason, Status};
 
 /// A subscription's filter: keep the log when it returns true.
 pub type Filter<P> = Box<dyn Fn(&P) -> bool>;
@@ -94,17 +108,25 @@ pub enum Diagnostic {
 /// What the boundary must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// Replace any current stream with one for `query` (no leading `?`).
+    /// Replace any current stream with one for `query` (no leading `?`;
+    /// it ends with `&access_token=…` when there is a token, so it is a
+    /// secret: never show it).
     Open {
         query: String,
         generation: u64,
     },
     /// Close the current stream.
     CloseStream,
-    /// Fetch the stream URL once to learn why it failed to open.
+    /// Fetch the stream URL (the same `query`) once to learn why it failed
+    /// to open.
     Probe {
         query: String,
         generation: u64,
+    },
+    /// Call the token getter; answer with [`Engine::on_token`] and this
+    /// `request`.
+    FetchToken {
+        request: u64,
     },
     /// The observable status changed.
     Status(Status),
@@ -203,9 +225,17 @@ impl<P: std::fmt::Debug> std::fmt::Debug for Subscription<P> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Idle,
+    /// Waiting for the token getter (until the timeout).
+    Authorizing {
+        until: u64,
+    },
     Connecting,
-    Open { since: u64 },
-    Waiting { until: u64 },
+    Open {
+        since: u64,
+    },
+    Waiting {
+        until: u64,
+    },
     Failed,
     Closed,
 }
@@ -232,6 +262,7 @@ pub struct Engine<P> {
     status: Status,
     effects: Vec<Effect>,
     stats: Stats,
+    auth: Auth,
 }
 
 impl<P> std::fmt::Debug for Engine<P> {
@@ -267,7 +298,15 @@ impl<P: Clone> Engine<P> {
             status: Status::new(ConnectionState::Idle),
             effects: Vec::new(),
             stats: Stats::default(),
+            auth: Auth::default(),
         }
+    }
+
+    /// Configures subscriber tokens: `getter` when a token getter exists
+    /// (the boundary calls it on [`Effect::FetchToken`]), `token` a static
+    /// token used until a fresh one is needed. Call before subscribing.
+    pub fn set_auth(&mut self, getter: bool, token: Option<Token>) {
+        self.auth = Auth::new(getter, token);
     }
 
     pub fn options(&self) -> &ClientOptions {
@@ -327,7 +366,7 @@ impl<P: Clone> Engine<P> {
             }
         };
         match self.phase {
-            Phase::Waiting { until } => consider(Some(until)),
+            Phase::Waiting { until } | Phase::Authorizing { until } => consider(Some(until)),
             Phase::Connecting | Phase::Open { .. } => consider(Some(self.watchdog_at)),
             _ => {}
         }
@@ -496,8 +535,12 @@ impl<P: Clone> Engine<P> {
     fn public_state(&self) -> ConnectionState {
         match self.phase {
             Phase::Idle => ConnectionState::Idle,
-            Phase::Connecting if self.attempt == 0 => ConnectionState::Connecting,
-            Phase::Connecting | Phase::Waiting { .. } => ConnectionState::Reconnecting,
+            Phase::Connecting | Phase::Authorizing { .. } if self.attempt == 0 => {
+                ConnectionState::Connecting
+            }
+            Phase::Connecting | Phase::Authorizing { .. } | Phase::Waiting { .. } => {
+                ConnectionState::Reconnecting
+            }
             Phase::Open { .. } => ConnectionState::Open,
             Phase::Failed => ConnectionState::Failed,
             Phase::Closed => ConnectionState::Closed,
@@ -539,18 +582,37 @@ impl<P: Clone> Engine<P> {
     }
 
     fn open(&mut self, now: u64) {
+        self.open_with(now, None);
+    }
+
+    /// Opens a stream for the current channel set (or goes idle without
+    /// one), fetching a fresh token first when the cached one is stale.
+    /// `detail` is the reason shown meanwhile when reconnecting.
+    fn open_with(&mut self, now: u64, detail: Option<Detail>) {
         let query = self.registry.query();
+        let streaming = matches!(self.phase, Phase::Connecting | Phase::Open { .. });
         if query.channels.is_empty() {
-            if !matches!(
-                self.phase,
-                Phase::Idle | Phase::Waiting { .. } | Phase::Failed
-            ) {
+            if streaming {
                 self.effects.push(Effect::CloseStream);
             }
             self.phase = Phase::Idle;
             self.attempt = 0;
             self.streamed.clear();
             self.publish(now, None);
+            return;
+        }
+        if self.auth.must_fetch() {
+            if streaming {
+                self.effects.push(Effect::CloseStream);
+            }
+            if !matches!(self.phase, Phase::Authorizing { .. }) {
+                let request = self.auth.start_fetch();
+                self.effects.push(Effect::FetchToken { request });
+                self.phase = Phase::Authorizing {
+                    until: now + TOKEN_TIMEOUT_MS,
+                };
+            }
+            self.publish(now, detail);
             return;
         }
         self.generation += 1;
@@ -561,10 +623,59 @@ impl<P: Clone> Engine<P> {
         self.watchdog_at = now + self.silence_limit_ms();
         self.status.connection_id = None;
         self.effects.push(Effect::Open {
-            query: query.to_query_string(),
+            query: self.stream_query(),
             generation: self.generation,
         });
-        self.publish(now, None);
+        self.publish(now, detail);
+    }
+
+    /// The stream's query string: channels, cursors and the token.
+    fn stream_query(&self) -> String {
+        let mut query = self.registry.query().to_query_string();
+        if let Some(token) = &self.auth.token {
+            append_token(&mut query, token);
+        }
+        query
+    }
+
+    /// The token getter's answer to fetch `request`: a token, none (stream
+    /// without one), or why it failed.
+    pub fn on_token(&mut self, request: u64, answer: Result<Option<String>, String>, now: u64) {
+        if request != self.auth.request || !matches!(self.phase, Phase::Authorizing { .. }) {
+            return;
+        }
+        match answer.and_then(|t| t.map_or(Ok(None), Token::accept)) {
+            Ok(token) => {
+                self.auth.token = token;
+                self.auth.stale = false;
+                self.open(now);
+            }
+            Err(message) => {
+                let message = bounded(format!("the token getter failed: {message}"));
+                self.token_failed(now, message);
+            }
+        }
+    }
+
+    /// The getter threw, rejected, returned garbage or hung: retry with
+    /// backoff (a getter that fails at once must not make the client spin).
+    fn token_failed(&mut self, now: u64, message: String) {
+        self.back_off(
+            now,
+            Detail {
+                reason: Reason::Unauthorized,
+                message,
+                http_status: None,
+                code: Some(TOKEN_GETTER_FAILED.to_owned()),
+            },
+        );
+    }
+
+    /// Counts a failed attempt and waits the backoff delay.
+    fn back_off(&mut self, now: u64, detail: Detail) {
+        self.attempt = self.attempt.saturating_add(1);
+        let delay = self.backoff.delay(self.attempt, (self.rng)());
+        self.wait(now, delay, detail);
     }
 
     fn reconfigure(&mut self, now: u64) {
@@ -580,6 +691,8 @@ impl<P: Clone> Engine<P> {
                 self.attempt = 0;
                 self.open(now);
             }
+            // The stream opened when the token arrives takes the new set.
+            Phase::Authorizing { .. } if !desired.is_empty() => {}
             Phase::Open { .. } | Phase::Connecting if desired == self.streamed => {}
             _ => self.open(now),
         }
@@ -597,6 +710,9 @@ impl<P: Clone> Engine<P> {
         }
         match self.phase {
             Phase::Waiting { until } if until <= now => self.open(now),
+            Phase::Authorizing { until } if until <= now => {
+                self.token_failed(now, TOKEN_TIMEOUT_MESSAGE.to_owned());
+            }
             Phase::Connecting | Phase::Open { .. } if self.watchdog_at <= now => {
                 let limit = self.silence_limit_ms();
                 if now.saturating_sub(self.last_event) >= limit {
@@ -627,6 +743,7 @@ impl<P: Clone> Engine<P> {
         }
         self.phase = Phase::Open { since: now };
         self.last_event = now;
+        self.auth.expired_retry_used = false;
         self.publish(now, None);
     }
 
@@ -662,12 +779,9 @@ impl<P: Clone> Engine<P> {
         if self.healthy(now) {
             self.attempt = 0;
         }
-        self.attempt = self.attempt.saturating_add(1);
         self.effects.push(Effect::CloseStream);
-        let delay = self.backoff.delay(self.attempt, (self.rng)());
-        self.wait(
+        self.back_off(
             now,
-            delay,
             Detail {
                 reason: Reason::Network,
                 message,
@@ -676,9 +790,8 @@ impl<P: Clone> Engine<P> {
             },
         );
         if !was_open && online {
-            let query = self.registry.query().to_query_string();
             self.effects.push(Effect::Probe {
-                query,
+                query: self.stream_query(),
                 generation: self.generation,
             });
         }
@@ -700,14 +813,29 @@ impl<P: Clone> Engine<P> {
                 }),
             ),
             Some(v) => {
+                let expired = v.http_status == Some(401)
+                    && v.code.as_deref() == Some(EXPIRED_TOKEN)
+                    && self.auth.getter;
+                let auth = matches!(v.reason, Reason::Unauthorized | Reason::Forbidden);
                 let detail = Detail {
                     reason: v.reason,
                     message: v.message,
                     http_status: v.http_status,
                     code: v.code,
                 };
+                if expired && !self.auth.expired_retry_used {
+                    // One immediate retry with a fresh token.
+                    self.auth.expired_retry_used = true;
+                    self.auth.stale = true;
+                    self.open_with(now, Some(detail));
+                    return;
+                }
                 if v.fatal {
                     self.phase = Phase::Failed;
+                    // Retrying from `failed` (a channel change, reconnect())
+                    // starts with a fresh token and its own expiry retry.
+                    self.auth.stale |= auth;
+                    self.auth.expired_retry_used = false;
                 }
                 self.publish(now, Some(detail));
             }
@@ -786,6 +914,7 @@ impl<P: Clone> Engine<P> {
                 Ok(hello) => {
                     if self.phase == Phase::Connecting {
                         self.phase = Phase::Open { since: now };
+                        self.auth.expired_retry_used = false;
                     }
                     if let Some(ms) = hello.heartbeat_ms {
                         self.heartbeat_ms = ms.clamp(MIN_HEARTBEAT_MS, MAX_HEARTBEAT_MS);
@@ -820,28 +949,38 @@ impl<P: Clone> Engine<P> {
 
     fn gateway_close(&mut self, close: CloseEvent, now: u64) {
         self.effects.push(Effect::CloseStream);
-        if !self.healthy(now) {
-            self.attempt = self.attempt.saturating_add(1);
-        } else {
+        let detail = Detail {
+            reason: Reason::GatewayClosed,
+            message: close.message.chars().take(512).collect(),
+            http_status: None,
+            code: Some(close.reason.as_str().to_owned()),
+        };
+        let healthy = self.healthy(now);
+        if healthy {
             self.attempt = 0;
         }
+        if close.reason == CloseReason::AuthExpired && self.auth.getter {
+            // Fetch a fresh token and resume from the cursors at once;
+            // only a stream that expired right after opening backs off.
+            self.auth.stale = true;
+            let lived = match self.phase {
+                Phase::Open { since } => now.saturating_sub(since),
+                _ => 0,
+            };
+            if lived >= MIN_EXPIRED_STREAM_MS {
+                // The stream is closed above: not `Open` any more.
+                self.phase = Phase::Waiting { until: now };
+                self.open_with(now, Some(detail));
+            } else {
+                self.back_off(now, detail);
+            }
+            return;
+        }
+        if !healthy {
+            self.attempt = self.attempt.saturating_add(1);
+        }
         let delay = close.retry_ms.min(u64::from(self.opts.backoff_max_ms)) as u32;
-        let code = match close.reason {
-            CloseReason::SlowConsumer => "slow_consumer",
-            CloseReason::Shutdown => "shutdown",
-            CloseReason::AuthExpired => "auth_expired",
-        };
-        let message: String = close.message.chars().take(512).collect();
-        self.wait(
-            now,
-            delay,
-            Detail {
-                reason: Reason::GatewayClosed,
-                message,
-                http_status: None,
-                code: Some(code.to_owned()),
-            },
-        );
+        self.wait(now, delay, detail);
     }
 
     fn channel_status(&mut self, status: ChannelStatus) {

@@ -8,9 +8,11 @@
 //! - [`buffer`]: the bounded, deduplicated log buffer of a subscription,
 //! - [`registry`]: channel reference counts, linger, resume cursors,
 //! - [`status`]: observable connection states and failure reasons,
+//! - [`auth`]: the subscriber token, its refresh policy and its place in the URL,
 //! - [`persist`]: the versioned `sessionStorage` record format,
 //! - [`engine`]: the state machine tying them together.
 
+pub mod auth;
 pub mod backoff;
 pub mod buffer;
 pub mod engine;

@@ -116,7 +116,8 @@ fn error_body(body: &str) -> Option<(Option<String>, Option<String>)> {
 /// Longest error code or message kept from an error body.
 const MAX_ERROR_TEXT: usize = 512;
 
-fn bounded(mut text: String) -> String {
+/// Cuts `text` to [`MAX_ERROR_TEXT`] characters (marking the cut).
+pub fn bounded(mut text: String) -> String {
     if let Some((end, _)) = text.char_indices().nth(MAX_ERROR_TEXT) {
         // `end` is a char boundary; `get` keeps even a mistake panic-free
         // (and keeps the slicing panic's formatting out of the build).

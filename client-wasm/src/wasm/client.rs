@@ -22,6 +22,7 @@ use super::convert::{
 use super::listener::{defer, Listener, OwnedEventSource};
 use super::probe::probe;
 use super::storage::{self, WriteError};
+use super::token;
 use crate::core::engine::{Diagnostic, Effect, Engine, Filter};
 use crate::core::persist;
 use crate::core::registry::SubId;
@@ -49,7 +50,7 @@ struct SubState {
     snapshot: Option<(u64, JsValue)>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     engine: Engine<JsValue>,
     url: String,
     with_credentials: bool,
@@ -62,6 +63,8 @@ struct Inner {
     status_js: JsValue,
     logs_update_js: JsValue,
     on_diagnostic: Option<Function>,
+    /// The application's token getter (the engine decides when to call it).
+    get_token: Option<Function>,
     storage: Option<Option<Storage>>,
 }
 
@@ -94,11 +97,7 @@ fn report(shared: &Shared, kind: &str, message: &str) {
 
 fn call(shared: &Shared, f: &Function, arg: &JsValue) {
     if let Err(e) = f.call1(&JsValue::NULL, arg) {
-        let text = e
-            .dyn_ref::<js_sys::Error>()
-            .map(|e| String::from(e.message()))
-            .or_else(|| e.as_string())
-            .unwrap_or_default();
+        let text = convert::error_text(&e);
         report(shared, "callback", &format!("a callback threw: {text}"));
     }
 }
@@ -179,6 +178,13 @@ fn execute(shared: &Shared, effect: Effect) {
                     pump(&shared);
                 }
             });
+        }
+        Effect::FetchToken { request } => {
+            // Cloned out: the getter runs with no borrow held.
+            let getter = shared.borrow().get_token.clone();
+            if let Some(getter) = getter {
+                token::call(&getter, Rc::downgrade(shared), request);
+            }
         }
         Effect::Status(status) => {
             let js = convert::status_to_js(&status);
@@ -290,6 +296,20 @@ fn open_stream(shared: &Shared, query: &str, generation: u64) {
     }
 }
 
+/// Hands the token getter's answer to fetch `request` to the engine.
+pub(super) fn deliver_token(
+    client: &Weak<RefCell<Inner>>,
+    request: u64,
+    answer: Result<Option<String>, String>,
+) {
+    if let Some(shared) = client.upgrade() {
+        if let Ok(mut inner) = shared.try_borrow_mut() {
+            inner.engine.on_token(request, answer, now());
+        }
+        pump(&shared);
+    }
+}
+
 /// The ingest path of every SSE event: parse, route, buffer, notify.
 fn ingest(shared: &Shared, generation: u64, event: &str, data_js: &JsValue) {
     let Some(data) = data_js.as_string() else {
@@ -339,9 +359,15 @@ impl LogsClient {
             )));
         }
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
-        let (opts, on_diagnostic) = convert::client_options(&options)?;
+        let convert::JsClientOptions {
+            options: opts,
+            on_diagnostic,
+            token,
+            get_token,
+        } = convert::client_options(&options)?;
         let with_credentials = opts.with_credentials;
-        let engine = Engine::new(opts, Box::new(js_sys::Math::random));
+        let mut engine = Engine::new(opts, Box::new(js_sys::Math::random));
+        engine.set_auth(get_token.is_some(), token);
         let status_js = convert::status_to_js(engine.status());
         let logs_update_js = convert::update_to_js(&crate::core::engine::Update::Logs { added: 1 });
         let shared = Rc::new(RefCell::new(Inner {
@@ -357,6 +383,7 @@ impl LogsClient {
             status_js,
             logs_update_js,
             on_diagnostic,
+            get_token,
             storage: None,
         }));
         if let Some(window) = web_sys::window() {

@@ -36,6 +36,17 @@ export interface ClientOptions {
   persistMaxBytes?: number;
   /** Receives diagnostics (malformed events, storage problems). Default: console.warn. */
   onDiagnostic?: (diagnostic: Diagnostic) => void;
+  /**
+   * A subscriber token, sent as `access_token` in the stream URL (the gateway
+   * needs --allow-query-token). With getToken too, it is used first.
+   */
+  token?: string | null;
+  /**
+   * Returns the subscriber token (or null for none), possibly as a promise.
+   * Called before the first stream and whenever the gateway says the token
+   * expired; the token is cached in between.
+   */
+  getToken?: () => string | null | undefined | Promise<string | null | undefined>;
 }
 
 /** Options of `client.subscribe(channel, options, onUpdate)`. */
@@ -276,9 +287,20 @@ fn function_field(obj: &Object, key: &str) -> Result<Option<Function>, ClientErr
     }
 }
 
-/// Client options and the optional `onDiagnostic` callback.
-pub fn client_options(value: &JsValue) -> Result<(ClientOptions, Option<Function>), ClientError> {
-    const KNOWN: [&str; 11] = [
+/// Client options as read from JS: the core's options, the callbacks and
+/// the token settings (kept out of `ClientOptions`, whose `Debug` would show
+/// the token).
+#[derive(Debug)]
+pub struct JsClientOptions {
+    pub options: ClientOptions,
+    pub on_diagnostic: Option<Function>,
+    pub token: Option<crate::core::auth::Token>,
+    pub get_token: Option<Function>,
+}
+
+/// Reads `new LogsClient(url, options)`'s options.
+pub fn client_options(value: &JsValue) -> Result<JsClientOptions, ClientError> {
+    const KNOWN: [&str; 13] = [
         "withCredentials",
         "backoffMinMs",
         "backoffMaxMs",
@@ -290,10 +312,17 @@ pub fn client_options(value: &JsValue) -> Result<(ClientOptions, Option<Function
         "persistThrottleMs",
         "persistMaxBytes",
         "onDiagnostic",
+        "token",
+        "getToken",
     ];
     let mut o = ClientOptions::default();
     let Some(obj) = object_fields(value, "client option", &KNOWN)? else {
-        return Ok((o, None));
+        return Ok(JsClientOptions {
+            options: o,
+            on_diagnostic: None,
+            token: None,
+            get_token: None,
+        });
     };
     if let Some(v) = bool_field(&obj, "withCredentials")? {
         o.with_credentials = v;
@@ -313,8 +342,39 @@ pub fn client_options(value: &JsValue) -> Result<(ClientOptions, Option<Function
             *slot = v;
         }
     }
-    let on_diagnostic = function_field(&obj, "onDiagnostic")?;
-    Ok((o.validate()?, on_diagnostic))
+    let token = match string_field(&obj, "token")? {
+        Some(text) => {
+            crate::core::auth::Token::accept(text).map_err(ClientError::InvalidOptions)?
+        }
+        None => None,
+    };
+    Ok(JsClientOptions {
+        options: o.validate()?,
+        on_diagnostic: function_field(&obj, "onDiagnostic")?,
+        token,
+        get_token: function_field(&obj, "getToken")?,
+    })
+}
+
+/// The text of a thrown value: an `Error`'s message, or a thrown string.
+pub fn error_text(error: &JsValue) -> String {
+    error
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| error.as_string())
+        .unwrap_or_else(|| "not an Error".into())
+}
+
+/// What a token getter's (awaited) result means: a string is the token,
+/// `null`/`undefined` none, anything else a mistake.
+pub fn token_answer(value: &JsValue) -> Result<Option<String>, String> {
+    if value.is_null() || value.is_undefined() {
+        return Ok(None);
+    }
+    match value.as_string() {
+        Some(text) => Ok(Some(text)),
+        None => Err("not a string".into()),
+    }
 }
 
 /// Subscription options and the optional filter.

@@ -7,6 +7,7 @@
 //!   (their `Drop` removes the listeners and closes the stream),
 //! - [`probe`]: the `fetch` that learns why a stream failed to open,
 //! - [`storage`]: `sessionStorage` access that never throws,
+//! - [`token`]: calling the application's token getter,
 //! - [`convert`]: every JS <-> Rust conversion, errors and TypeScript types.
 
 pub mod client;
@@ -14,6 +15,7 @@ pub mod convert;
 pub mod listener;
 pub mod probe;
 pub mod storage;
+pub mod token;
 
 pub use client::{LogsClient, LogsSubscription, StatusListener};
 pub use convert::ClientError;

@@ -17,6 +17,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortController, RequestCredentials, RequestInit, Response};
 
+use super::convert::error_text;
 use super::listener::defer;
 use crate::core::status::ProbeResult;
 
@@ -39,13 +40,6 @@ struct Flight {
 }
 
 type Shared = Rc<RefCell<Flight>>;
-
-fn message_of(error: &JsValue) -> String {
-    if let Some(e) = error.dyn_ref::<js_sys::Error>() {
-        return String::from(e.message());
-    }
-    error.as_string().unwrap_or_else(|| "request failed".into())
-}
 
 fn abort(flight: &Shared) {
     if let Some(c) = &flight.borrow().controller {
@@ -128,7 +122,7 @@ fn on_failure(flight: &Shared, error: JsValue) {
         _ if timed_out => ProbeResult::timed_out(timeout_ms),
         Some(status) => ProbeResult::from_http(status, ""),
         None => ProbeResult::Unreachable {
-            message: message_of(&error),
+            message: error_text(&error),
         },
     };
     finish(flight, result);

@@ -5,6 +5,10 @@ Starts the real gateway binary and lets a browser test stop, start and
 restart it over HTTP (a browser cannot manage processes). The gateway keeps
 the same port across restarts, so a client reconnects to the same URL.
 
+A second gateway requires subscriber JWTs: `--jwt-secret` (HS256),
+`--allow-query-token` and `--jwt-leeway-secs 0`, so tokens expire on the
+second. The control server mints its tokens (standard library only).
+
     control.py --gateway target/debug/logs-sse-gateway [--ready-file F]
 
 Endpoints (all answer JSON with `Access-Control-Allow-Origin: *`):
@@ -16,16 +20,25 @@ Endpoints (all answer JSON with `Access-Control-Allow-Origin: *`):
                     sent or answered (a hung gateway or a dead network path)
     POST /thaw      SIGCONT it
     GET  /status    {"running": bool, "gateway": url}
+    GET  /token?sub=alice&ttl=2&workspaces=ws1,ws2&channels=logs:etl:ws1:*
+                    {"token": jwt, "exp": seconds}: an HS256 JWT for the
+                    auth gateway, valid for `ttl` seconds (negative: already
+                    expired). `workspaces` and `channels` (comma-separated)
+                    become the `workspaces` and `logs_channels` claims;
+                    `secret=other` signs with another key (refused).
 
 The gateway sends its heartbeat (`ping` event) every second, so that the
 client's watchdog (2.5 heartbeats) can be tested in seconds.
 
 When ready it prints (and writes to --ready-file):
-    control=http://127.0.0.1:C gateway=http://127.0.0.1:G
+    control=http://127.0.0.1:C gateway=http://127.0.0.1:G auth=http://127.0.0.1:A
 Stops the gateway when it exits (SIGTERM/SIGINT).
 """
 
 import argparse
+import base64
+import hashlib
+import hmac
 import json
 import signal
 import socket
@@ -34,11 +47,40 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 START_TIMEOUT_S = 20
 # Publish tokens (the gateway wants at least 8 characters).
 ETL_TOKEN = "etl-test-token"
 FAAS_TOKEN = "faas-test-token"
+# The auth gateway's HS256 secret (the gateway wants at least 32 bytes).
+JWT_SECRET = b"client-wasm-browser-tests-jwt-secret-0123456789"
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def mint(claims, secret=JWT_SECRET):
+    """An HS256 JWT with these claims."""
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = b64url(json.dumps(claims, separators=(",", ":")).encode())
+    signing_input = f"{header}.{payload}".encode()
+    signature = hmac.new(secret, signing_input, hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64url(signature)}"
+
+
+def token_for(query):
+    """The /token endpoint: claims from the query string."""
+    params = {k: v[-1] for k, v in parse_qs(query).items()}
+    ttl = int(params.get("ttl", "60"))
+    exp = int(time.time()) + ttl
+    claims = {"exp": exp, "sub": params.get("sub", "tester")}
+    for param, claim in (("workspaces", "workspaces"), ("channels", "logs_channels")):
+        if params.get(param):
+            claims[claim] = params[param].split(",")
+    secret = JWT_SECRET if params.get("secret") is None else params["secret"].encode() * 8
+    return {"token": mint(claims, secret), "exp": exp}
 
 
 def free_port():
@@ -48,10 +90,11 @@ def free_port():
 
 
 class Gateway:
-    def __init__(self, binary, port, extra):
+    def __init__(self, binary, port, extra, auth=("--allow-anonymous",)):
         self.binary = binary
         self.port = port
         self.extra = extra
+        self.auth = list(auth)
         self.proc = None
         self.lock = threading.Lock()
 
@@ -69,7 +112,7 @@ class Gateway:
                 "--listen", f"127.0.0.1:{self.port}",
                 "--service-token", f"etl={ETL_TOKEN}",
                 "--service-token", f"faas={FAAS_TOKEN}",
-                "--allow-anonymous",
+                *self.auth,
                 "--cors-origin", "*",
                 "--retry-ms", "100",
                 "--heartbeat-secs", "1",
@@ -114,7 +157,7 @@ class Gateway:
         return bool(self.proc and self.proc.poll() is None)
 
 
-def make_handler(gateway):
+def make_handler(gateway, auth_gateway):
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, fmt, *args):
             pass
@@ -134,8 +177,18 @@ def make_handler(gateway):
             self._send(204, {})
 
         def do_GET(self):
-            if self.path == "/status":
-                self._send(200, {"running": gateway.running(), "gateway": gateway.url})
+            url = urlsplit(self.path)
+            if url.path == "/status":
+                self._send(200, {
+                    "running": gateway.running(),
+                    "gateway": gateway.url,
+                    "auth": auth_gateway.url,
+                })
+            elif url.path == "/token":
+                try:
+                    self._send(200, token_for(url.query))
+                except ValueError as e:
+                    self._send(400, {"error": str(e)})
             else:
                 self._send(404, {"error": "unknown path"})
 
@@ -176,12 +229,27 @@ def main():
     args = parser.parse_args()
 
     gateway = Gateway(args.gateway, free_port(), args.gateway_arg)
+    auth_gateway = Gateway(
+        args.gateway,
+        free_port(),
+        args.gateway_arg,
+        auth=(
+            "--jwt-secret", JWT_SECRET.decode(),
+            "--allow-query-token",
+            "--jwt-leeway-secs", "0",
+        ),
+    )
     gateway.start()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(gateway))
-    line = f"control=http://127.0.0.1:{server.server_address[1]} gateway={gateway.url}"
+    auth_gateway.start()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(gateway, auth_gateway))
+    line = (
+        f"control=http://127.0.0.1:{server.server_address[1]} "
+        f"gateway={gateway.url} auth={auth_gateway.url}"
+    )
 
     def shutdown(*_):
         gateway.stop()
+        auth_gateway.stop()
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, shutdown)
@@ -194,6 +262,7 @@ def main():
         server.serve_forever()
     finally:
         gateway.stop()
+        auth_gateway.stop()
 
 
 if __name__ == "__main__":

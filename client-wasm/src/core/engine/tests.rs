@@ -1,4 +1,5 @@
 use super::*;
+use crate::core::auth::{Token, MIN_EXPIRED_STREAM_MS, TOKEN_TIMEOUT_MS};
 use crate::core::options::RawSubscribeOptions;
 use crate::core::persist::RestoredLog;
 use crate::core::status::PROBE_TIMEOUT_MS;
@@ -256,7 +257,7 @@ fn failed_open_probes_and_unauthorised_is_fatal() {
     assert!(effects.contains(&Effect::CloseStream));
     assert!(effects.contains(&Effect::Probe {
         query: "channels=logs:etl:ws1:wf9".into(),
-        generation: 1
+        generation: 1,
     }));
     assert_eq!(e.status().state, ConnectionState::Reconnecting);
     assert_eq!(e.status().attempt, 1);
@@ -363,7 +364,7 @@ fn a_stream_that_never_opens_is_dropped_and_probed() {
     assert!(effects.contains(&Effect::CloseStream));
     assert!(effects.contains(&Effect::Probe {
         query: "channels=logs:etl:ws1:wf9".into(),
-        generation: 1
+        generation: 1,
     }));
     assert_eq!(
         e.status().message.as_deref(),
@@ -842,6 +843,508 @@ fn restored_logs_are_filtered_and_bounded() {
     assert_eq!(seqs(&e, a), vec![6, 7, 8]);
 }
 
+// ----- subscriber tokens ---------------------------------------------------
+
+fn tok(s: &str) -> Option<Token> {
+    Token::accept(s.to_owned()).unwrap()
+}
+
+fn with_getter() -> Engine<String> {
+    let mut e = engine();
+    e.set_auth(true, None);
+    e
+}
+
+fn fetches(effects: &[Effect]) -> Vec<u64> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::FetchToken { request } => Some(*request),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A query split into its stream part and its token.
+fn split_token(query: &str) -> (String, Option<String>) {
+    match query.split_once("&access_token=") {
+        Some((q, t)) => (q.to_owned(), Some(t.to_owned())),
+        None => (query.to_owned(), None),
+    }
+}
+
+/// `(query, token)` of every `Open`.
+fn opened(effects: &[Effect]) -> Vec<(String, Option<String>)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Open { query, .. } => Some(split_token(query)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn probed_token(effects: &[Effect]) -> Option<Option<String>> {
+    effects.iter().find_map(|e| match e {
+        Effect::Probe { query, .. } => Some(split_token(query).1),
+        _ => None,
+    })
+}
+
+/// Answers the pending fetch with `token` and opens the stream it asked for.
+fn answer_and_open(e: &mut Engine<String>, request: u64, token: &str, now: u64) -> Vec<Effect> {
+    e.on_token(request, Ok(Some(token.to_owned())), now);
+    let effects = e.take_effects();
+    let g = e.generation();
+    e.on_open(g, now);
+    e.ingest(g, "hello", &hello(), now, str::to_owned);
+    effects
+}
+
+const EXPIRED: &str = r#"{"error":{"code":"expired_token","message":"the token has expired"}}"#;
+
+#[test]
+fn the_getter_is_called_before_the_first_stream_and_its_token_reused() {
+    let mut e = with_getter();
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    e.on_timer(25);
+    let effects = e.take_effects();
+    assert_eq!(fetches(&effects), vec![1]);
+    assert!(opened(&effects).is_empty(), "no stream before the token");
+    assert_eq!(e.status().state, ConnectionState::Connecting);
+    let effects = answer_and_open(&mut e, 1, "t1", 40);
+    assert_eq!(
+        opened(&effects),
+        vec![(
+            "channels=logs:etl:ws1:wf9".to_owned(),
+            Some("t1".to_owned())
+        )]
+    );
+    assert_eq!(e.status().state, ConnectionState::Open);
+    // A dropped stream reconnects with the cached token: no getter call.
+    e.on_error(e.generation(), true, 100);
+    e.on_timer(100 + 60_000);
+    let effects = e.take_effects();
+    assert!(fetches(&effects).is_empty());
+    assert_eq!(opened(&effects)[0].1.as_deref(), Some("t1"));
+    // Neither does a channel change.
+    sub(&mut e, "logs:etl:ws1:wf8", 70_000);
+    e.on_timer(70_025);
+    let effects = e.take_effects();
+    assert!(fetches(&effects).is_empty());
+    assert_eq!(opened(&effects).len(), 1);
+    assert_eq!(opened(&effects)[0].1.as_deref(), Some("t1"));
+}
+
+#[test]
+fn a_getter_answering_none_streams_without_a_token() {
+    let mut e = with_getter();
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    e.on_timer(25);
+    e.take_effects();
+    e.on_token(1, Ok(None), 30);
+    assert_eq!(opened(&e.take_effects())[0].1, None);
+    // An empty string counts as none too.
+    let mut e = with_getter();
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    e.on_timer(25);
+    e.take_effects();
+    e.on_token(1, Ok(Some(String::new())), 30);
+    assert_eq!(opened(&e.take_effects())[0].1, None);
+}
+
+#[test]
+fn a_static_token_is_sent_and_a_getter_refreshes_it() {
+    // Token only: sent, and after auth_expired the gateway's retryMs is
+    // awaited (a cookie or the same token may still be refused: the probe
+    // will say so).
+    let mut e = engine();
+    e.set_auth(false, tok("static"));
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    let effects = connect(&mut e, 25);
+    assert!(fetches(&effects).is_empty());
+    assert_eq!(opened(&effects)[0].1.as_deref(), Some("static"));
+    e.ingest(
+        e.generation(),
+        "close",
+        r#"{"reason":"auth_expired","message":"your token expired","retryMs":2000}"#,
+        9_000,
+        str::to_owned,
+    );
+    let effects = e.take_effects();
+    assert!(fetches(&effects).is_empty() && opened(&effects).is_empty());
+    assert_eq!(e.status().code.as_deref(), Some("auth_expired"));
+    assert_eq!(e.status().retry_in_ms, Some(2_000));
+    e.on_timer(11_000);
+    assert_eq!(opened(&e.take_effects())[0].1.as_deref(), Some("static"));
+    // Token and getter: the token is used first, the getter when it expires.
+    let mut e = engine();
+    e.set_auth(true, tok("first"));
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    let effects = connect(&mut e, 25);
+    assert!(fetches(&effects).is_empty());
+    assert_eq!(opened(&effects)[0].1.as_deref(), Some("first"));
+    e.ingest(
+        e.generation(),
+        "close",
+        r#"{"reason":"auth_expired","message":"your token expired","retryMs":2000}"#,
+        9_000,
+        str::to_owned,
+    );
+    assert_eq!(fetches(&e.take_effects()), vec![1]);
+}
+
+#[test]
+fn auth_expired_fetches_a_fresh_token_and_resumes_from_the_cursors_at_once() {
+    let mut e = with_getter();
+    let a = sub(&mut e, "logs:etl:ws1:wf9", 0);
+    e.on_timer(25);
+    e.take_effects();
+    answer_and_open(&mut e, 1, "t1", 30);
+    let g = e.generation();
+    e.ingest(
+        g,
+        "status",
+        &status("logs:etl:ws1:wf9", "subscribed", Some(10)),
+        31,
+        str::to_owned,
+    );
+    for seq in [11, 12] {
+        e.ingest(g, "log", &log("logs:etl:ws1:wf9", seq), 40, str::to_owned);
+    }
+    e.take_effects();
+    e.ingest(
+        g,
+        "close",
+        r#"{"reason":"auth_expired","message":"your token expired","retryMs":2000}"#,
+        3_000,
+        str::to_owned,
+    );
+    let effects = e.take_effects();
+    assert!(effects.contains(&Effect::CloseStream));
+    assert_eq!(fetches(&effects), vec![2], "the getter, at once");
+    assert!(opened(&effects).is_empty());
+    // Not after retryMs or a backoff: only the getter's timeout is pending.
+    assert_eq!(e.next_deadline(), Some(3_000 + TOKEN_TIMEOUT_MS));
+    assert_eq!(e.status().attempt, 0);
+    // A stale stream's events change nothing meanwhile.
+    e.ingest(g, "log", &log("logs:etl:ws1:wf9", 13), 3_001, str::to_owned);
+    assert_eq!(seqs(&e, a), vec![11, 12]);
+    let effects = answer_and_open(&mut e, 2, "t2", 3_010);
+    assert_eq!(
+        opened(&effects),
+        vec![(
+            "channels=logs:etl:ws1:wf9&since=logs:etl:ws1:wf9@ab-12".to_owned(),
+            Some("t2".to_owned())
+        )]
+    );
+    assert_eq!(e.status().state, ConnectionState::Open);
+    // The new stream's replay continues the buffer without a repeat.
+    let g = e.generation();
+    for seq in [12, 13, 14] {
+        e.ingest(
+            g,
+            "log",
+            &log("logs:etl:ws1:wf9", seq),
+            3_020,
+            str::to_owned,
+        );
+    }
+    assert_eq!(seqs(&e, a), vec![11, 12, 13, 14]);
+}
+
+#[test]
+fn a_stream_that_expires_right_after_opening_backs_off() {
+    let mut e = with_getter();
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    e.on_timer(25);
+    e.take_effects();
+    answer_and_open(&mut e, 1, "almost-expired", 30);
+    e.ingest(
+        e.generation(),
+        "close",
+        r#"{"reason":"auth_expired","message":"your token expired","retryMs":100}"#,
+        30 + MIN_EXPIRED_STREAM_MS - 1,
+        str::to_owned,
+    );
+    let now = 30 + MIN_EXPIRED_STREAM_MS - 1;
+    assert!(fetches(&e.take_effects()).is_empty(), "no getter call yet");
+    let s = e.status().clone();
+    assert_eq!(s.state, ConnectionState::Reconnecting);
+    assert_eq!(s.code.as_deref(), Some("auth_expired"));
+    assert_eq!(s.attempt, 1);
+    let delay = u64::from(s.retry_in_ms.unwrap());
+    assert!(delay >= 500, "{delay}");
+    e.on_timer(now + delay - 1);
+    assert!(fetches(&e.take_effects()).is_empty());
+    e.on_timer(now + delay);
+    assert_eq!(fetches(&e.take_effects()), vec![2]);
+}
+
+#[test]
+fn an_expired_token_gets_one_retry_with_a_fresh_token_then_fails() {
+    let mut e = with_getter();
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    e.on_timer(25);
+    e.take_effects();
+    e.on_token(1, Ok(Some("t1".into())), 30);
+    e.take_effects();
+    e.on_error(1, true, 50);
+    let effects = e.take_effects();
+    assert_eq!(probed_token(&effects), Some(Some("t1".to_owned())));
+    e.on_probe(1, ProbeResult::from_http(401, EXPIRED), true, 60);
+    let effects = e.take_effects();
+    assert_eq!(fetches(&effects), vec![2], "one immediate retry");
+    let s = e.status().clone();
+    assert_eq!(s.state, ConnectionState::Reconnecting);
+    assert_eq!(s.reason, Some(Reason::Unauthorized));
+    assert_eq!(s.code.as_deref(), Some("expired_token"));
+    e.on_token(2, Ok(Some("t2".into())), 70);
+    assert_eq!(opened(&e.take_effects())[0].1.as_deref(), Some("t2"));
+    e.on_error(2, true, 80);
+    assert_eq!(probed_token(&e.take_effects()), Some(Some("t2".to_owned())));
+    e.on_probe(2, ProbeResult::from_http(401, EXPIRED), true, 90);
+    let effects = e.take_effects();
+    assert!(
+        fetches(&effects).is_empty(),
+        "the fresh token was refused too"
+    );
+    let s = e.status().clone();
+    assert_eq!(s.state, ConnectionState::Failed);
+    assert_eq!(s.reason, Some(Reason::Unauthorized));
+    assert_eq!(s.http_status, Some(401));
+    assert_eq!(s.code.as_deref(), Some("expired_token"));
+    assert_eq!(s.message.as_deref(), Some("the token has expired"));
+    assert_eq!(e.next_deadline(), None);
+    // reconnect() starts over with a fresh token and its own retry.
+    e.reconnect(1_000);
+    assert_eq!(fetches(&e.take_effects()), vec![3]);
+    e.on_token(3, Ok(Some("t3".into())), 1_010);
+    e.take_effects();
+    e.on_error(3, true, 1_020);
+    e.take_effects();
+    e.on_probe(3, ProbeResult::from_http(401, EXPIRED), true, 1_030);
+    assert_eq!(fetches(&e.take_effects()), vec![4]);
+}
+
+#[test]
+fn other_refusals_fail_at_once_and_retrying_fetches_a_fresh_token() {
+    let mut e = with_getter();
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    e.on_timer(25);
+    e.take_effects();
+    e.on_token(1, Ok(Some("garbage".into())), 30);
+    e.take_effects();
+    e.on_error(1, true, 50);
+    e.take_effects();
+    e.on_probe(
+        1,
+        ProbeResult::from_http(
+            401,
+            r#"{"error":{"code":"invalid_token","message":"the token is not a well-formed JWT"}}"#,
+        ),
+        true,
+        60,
+    );
+    assert!(fetches(&e.take_effects()).is_empty());
+    let s = e.status().clone();
+    assert_eq!(s.state, ConnectionState::Failed);
+    assert_eq!(s.code.as_deref(), Some("invalid_token"));
+    // A channel change retries, with a fresh token.
+    sub(&mut e, "logs:etl:ws1:wf8", 100);
+    e.on_timer(125);
+    assert_eq!(fetches(&e.take_effects()), vec![2]);
+    // Without a getter an expired token is final at once.
+    let mut e = engine();
+    e.set_auth(false, tok("old"));
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    e.on_timer(25);
+    e.take_effects();
+    e.on_error(1, true, 50);
+    e.take_effects();
+    e.on_probe(1, ProbeResult::from_http(401, EXPIRED), true, 60);
+    assert!(fetches(&e.take_effects()).is_empty());
+    assert_eq!(e.status().state, ConnectionState::Failed);
+    assert_eq!(e.status().code.as_deref(), Some("expired_token"));
+}
+
+#[test]
+fn forbidden_channels_fail_with_the_gateway_message() {
+    let mut e = with_getter();
+    sub(&mut e, "logs:etl:ws2:wf9", 0);
+    e.on_timer(25);
+    e.take_effects();
+    e.on_token(1, Ok(Some("t1".into())), 30);
+    e.take_effects();
+    e.on_error(1, true, 50);
+    e.take_effects();
+    e.on_probe(
+        1,
+        ProbeResult::from_http(
+            403,
+            r#"{"error":{"code":"forbidden_channels","message":"no requested channel may be watched with this token (not granted)"}}"#,
+        ),
+        true,
+        60,
+    );
+    let s = e.status().clone();
+    assert_eq!(s.state, ConnectionState::Failed);
+    assert_eq!(s.reason, Some(Reason::Forbidden));
+    assert_eq!(s.http_status, Some(403));
+    assert_eq!(s.code.as_deref(), Some("forbidden_channels"));
+    assert!(s.message.unwrap().starts_with("no requested channel"));
+    // New grants may come with a new token: retrying asks for one.
+    e.reconnect(100);
+    assert_eq!(fetches(&e.take_effects()), vec![2]);
+}
+
+#[test]
+fn a_failing_or_hanging_getter_is_retried_with_backoff() {
+    let mut e = with_getter();
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    e.on_timer(25);
+    e.take_effects();
+    e.on_token(1, Err("TypeError: session lost".into()), 30);
+    let effects = e.take_effects();
+    assert!(fetches(&effects).is_empty() && opened(&effects).is_empty());
+    let s = e.status().clone();
+    assert_eq!(s.state, ConnectionState::Reconnecting);
+    assert_eq!(s.reason, Some(Reason::Unauthorized));
+    assert_eq!(s.code.as_deref(), Some("token_getter_failed"));
+    assert_eq!(
+        s.message.as_deref(),
+        Some("the token getter failed: TypeError: session lost")
+    );
+    assert_eq!(s.attempt, 1);
+    let delay = u64::from(s.retry_in_ms.unwrap());
+    assert!(delay > 0);
+    assert_eq!(e.next_deadline(), Some(30 + delay));
+    e.on_timer(30 + delay - 1);
+    assert!(fetches(&e.take_effects()).is_empty(), "no tight loop");
+    e.on_timer(30 + delay);
+    assert_eq!(fetches(&e.take_effects()), vec![2]);
+    // The getter hangs: after the timeout it counts as failed.
+    let t = 30 + delay;
+    e.on_timer(t + TOKEN_TIMEOUT_MS - 1);
+    assert_eq!(e.status().attempt, 1);
+    e.on_timer(t + TOKEN_TIMEOUT_MS);
+    let s = e.status().clone();
+    assert_eq!(s.attempt, 2);
+    assert_eq!(
+        s.message.as_deref(),
+        Some("the token getter did not answer within 10 s")
+    );
+    // Its late answer is ignored; the next fetch has its own id.
+    e.on_token(2, Ok(Some("late".into())), t + TOKEN_TIMEOUT_MS + 1);
+    assert!(opened(&e.take_effects()).is_empty());
+    e.on_timer(t + TOKEN_TIMEOUT_MS + 60_000);
+    assert_eq!(fetches(&e.take_effects()), vec![3]);
+    // An oversized token counts as a failure of the getter.
+    e.on_token(
+        3,
+        Ok(Some("x".repeat(crate::core::auth::MAX_TOKEN_BYTES + 1))),
+        t + TOKEN_TIMEOUT_MS + 60_001,
+    );
+    assert_eq!(e.status().code.as_deref(), Some("token_getter_failed"));
+    assert!(e.status().message.as_deref().unwrap().contains("16 KiB"));
+}
+
+#[test]
+fn channel_changes_while_waiting_for_the_token_share_one_fetch() {
+    let mut e = with_getter();
+    let a = sub(&mut e, "logs:etl:ws1:wf9", 0);
+    e.on_timer(25);
+    assert_eq!(fetches(&e.take_effects()), vec![1]);
+    sub(&mut e, "logs:etl:ws1:wf8", 30);
+    e.on_timer(55);
+    assert!(fetches(&e.take_effects()).is_empty());
+    e.on_token(1, Ok(Some("t".into())), 60);
+    assert_eq!(
+        opened(&e.take_effects()),
+        vec![(
+            "channels=logs:etl:ws1:wf8,logs:etl:ws1:wf9".to_owned(),
+            Some("t".to_owned())
+        )]
+    );
+    // Everything released while a fetch is pending: idle, answer ignored.
+    let mut e = with_getter();
+    let b = sub(&mut e, "logs:etl:ws1:wf9", 0);
+    e.on_timer(25);
+    e.take_effects();
+    e.unsubscribe(b, 30);
+    e.on_timer(30 + 1_500);
+    e.on_timer(30 + 1_500 + 25);
+    assert_eq!(e.status().state, ConnectionState::Idle);
+    e.on_token(1, Ok(Some("t".into())), 2_000);
+    assert!(opened(&e.take_effects()).is_empty());
+    // close() while a fetch is pending: the answer is ignored too.
+    let mut e = with_getter();
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    e.on_timer(25);
+    e.take_effects();
+    e.close(30);
+    e.on_token(1, Ok(Some("t".into())), 40);
+    assert!(opened(&e.take_effects()).is_empty());
+    assert_eq!(e.status().state, ConnectionState::Closed);
+    let _ = a;
+}
+
+#[test]
+fn the_token_never_shows_in_statuses_diagnostics_or_persisted_records() {
+    const SECRET: &str = "eyJhbGciOiJIUzI1NiJ9.SECRET-PAYLOAD.sig";
+    let mut e = with_getter();
+    let mut o = SubscribeOptions::default();
+    persisted(&mut o);
+    e.subscribe(ch("logs:etl:ws1:wf9"), o, None, None, 0, str::to_owned)
+        .unwrap();
+    let mut seen = Vec::new();
+    e.on_timer(25);
+    seen.extend(e.take_effects());
+    e.on_token(1, Ok(Some(SECRET.into())), 30);
+    seen.extend(e.take_effects());
+    let g = e.generation();
+    e.on_error(g, true, 40);
+    seen.extend(e.take_effects());
+    e.on_probe(g, ProbeResult::from_http(401, EXPIRED), true, 50);
+    seen.extend(e.take_effects());
+    e.on_token(2, Ok(Some(SECRET.into())), 60);
+    seen.extend(e.take_effects());
+    let g = e.generation();
+    e.on_open(g, 70);
+    e.ingest(g, "log", &log("logs:etl:ws1:wf9", 1), 80, str::to_owned);
+    e.ingest(g, "log", "garbage", 80, str::to_owned);
+    e.flush(90);
+    seen.extend(e.take_effects());
+    e.ingest(
+        g,
+        "close",
+        r#"{"reason":"auth_expired","message":"your token expired","retryMs":1}"#,
+        2_000,
+        str::to_owned,
+    );
+    e.on_token(3, Err(format!("no: {}", "x".repeat(1000))), 2_010);
+    seen.extend(e.take_effects());
+    assert!(seen.iter().any(|x| matches!(x, Effect::Persist { .. })));
+    assert!(seen.iter().any(|x| matches!(x, Effect::Diagnostic { .. })));
+    for effect in &seen {
+        let text = match effect {
+            // The stream URL is where the token belongs.
+            Effect::Open { query, .. } | Effect::Probe { query, .. } => {
+                assert_eq!(split_token(query).1.as_deref(), Some(SECRET));
+                continue;
+            }
+            Effect::Status(s) => format!("{s:?}"),
+            Effect::Persist { text, key, .. } => format!("{key} {text}"),
+            Effect::Diagnostic { message, .. } => message.clone(),
+            other => format!("{other:?}"),
+        };
+        assert!(!text.contains("SECRET"), "{text}");
+    }
+    assert!(format!("{e:?}").len() < 400);
+    // The getter's error message is kept short.
+    assert!(e.status().message.as_deref().unwrap().len() < 600);
+}
+
 // ----- the loss-free property ---------------------------------------------
 
 /// Generation, channels and pending events of the modelled stream.
@@ -852,15 +1355,47 @@ type Stream = (
 );
 
 /// A model of the gateway's stream semantics (not a server): history of
-/// every published log, and the event queue of the current stream.
+/// every published log, the event queue of the current stream, and the
+/// subscriber tokens it issued (`t{n}`; those below `valid_from` expired).
 struct Model {
     history: Vec<(Channel, u64)>,
     stream: Option<Stream>,
+    issued: u64,
+    valid_from: u64,
+    /// The fetch the engine waits for, if any.
+    fetch: Option<u64>,
+    fetches: u64,
+    /// Events that justify a fetch: the first stream, `auth_expired`
+    /// closes delivered, 401 `expired_token` answers, getter failures.
+    fetch_reasons: u64,
 }
 
 impl Model {
+    fn new() -> Self {
+        Model {
+            history: Vec::new(),
+            stream: None,
+            issued: 0,
+            valid_from: 1,
+            fetch: None,
+            fetches: 0,
+            fetch_reasons: 1,
+        }
+    }
+
+    /// Whether the query's token is one the gateway accepts now.
+    fn valid(&self, query: &str) -> bool {
+        split_token(query)
+            .1
+            .as_deref()
+            .and_then(|t| t.strip_prefix('t'))
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n >= self.valid_from)
+    }
+
     fn open(&mut self, query: &str, generation: u64) {
-        let q = query.strip_prefix("channels=").unwrap();
+        let q = split_token(query).0;
+        let q = q.strip_prefix("channels=").unwrap();
         let (c, s) = match q.split_once("&since=") {
             Some((c, s)) => (c, Some(s)),
             None => (q, None),
@@ -901,6 +1436,19 @@ impl Model {
         }
         self.history.push((channel, seq));
     }
+
+    /// Every token issued so far expires. Like the gateway, an open stream
+    /// ends at once with `close` (what was still queued is not sent).
+    fn expire(&mut self) {
+        self.valid_from = self.issued + 1;
+        if let Some((_, _, events)) = &mut self.stream {
+            events.clear();
+            events.push_back((
+                "close".into(),
+                r#"{"reason":"auth_expired","message":"your token expired","retryMs":100}"#.into(),
+            ));
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -913,6 +1461,10 @@ enum Op {
     Wait(u64),
     /// The stream stays silent past the watchdog's limit.
     Silence,
+    /// The subscriber's tokens expire.
+    Expire,
+    /// The token getter answers (with a fresh token, or fails).
+    AnswerToken(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -924,35 +1476,74 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..2).prop_map(Op::ToggleExtra),
         2 => (0u64..3_000).prop_map(Op::Wait),
         1 => Just(Op::Silence),
+        1 => Just(Op::Expire),
+        3 => proptest::bool::weighted(0.8).prop_map(Op::AnswerToken),
     ]
 }
 
+/// Executes the engine's effects against the model until there are none:
+/// streams open (or are refused for an expired token, which the probe then
+/// reports), token fetches wait for an `AnswerToken`.
 fn apply(e: &mut Engine<String>, m: &mut Model, now: u64) {
-    for effect in e.take_effects() {
-        match effect {
-            Effect::Open { query, generation } => {
-                m.open(&query, generation);
-                e.on_open(generation, now);
+    loop {
+        let effects = e.take_effects();
+        if effects.is_empty() {
+            return;
+        }
+        for effect in effects {
+            match effect {
+                Effect::Open { query, generation } => {
+                    if m.valid(&query) {
+                        m.open(&query, generation);
+                        e.on_open(generation, now);
+                    } else {
+                        m.stream = None;
+                        e.on_error(generation, true, now);
+                    }
+                }
+                Effect::Probe { query, generation } if !m.valid(&query) => {
+                    m.fetch_reasons += 1;
+                    e.on_probe(generation, ProbeResult::from_http(401, EXPIRED), true, now);
+                }
+                Effect::FetchToken { request } => {
+                    m.fetch = Some(request);
+                    m.fetches += 1;
+                }
+                Effect::Status(s) if s.code.as_deref() == Some("token_getter_failed") => {
+                    m.fetch_reasons += 1;
+                }
+                Effect::CloseStream => m.stream = None,
+                _ => {}
             }
-            Effect::CloseStream => m.stream = None,
-            _ => {}
+        }
+    }
+}
+
+fn answer_token(e: &mut Engine<String>, m: &mut Model, ok: bool, now: u64) {
+    if let Some(request) = m.fetch.take() {
+        if ok {
+            m.issued += 1;
+            e.on_token(request, Ok(Some(format!("t{}", m.issued))), now);
+        } else {
+            e.on_token(request, Err("offline".into()), now);
         }
     }
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(300))]
 
-    /// Whatever happens to the connection and the channel set, every
-    /// subscription that stays ends up with every log of its channels
-    /// published after the gateway first confirmed it: none lost, none
-    /// twice, in order.
+    /// Whatever happens to the connection, the channel set and the token,
+    /// every subscription that stays ends up with every log of its
+    /// channels published after the gateway first confirmed it: none lost,
+    /// none twice, in order. The token getter is called only when a stream
+    /// needs a fresh token.
     #[test]
     fn nothing_lost_nothing_repeated(ops in proptest::collection::vec(op(), 1..120)) {
         let publish_to = [ch("logs:etl:ws1:wf9"), ch("logs:etl:ws1:wf8"), ch("logs:faas:ws1:f1"), ch("logs:etl:ws2:wf9")];
         let extras = ["logs:faas:ws1:x1", "logs:faas:ws1:x2"];
-        let mut e = engine();
-        let mut m = Model { history: Vec::new(), stream: None };
+        let mut e = with_getter();
+        let mut m = Model::new();
         let watched = ["logs:etl:ws1:wf9", "logs:etl:ws1", "logs:faas:ws1:f1"];
         let ids: Vec<SubId> = watched.iter().map(|c| {
             let o = SubscribeOptions { max_logs: 10_000, ..Default::default() };
@@ -972,18 +1563,24 @@ proptest! {
                 }
             }
         };
+        let deliver = |e: &mut Engine<String>, m: &mut Model, start: &mut [Option<u64>; 3], n: usize, now: u64| {
+            for _ in 0..n {
+                let Some((g, _, events)) = &mut m.stream else { break };
+                let g = *g;
+                let Some((event, data)) = events.pop_front() else { break };
+                if event == "close" && data.contains("auth_expired") {
+                    m.fetch_reasons += 1;
+                }
+                e.ingest(g, &event, &data, now, str::to_owned);
+                note_start(e, start);
+                // A close ends the stream: its effects run before anything else.
+                apply(e, m, now);
+            }
+        };
         for op in ops {
             match op {
                 Op::Publish(i) => m.publish(publish_to[i].clone()),
-                Op::Deliver(n) => {
-                    for _ in 0..n {
-                        let Some((g, _, events)) = &mut m.stream else { break };
-                        let g = *g;
-                        let Some((event, data)) = events.pop_front() else { break };
-                        e.ingest(g, &event, &data, now, str::to_owned);
-                        note_start(&e, &mut start);
-                    }
-                }
+                Op::Deliver(n) => deliver(&mut e, &mut m, &mut start, n, now),
                 Op::Drop => {
                     if let Some((g, _, _)) = &m.stream {
                         let g = *g;
@@ -1010,11 +1607,15 @@ proptest! {
                     now += 40_000;
                     e.on_timer(now);
                 }
+                Op::Expire => m.expire(),
+                Op::AnswerToken(ok) => answer_token(&mut e, &mut m, ok, now),
             }
             apply(&mut e, &mut m, now);
         }
-        // Settle: let timers run and deliver everything.
+        // Settle: the getter answers, timers run, everything is delivered.
         for _ in 0..50 {
+            answer_token(&mut e, &mut m, true, now);
+            apply(&mut e, &mut m, now);
             now += 40_000;
             // The gateway's heartbeat kept the stream alive meanwhile.
             if let Some((g, _, _)) = &m.stream {
@@ -1022,16 +1623,13 @@ proptest! {
             }
             e.on_timer(now);
             apply(&mut e, &mut m, now);
-            if let Some((g, _, events)) = &mut m.stream {
-                let g = *g;
-                while let Some((event, data)) = events.pop_front() {
-                    e.ingest(g, &event, &data, now, str::to_owned);
-                    note_start(&e, &mut start);
-                }
-            }
+            deliver(&mut e, &mut m, &mut start, usize::MAX, now);
             apply(&mut e, &mut m, now);
         }
         prop_assert_eq!(e.status().state, ConnectionState::Open);
+        // At most one getter call per reason to fetch (timeouts count as
+        // getter failures through their status).
+        prop_assert!(m.fetches <= m.fetch_reasons, "{} fetches for {} reasons", m.fetches, m.fetch_reasons);
         for ((id, name), start_head) in ids.iter().zip(watched).zip(start) {
             let start_head = start_head.unwrap_or(u64::MAX);
             let channel = ch(name);
