@@ -63,7 +63,11 @@ export interface LogsSSEClient {
   reconnect(): void;
   /** Counters of the shared client, or null before it exists. */
   stats(): ClientStats | null;
-  /** The token given as `token` (value or getter), or null. */
+  /**
+   * The token from this client's `token` option (the value, or what the
+   * getter returns now), or null. The page's connection calls it itself
+   * when it needs a token.
+   */
   getToken(): Promise<string | null>;
   /**
    * Ends this handle: its subscriptions and status listeners stop and its
@@ -131,7 +135,11 @@ export class ClientHandle implements LogsSSEClient {
     if (this.users === 0) this.detach();
   }
 
-  /** Replaces the token source (the provider's `token` prop may change). */
+  /**
+   * Replaces the token source (the provider's `token` prop may change). The
+   * connection asks for the current one the next time it needs a token
+   * (first stream, expiry); the token it holds stays in use until then.
+   */
   setToken(token: TokenSource): void {
     this.token = token;
   }
@@ -210,10 +218,14 @@ export class ClientHandle implements LogsSSEClient {
   }
 
   private attach(): void {
+    const tokenSource = this.token ?? undefined;
+    // The getter reads this handle's current source, so a changed `token`
+    // prop is used at the next refresh.
+    const getToken = tokenSource === undefined ? undefined : () => this.getToken();
     const entry = acquireShared(
       this.key,
-      () => createRawClient(this.gatewayUrl, this.withCredentials, this.tuning, this.wasmUrl),
-      { releaseDelayMs: this.releaseDelayMs, createdBy: VERSION },
+      () => createRawClient(this.gatewayUrl, this.withCredentials, this.tuning, this.wasmUrl, getToken),
+      { releaseDelayMs: this.releaseDelayMs, createdBy: VERSION, tokenSource, owner: this },
     );
     this.entry = entry;
     this.failure = null;

@@ -18,12 +18,16 @@ LogsSSEContext.displayName = 'LogsSSEContext';
 export interface LogsSSEProviderProps extends Omit<LogsClientOptions, 'token'> {
   children?: ReactNode;
   /**
-   * The subscriber's token. Stored (see `client.getToken()`) and forwarded to
-   * the gateway once it accepts subscriber tokens; today the stream relies on
-   * the page's cookies (`withCredentials`).
+   * The subscriber's JWT, sent as `access_token` in the stream URL (the
+   * gateway must run with `--allow-query-token`). For cookie auth pass
+   * `withCredentials` instead.
    */
   token?: string | null;
-  /** A function returning the token (sync or async); wins over `token`. */
+  /**
+   * A function returning the token (sync or async, null for none); wins over
+   * `token`. Called before the first stream and again whenever the gateway
+   * says the token expired; the stream then resumes without losing logs.
+   */
   getToken?: () => string | null | undefined | Promise<string | null | undefined>;
   /** Use this client (from `createLogsClient()`) instead of creating one; the provider does not close it. */
   client?: LogsSSEClient;

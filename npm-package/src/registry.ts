@@ -13,6 +13,11 @@
 // may call into a client created by another copy's WebAssembly module, so
 // only add optional members here and bump the key's version for anything
 // incompatible (a copy with another version then keeps its own client).
+//
+// The subscriber token is not part of the key: a page has one connection per
+// gateway, so the token source of whoever created the client is the one it
+// uses ("first one wins"). A later user with a different token source is
+// warned once on the console (see `acquireShared`).
 
 import type {
   ClientStats,
@@ -64,6 +69,13 @@ export interface SharedEntry {
   readonly client: RawClient | null;
   /** Users currently holding the entry. */
   readonly refs: number;
+  /**
+   * The token source (`token` or `getToken`) the client was created with;
+   * undefined when it has none (or was created by a copy that predates it).
+   */
+  readonly tokenSource?: unknown;
+  /** Who created the client (this copy's handle), to tell its return from a conflict. */
+  readonly owner?: object;
   acquire(): void;
   release(): void;
 }
@@ -104,21 +116,43 @@ export function resolveUrl(gatewayUrl: string): string {
 
 /**
  * Returns the page's shared client for `key`, creating it with `create` if
- * there is none, and acquires one reference for the caller.
+ * there is none, and acquires one reference for the caller. `tokenSource` is
+ * the caller's `token`/`getToken`: a new client is created with it; joining
+ * a client created with another one keeps that one and warns.
  */
 export function acquireShared(
   key: string,
   create: () => Promise<RawClient>,
-  options: { releaseDelayMs: number; createdBy: string },
+  options: { releaseDelayMs: number; createdBy: string; tokenSource?: unknown; owner?: object },
 ): SharedEntry {
   const registry = pageRegistry();
   let entry = registry.entries.get(key);
   if (entry === undefined) {
-    entry = new Entry(registry, key, create, options.releaseDelayMs, options.createdBy);
+    entry = new Entry(registry, key, create, options.releaseDelayMs, options.createdBy, options.tokenSource, options.owner);
     registry.entries.set(key, entry);
+  } else if (entry.owner === undefined || entry.owner !== options.owner) {
+    // (The creator coming back after a remount is not a conflict, even if
+    // its getter is a new function by now.)
+    warnOnTokenConflict(entry, options.tokenSource);
   }
   entry.acquire();
   return entry;
+}
+
+const warned = new WeakSet<SharedEntry>();
+
+/** First one wins: a joiner's different token source is not used; say so once per client. */
+function warnOnTokenConflict(entry: SharedEntry, tokenSource: unknown): void {
+  if (tokenSource === undefined || tokenSource === null || entry.tokenSource === tokenSource || warned.has(entry)) {
+    return;
+  }
+  warned.add(entry);
+  const had = entry.tokenSource === undefined || entry.tokenSource === null ? 'no token' : 'another token source';
+  console.warn(
+    `@datashop/logs-sse-client: the page's connection to ${entry.key.split(' ')[0]} was created with ${had}; ` +
+      'it keeps using that one and ignores this token/getToken (one connection per gateway per page: the first ' +
+      'provider or client wins). Give every provider on the page the same getToken function.',
+  );
 }
 
 class Entry implements SharedEntry {
@@ -135,6 +169,8 @@ class Entry implements SharedEntry {
     create: () => Promise<RawClient>,
     private readonly releaseDelayMs: number,
     readonly createdBy: string,
+    readonly tokenSource: unknown,
+    readonly owner: object | undefined,
   ) {
     this.ready = create().then(
       (client) => {

@@ -44,7 +44,11 @@ export interface ConnectionStatus {
   readonly reason?: FailureReason;
   readonly message?: string;
   readonly httpStatus?: number;
-  /** The gateway's error or close code, e.g. `invalid_channel`, `slow_consumer`. */
+  /**
+   * The gateway's error or close code, e.g. `invalid_channel`, `expired_token`,
+   * `invalid_signature`, `forbidden_channels`, `auth_expired`, or
+   * `token_getter_failed` when `getToken` threw, rejected or hung.
+   */
   readonly code?: string;
   /** Reconnect attempt (0 while healthy). */
   readonly attempt: number;
@@ -152,9 +156,12 @@ export interface LogsClientOptions extends ClientTuning {
   /** Send cookies with the stream (`EventSource` `withCredentials`). Default false. */
   withCredentials?: boolean;
   /**
-   * The subscriber's token, or a function returning it. Stored and exposed
-   * through `client.getToken()`; it is forwarded to the gateway once the
-   * gateway accepts subscriber tokens (today the stream relies on cookies).
+   * The subscriber's JWT, or a function (sync or async) returning it. The
+   * page's connection calls it before its first stream and whenever the
+   * gateway ends the stream because the token expired, then resumes from its
+   * cursors. Sent as `access_token` in the stream URL: the gateway must run
+   * with `--allow-query-token`. Cookie auth needs only `withCredentials`.
+   * One connection per gateway per page: the first user's source is used.
    */
   token?: TokenSource;
   /**

@@ -41,17 +41,22 @@ export function loadWasm(wasmUrl?: string | URL): Promise<void> {
   return loading;
 }
 
-/** Creates a wasm client once the module is loaded. */
+/**
+ * Creates a wasm client once the module is loaded. `getToken`, when given,
+ * becomes the wasm client's token getter (it decides when to call it).
+ */
 export async function createRawClient(
   gatewayUrl: string,
   withCredentials: boolean,
   tuning: ClientTuning,
   wasmUrl?: string | URL,
+  getToken?: () => Promise<string | null>,
 ): Promise<RawClient> {
   await loadWasm(wasmUrl);
   // Only defined options are passed: the wasm client rejects unknown names and
   // the explicit `undefined`s of a spread would be noise to it.
   const options: Record<string, unknown> = { withCredentials };
+  if (getToken !== undefined) options.getToken = getToken;
   for (const name of TUNING_KEYS) {
     const value = tuning[name];
     if (value !== undefined) options[name] = value;

@@ -25,6 +25,7 @@ export interface PanelState {
   channel: string | null;
   channelStatus: string | null;
   error: { code: string; message: string } | null;
+  status: { state: string; reason?: string; code?: string; httpStatus?: number };
   commits: number;
 }
 

@@ -1,9 +1,12 @@
 // Starts the real gateway binary on a free port for the browser tests, and
-// talks to it: publish logs as a service, read the admin stats.
+// talks to it: publish logs as a service, read the admin stats. With
+// `{ jwt: true }` the gateway requires subscriber JWTs in `access_token`
+// (see jwt.ts) instead of allowing anonymous subscribers.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { JWT_SECRET } from './jwt.js';
 
 export const ADMIN_TOKEN = 'admin-test-token';
 export const SERVICE_TOKENS: Record<string, string> = {
@@ -22,8 +25,11 @@ export function gatewayBinary(): string {
   return process.env.GATEWAY_BIN ?? path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../target/debug/logs-sse-gateway');
 }
 
-export async function startGateway(): Promise<RunningGateway> {
-  const args = ['--listen', '127.0.0.1:0', '--allow-anonymous', '--admin-token', ADMIN_TOKEN, '--cors-origin', '*'];
+export async function startGateway(options: { jwt?: boolean } = {}): Promise<RunningGateway> {
+  const auth = options.jwt
+    ? ['--jwt-secret', JWT_SECRET, '--allow-query-token', '--jwt-leeway-secs', '0']
+    : ['--allow-anonymous'];
+  const args = ['--listen', '127.0.0.1:0', ...auth, '--admin-token', ADMIN_TOKEN, '--cors-origin', '*'];
   for (const [service, token] of Object.entries(SERVICE_TOKENS)) args.push('--service-token', `${service}=${token}`);
   const child = spawn(gatewayBinary(), args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {

@@ -9,6 +9,8 @@ import { startServer } from './server.js';
 declare module 'vitest' {
   export interface ProvidedContext {
     gatewayUrl: string;
+    /** A gateway that requires subscriber JWTs (`--jwt-secret`, `--allow-query-token`). */
+    authGatewayUrl: string;
     baseUrl: string;
     fixtures: { webpackAssets: { name: string; size: number }[] };
   }
@@ -21,12 +23,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const external = process.env.LOGS_SSE_TEST_GATEWAY;
   const gateway = external ? null : await startGateway();
   const gatewayUrl = external ?? gateway!.url;
+  const authGateway = await startGateway({ jwt: true });
   const server = await startServer(outDir, gatewayUrl);
   project.provide('gatewayUrl', gatewayUrl);
+  project.provide('authGatewayUrl', authGateway.url);
   project.provide('baseUrl', server.url);
   project.provide('fixtures', { webpackAssets: built.webpack.assets });
   return async () => {
     await server.stop();
     await gateway?.stop();
+    await authGateway.stop();
   };
 }

@@ -1,10 +1,12 @@
 // A small static server for the built test pages, which also forwards
 // /api/logs/* to the gateway, so pages use the relative gateway URL that
-// micro frontends use in production (same origin, no CORS).
+// micro frontends use in production (same origin, no CORS), and mints test
+// subscriber tokens at /token (what an app's session endpoint would do).
 import { createReadStream, statSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { tokenFor } from './jwt.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -28,6 +30,11 @@ export async function startServer(root: string, gatewayUrl: string): Promise<Run
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     requests.push(url.pathname);
+    if (url.pathname === '/token') {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(tokenFor(url.searchParams)));
+      return;
+    }
     if (url.pathname.startsWith('/api/')) {
       const upstream = http.request(
         { host: gateway.hostname, port: gateway.port, path: req.url, method: req.method, headers: req.headers },

@@ -44,13 +44,13 @@ describe('createLogsClient', () => {
     c.close();
   });
 
-  test('passes the tuning options to the wasm client and keeps the token', async () => {
+  test('passes the tuning options to the wasm client', async () => {
     const onDiagnostic = () => undefined;
-    const client = createLogsClient({ gatewayUrl: GW, lingerMs: 10, backoffMaxMs: 5000, onDiagnostic, token: async () => 'secret' });
+    const client = createLogsClient({ gatewayUrl: GW, lingerMs: 10, backoffMaxMs: 5000, onDiagnostic });
     await client.ready();
-    expect(createRawClient.mock.calls[0]).toEqual([GW, false, { lingerMs: 10, backoffMaxMs: 5000, onDiagnostic }, undefined]);
-    expect(await client.getToken()).toBe('secret');
-    expect(await createLogsClient({ gatewayUrl: GW }).getToken()).toBeNull();
+    // No token source: no getter for the wasm client.
+    expect(createRawClient.mock.calls[0]).toEqual([GW, false, { lingerMs: 10, backoffMaxMs: 5000, onDiagnostic }, undefined, undefined]);
+    expect(await client.getToken()).toBeNull();
   });
 
   test('subscribe() before the module is ready connects once it is', async () => {
@@ -140,5 +140,118 @@ describe('createLogsClient', () => {
     expect(createRawClient).toHaveBeenCalledTimes(1);
     handle.release();
     await expect(handle.ready()).rejects.toMatchObject({ code: 'closed' });
+  });
+});
+
+describe('subscriber tokens', () => {
+  /** The getter the (first) wasm client was created with. */
+  const wasmGetter = (call = 0) => (createRawClient.mock.calls[call] as unknown[])[4] as (() => Promise<string | null>) | undefined;
+
+  test('a getter (sync or async) becomes the wasm client\'s getToken', async () => {
+    let n = 0;
+    const client = createLogsClient({ gatewayUrl: GW, token: async () => `jwt-${(n += 1)}` });
+    await client.ready();
+    const getter = wasmGetter();
+    expect(getter).toBeTypeOf('function');
+    expect(await getter!()).toBe('jwt-1');
+    expect(await getter!()).toBe('jwt-2');
+    expect(await client.getToken()).toBe('jwt-3');
+    client.close();
+    delete (globalThis as Record<symbol, unknown>)[KEY];
+    const sync = createLogsClient({ gatewayUrl: GW, token: () => 'plain' });
+    await sync.ready();
+    expect(await wasmGetter(1)!()).toBe('plain');
+    sync.close();
+  });
+
+  test('a fixed token is given through the getter, and a changed token is used at the next call', async () => {
+    const handle = new ClientHandle({ gatewayUrl: GW, token: 'first' });
+    handle.retain();
+    await handle.ready();
+    const getter = wasmGetter()!;
+    expect(await getter()).toBe('first');
+    handle.setToken(async () => 'refreshed');
+    expect(await getter()).toBe('refreshed');
+    handle.setToken(null);
+    expect(await getter()).toBeNull();
+    handle.release();
+  });
+
+  test('a throwing getter rejects, so the wasm client reports token_getter_failed', async () => {
+    const client = createLogsClient({
+      gatewayUrl: GW,
+      token: () => {
+        throw new Error('signed out');
+      },
+    });
+    await client.ready();
+    await expect(wasmGetter()!()).rejects.toThrow('signed out');
+    client.close();
+  });
+
+  describe('two users of one page connection with different token sources: the first one wins', () => {
+    let warn: ReturnType<typeof vi.spyOn>;
+    beforeEach(() => {
+      warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    });
+    afterEach(() => {
+      warn.mockRestore();
+    });
+
+    test('the second getter is not used and a warning says so, once', async () => {
+      const first = vi.fn(async () => 'token-of-first');
+      const second = vi.fn(async () => 'token-of-second');
+      const a = createLogsClient({ gatewayUrl: GW, token: first });
+      const b = createLogsClient({ gatewayUrl: GW, token: second });
+      const c = createLogsClient({ gatewayUrl: GW, token: async () => 'third' });
+      await Promise.all([a.ready(), b.ready(), c.ready()]);
+      expect(created).toHaveLength(1);
+      expect(await wasmGetter()!()).toBe('token-of-first');
+      expect(first).toHaveBeenCalledTimes(1);
+      expect(second).not.toHaveBeenCalled();
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0]![0])).toMatch(/created with another token source; it keeps using that one/);
+      expect(String(warn.mock.calls[0]![0])).toContain(GW);
+      a.close();
+      b.close();
+      c.close();
+    });
+
+    test('the same getter, or none, joins silently', async () => {
+      const getToken = async () => 't';
+      const a = createLogsClient({ gatewayUrl: GW, token: getToken });
+      const b = createLogsClient({ gatewayUrl: GW, token: getToken });
+      const c = createLogsClient({ gatewayUrl: GW });
+      await Promise.all([a.ready(), b.ready(), c.ready()]);
+      expect(created).toHaveLength(1);
+      expect(warn).not.toHaveBeenCalled();
+      a.close();
+      b.close();
+      c.close();
+    });
+
+    test('a token offered to a connection created without one is not used, with a warning', async () => {
+      const a = createLogsClient({ gatewayUrl: GW });
+      const b = createLogsClient({ gatewayUrl: GW, token: 'late' });
+      await Promise.all([a.ready(), b.ready()]);
+      expect(wasmGetter()).toBeUndefined();
+      expect(String(warn.mock.calls[0]![0])).toMatch(/created with no token/);
+      a.close();
+      b.close();
+    });
+
+    test('the creator coming back (remount) with a new getter function is not a conflict', async () => {
+      const handle = new ClientHandle({ gatewayUrl: GW, releaseDelayMs: 1000, token: async () => 'one' });
+      handle.retain();
+      await handle.ready();
+      handle.release();
+      handle.setToken(async () => 'two'); // a re-render's new inline function
+      handle.retain();
+      await handle.ready();
+      expect(created).toHaveLength(1);
+      expect(warn).not.toHaveBeenCalled();
+      expect(await wasmGetter()!()).toBe('two');
+      handle.release();
+    });
   });
 });
