@@ -73,6 +73,9 @@ test('a pipeline run started from the page is followed across ETL, FAAS and func
   const order = (re) => all.findIndex(([, message]) => re.test(message));
   assert.ok(order(/^load: triggering FAAS/) < order(/^Workflow flow-run-0001 started/), 'ETL triggers the FAAS workflow');
   assert.ok(order(/invoking \(execution exec-geocode-0001\)/) < order(/^execution exec-geocode-0001 finished/), 'the workflow calls the function');
+  const lastGeocode = all.findLastIndex(([channel]) => channel.endsWith(':fn-geocode'));
+  assert.ok(lastGeocode < order(/fn-geocode: done/), 'the function finishes before the workflow step does (causal order across services)');
+  assert.ok(order(/^Workflow flow-run-0001 succeeded/) < order(/^load: FAAS workflow flow-run-0001 succeeded/), 'the workflow finishes before the ETL run resumes');
   console.log(`pipeline run-0001: ${all.length} lines across ${[...services].join(', ')}`);
   await sleep(300);
   await screenshot(page, 'all-services');

@@ -84,6 +84,7 @@ export async function runPipeline(pubs, { workspace = WORKSPACE, n, pipeline = P
   etl('info', `transform: ${fmt(rows - skipped)} rows ready`, { stage: 'transform' });
   await wait(300);
   etl('info', `load: triggering FAAS workflow ${pipeline.flow} (${flowExec})`, { stage: 'load' });
+  await pubs.etl.flush(2000);
 
   // The FAAS workflow, triggered by the ETL run.
   await wait(250);
@@ -94,6 +95,7 @@ export async function runPipeline(pubs, { workspace = WORKSPACE, n, pipeline = P
   for (const [i, fn] of pipeline.functions.entries()) {
     const exec = `exec-${fn.replace(/^fn-/, '')}-${pad(n)}`;
     flow('info', `step ${i + 1}/${steps} ${fn}: invoking (execution ${exec})`, { step: i + 1, function_id: fn, function_execution: exec });
+    await pubs.faas.flush(2000);
     const stepStarted = Date.now();
     await runFunction(pubs, { workspace, fn, exec, run, trace, rows: rows - skipped, wait });
     flow('info', `step ${i + 1}/${steps} ${fn}: done in ${((Date.now() - stepStarted) / 1000).toFixed(1)} s`, { step: i + 1 });
@@ -103,6 +105,7 @@ export async function runPipeline(pubs, { workspace = WORKSPACE, n, pipeline = P
   flow('info', `step ${steps}/${steps} notify: ${flagged} records sent to the review queue`, { step: steps });
   await wait(200);
   flow('info', `Workflow ${flowExec} succeeded in ${((Date.now() - flowStarted) / 1000).toFixed(1)} s`);
+  await pubs.faas.flush(2000);
 
   await wait(300);
   etl('info', `load: FAAS workflow ${flowExec} succeeded`, { stage: 'load' });
@@ -149,6 +152,9 @@ async function runFunction(pubs, { workspace, fn, exec, run, trace, rows, wait }
     log('info', 'profiles merged');
   }
   log('info', `execution ${exec} finished`, { status: 'succeeded' });
+  // The function's lines reach the gateway before the workflow moves on,
+  // so the all-services timeline reads in causal order.
+  await pubs.function.flush(2000);
 }
 
 const PAGES = ['/', '/products/4711', '/products/1187', '/cart', '/checkout', '/search?q=boots', '/account/orders'];

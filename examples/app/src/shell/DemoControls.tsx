@@ -20,6 +20,13 @@ export function DemoControls() {
   const [status, setStatus] = useState<PublisherStatus | null>(null);
   const [message, setMessage] = useState<string | null>(null);
 
+  // A note stays a few seconds.
+  useEffect(() => {
+    if (message === null) return;
+    const timer = setTimeout(() => setMessage(null), 5000);
+    return () => clearTimeout(timer);
+  }, [message]);
+
   useEffect(() => {
     let stopped = false;
     let timer: ReturnType<typeof setTimeout>;
