@@ -96,6 +96,8 @@ export class ClientHandle implements LogsSSEClient {
   private readonly wasmUrl: string | URL | undefined;
   private readonly releaseDelayMs: number;
   private token: TokenSource;
+  /** A token arrived after the connection may have been refused without it. */
+  private tokenArrived = false;
   private users = 0;
   private entry: SharedEntry | null = null;
   private rawListener: RawStatusListener | null = null;
@@ -141,7 +143,16 @@ export class ClientHandle implements LogsSSEClient {
    * (first stream, expiry); the token it holds stays in use until then.
    */
   setToken(token: TokenSource): void {
+    const before = this.token;
     this.token = token;
+    // A token that arrives late (the session loaded after the first render)
+    // or a new fixed token: if the connection failed for want of one, retry.
+    // A getter's identity changing (an inline function) means nothing.
+    const arrived = (isNone(before) && !isNone(token)) || (typeof before === 'string' && typeof token === 'string' && before !== token);
+    if (arrived && this.entry?.owner === this) {
+      this.tokenArrived = true;
+      this.retryAuth();
+    }
   }
 
   subscribe<T = LogData>(
@@ -219,9 +230,10 @@ export class ClientHandle implements LogsSSEClient {
 
   private attach(): void {
     const tokenSource = this.token ?? undefined;
-    // The getter reads this handle's current source, so a changed `token`
-    // prop is used at the next refresh.
-    const getToken = tokenSource === undefined ? undefined : () => this.getToken();
+    // Always a getter, reading this handle's current source: a `token` prop
+    // that is set later, or changes, is used the next time a token is needed
+    // (a getter answering null means "no token": cookies or anonymous).
+    const getToken = (): Promise<string | null> => this.getToken();
     const entry = acquireShared(
       this.key,
       () => createRawClient(this.gatewayUrl, this.withCredentials, this.tuning, this.wasmUrl, getToken),
@@ -248,8 +260,24 @@ export class ClientHandle implements LogsSSEClient {
     );
   }
 
+  /** Retries a connection refused for auth once a new token is there (see setToken). */
+  private retryAuth(): void {
+    const client = this.entry?.client;
+    if (!this.tokenArrived || !client) return;
+    const { state, reason } = client.status;
+    if (state === 'failed' && (reason === 'unauthorized' || reason === 'forbidden')) {
+      this.tokenArrived = false;
+      client.reconnect(); // fetches a fresh token first
+    } else if (state === 'open') {
+      this.tokenArrived = false; // it will be used when a token is next needed
+    }
+  }
+
   private connected(client: RawClient): void {
-    this.rawListener = client.onStatus(() => this.emitStatus());
+    this.rawListener = client.onStatus(() => {
+      this.retryAuth();
+      this.emitStatus();
+    });
     for (const subscription of this.subscriptions) subscription.connect(client);
     this.emitStatus();
   }
@@ -324,6 +352,10 @@ class HandleSubscription<T> implements Subscription<T> {
     }
     this.onEnd(this);
   }
+}
+
+function isNone(token: TokenSource): boolean {
+  return token === undefined || token === null || token === '';
 }
 
 /** The wasm client's subscribe options: only those that are set (it rejects unknown ones). */

@@ -26,7 +26,9 @@ export interface LogsSSEProviderProps extends Omit<LogsClientOptions, 'token'> {
   /**
    * A function returning the token (sync or async, null for none); wins over
    * `token`. Called before the first stream and again whenever the gateway
-   * says the token expired; the stream then resumes without losing logs.
+   * says the token expired; the stream then resumes without losing logs. May
+   * be undefined at first (session loading): a connection refused without a
+   * token retries once it is set.
    */
   getToken?: () => string | null | undefined | Promise<string | null | undefined>;
   /** Use this client (from `createLogsClient()`) instead of creating one; the provider does not close it. */

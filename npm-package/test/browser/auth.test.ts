@@ -6,7 +6,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, test } from 'vitest';
 import { eventSources, launchBrowser, newPage } from '../support/browser.js';
 import { publish } from '../support/gateway.js';
-import { mount, openApp, uniqueWorkspace, waitConnected, waitForCount, waitForPanel } from '../support/app.js';
+import { mount, openApp, setProvider, uniqueWorkspace, waitConnected, waitForCount, waitForPanel } from '../support/app.js';
 
 const authGateway = inject('authGatewayUrl');
 const baseUrl = inject('baseUrl');
@@ -63,6 +63,22 @@ describe('LogsSSEProvider with getToken', () => {
     expect(state.isConnected).toBe(true);
     // The token rides in the stream URL only.
     expect(counted.urls.every((url) => url.includes('access_token=ey'))).toBe(true);
+  });
+
+  test('a getToken that arrives after the first render (session loading) connects once it is there', async () => {
+    const ws = uniqueWorkspace('auth');
+    await mount(page, app, {
+      id: 'late',
+      provider: { gatewayUrl: streamUrl },
+      panels: [{ id: 'p', options: { service: 'etl', workspace_id: ws, workflow_id: 'wf' } }],
+    });
+    const refused = await waitForPanel(page, app, 'p', "(s) => s.connectionStatus === 'failed'");
+    expect(refused.status).toMatchObject({ reason: 'unauthorized', code: 'missing_token', httpStatus: 401 });
+    await setProvider(page, app, 'late', { gatewayUrl: streamUrl, tokenUrl: `/token?ttl=60&workspaces=${ws}` });
+    await waitConnected(page, app, 'p');
+    await publish(authGateway, { service: 'etl', workspace_id: ws, workflow_id: 'wf' }, [{ seq: 1 }]);
+    expect((await waitForCount(page, app, 'p', 1)).logs).toEqual([{ seq: 1 }]);
+    expect(await tokenCalls()).toBe(1);
   });
 
   test('a refused token shows failed / unauthorized with the gateway code', async () => {

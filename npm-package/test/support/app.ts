@@ -52,6 +52,10 @@ export function setPanels(page: Page, bundle: Bundle, rootId: string, panels: Pa
   return page.evaluate(([b, r, p]) => (window as any).harnesses[b].setPanels(r, p), [bundle, rootId, panels] as const);
 }
 
+export function setProvider(page: Page, bundle: Bundle, rootId: string, provider: Record<string, unknown>): Promise<void> {
+  return page.evaluate(([b, r, p]) => (window as any).harnesses[b].setProvider(r, p), [bundle, rootId, provider] as const);
+}
+
 export function unmount(page: Page, bundle: Bundle, rootId: string): Promise<void> {
   return page.evaluate(([b, r]) => (window as any).harnesses[b].unmount(r), [bundle, rootId] as const);
 }

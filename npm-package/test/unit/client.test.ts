@@ -48,8 +48,9 @@ describe('createLogsClient', () => {
     const onDiagnostic = () => undefined;
     const client = createLogsClient({ gatewayUrl: GW, lingerMs: 10, backoffMaxMs: 5000, onDiagnostic });
     await client.ready();
-    // No token source: no getter for the wasm client.
-    expect(createRawClient.mock.calls[0]).toEqual([GW, false, { lingerMs: 10, backoffMaxMs: 5000, onDiagnostic }, undefined, undefined]);
+    expect(createRawClient.mock.calls[0]).toEqual([GW, false, { lingerMs: 10, backoffMaxMs: 5000, onDiagnostic }, undefined, expect.any(Function)]);
+    // Without a token source the getter answers null: no token (cookies or anonymous).
+    expect(await (createRawClient.mock.calls[0] as unknown[])[4]()).toBeNull();
     expect(await client.getToken()).toBeNull();
   });
 
@@ -143,9 +144,10 @@ describe('createLogsClient', () => {
   });
 });
 
+/** The getter the (first) wasm client was created with. */
+const wasmGetter = (call = 0) => (createRawClient.mock.calls[call] as unknown[])[4] as (() => Promise<string | null>) | undefined;
+
 describe('subscriber tokens', () => {
-  /** The getter the (first) wasm client was created with. */
-  const wasmGetter = (call = 0) => (createRawClient.mock.calls[call] as unknown[])[4] as (() => Promise<string | null>) | undefined;
 
   test('a getter (sync or async) becomes the wasm client\'s getToken', async () => {
     let n = 0;
@@ -234,7 +236,7 @@ describe('subscriber tokens', () => {
       const a = createLogsClient({ gatewayUrl: GW });
       const b = createLogsClient({ gatewayUrl: GW, token: 'late' });
       await Promise.all([a.ready(), b.ready()]);
-      expect(wasmGetter()).toBeUndefined();
+      expect(await wasmGetter()!()).toBeNull();
       expect(String(warn.mock.calls[0]![0])).toMatch(/created with no token/);
       a.close();
       b.close();
@@ -253,5 +255,73 @@ describe('subscriber tokens', () => {
       expect(await wasmGetter()!()).toBe('two');
       handle.release();
     });
+  });
+});
+
+describe('a token that arrives after the first render', () => {
+  test('retries a connection refused without it, once', async () => {
+    const handle = new ClientHandle({ gatewayUrl: GW });
+    handle.retain();
+    await handle.ready();
+    const fake = created[0]!;
+    // The session is still loading: the first stream went without a token.
+    fake.setStatus({ state: 'failed', reason: 'unauthorized', code: 'missing_token' });
+    expect(fake.reconnects).toBe(0);
+    handle.setToken(async () => 'now-signed-in');
+    expect(fake.reconnects).toBe(1);
+    expect(await wasmGetter()!()).toBe('now-signed-in');
+    // Another refusal is not retried again by itself.
+    fake.setStatus({ state: 'failed', reason: 'unauthorized', code: 'invalid_signature' });
+    expect(fake.reconnects).toBe(1);
+    // A new inline getter (same meaning) retries nothing; a new fixed token does.
+    handle.setToken(async () => 'now-signed-in');
+    expect(fake.reconnects).toBe(1);
+    handle.setToken('t1');
+    handle.setToken('t2');
+    expect(fake.reconnects).toBe(2);
+    handle.release();
+  });
+
+  test('arriving while the first stream still opens, it retries once that stream is refused', async () => {
+    const handle = new ClientHandle({ gatewayUrl: GW });
+    handle.retain();
+    await handle.ready();
+    const fake = created[0]!;
+    fake.setStatus({ state: 'connecting' });
+    handle.setToken('token');
+    expect(fake.reconnects).toBe(0);
+    fake.setStatus({ state: 'failed', reason: 'unauthorized', code: 'missing_token' });
+    expect(fake.reconnects).toBe(1);
+    fake.setStatus({ state: 'failed', reason: 'unauthorized', code: 'missing_token' });
+    expect(fake.reconnects).toBe(1);
+    handle.release();
+  });
+
+  test('a stream that opened without it (anonymous or cookie) is left alone', async () => {
+    const handle = new ClientHandle({ gatewayUrl: GW });
+    handle.retain();
+    await handle.ready();
+    const fake = created[0]!;
+    fake.setStatus({ state: 'open' });
+    handle.setToken('token');
+    fake.setStatus({ state: 'failed', reason: 'forbidden' });
+    expect(fake.reconnects).toBe(0);
+    handle.release();
+  });
+
+  test('only the handle whose getter the connection uses retries', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const owner = new ClientHandle({ gatewayUrl: GW });
+    owner.retain();
+    await owner.ready();
+    const joiner = new ClientHandle({ gatewayUrl: GW });
+    joiner.retain();
+    await joiner.ready();
+    created[0]!.setStatus({ state: 'failed', reason: 'unauthorized' });
+    joiner.setToken('not-used');
+    expect(created[0]!.reconnects).toBe(0);
+    owner.release();
+    joiner.release();
+    warn.mockRestore();
   });
 });
