@@ -71,11 +71,17 @@ pub fn app(state: AppState) -> Router {
         }
         None => router,
     };
-    let router = router.layer(TraceLayer::new_for_http());
+    let router = router.layer(TraceLayer::new_for_http().make_span_with(request_span));
     match cors {
         Some(cors) => router.layer(cors),
         None => router,
     }
+}
+
+/// The tracing span of a request: method and path only. The query is left
+/// out because it may carry a subscriber token (`access_token`).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
 }
 
 /// Serves `listener` until `shutdown` resolves, then ends every open stream

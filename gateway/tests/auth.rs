@@ -637,3 +637,24 @@ fn an_insecure_configuration_is_refused_at_startup() {
         .to_string()
         .contains("32 bytes"));
 }
+
+#[tokio::test]
+async fn an_explicit_token_wins_over_a_stale_cookie() {
+    let gw = hs_gateway(|c| c.allow_query_token = true).await;
+    let stale = hs256(&json!({"sub": "alice", "exp": now() - 60, "workspaces": ["ws1"]}));
+    let fresh = hs256(&claims("alice", json!({"workspaces": ["ws1"]})));
+    let q = "channels=logs:etl:ws1:wf1";
+    let cookie = format!("logs_sse_token={stale}");
+    let (status, code, _) = gw
+        .refused(gw.stream_request(q).header("cookie", &cookie))
+        .await;
+    assert_eq!((status, code.as_str()), (401, "expired_token"));
+    let with_query = format!("{q}&access_token={fresh}");
+    let s = gw
+        .subscribe_request(
+            &with_query,
+            gw.stream_request(&with_query).header("cookie", &cookie),
+        )
+        .await;
+    assert_eq!(s.statuses[0].status, StatusKind::Subscribed);
+}

@@ -2,9 +2,10 @@
 //!
 //! A browser `EventSource` cannot set headers, so a subscriber JWT may come
 //! from, in this order: an `Authorization: Bearer` header (non-browser
-//! clients), the configured cookie (HttpOnly, sent with `withCredentials`),
-//! or the `access_token` query parameter when explicitly allowed (weaker:
-//! URLs are logged).
+//! clients), the `access_token` query parameter when explicitly allowed
+//! (weaker: URLs get logged), or the configured cookie (HttpOnly, sent with
+//! `withCredentials`). An explicit token wins over the ambient cookie, so a
+//! client that fetched a fresh token is not held back by a stale cookie.
 
 use axum::http::{header, HeaderMap};
 
@@ -44,7 +45,7 @@ impl SubscriberAuth {
         }
         let token = match super::bearer_token(headers) {
             Some(header_token) => Some(header_token?),
-            None => cookie(headers, &self.cookie).or(query_token),
+            None => query_token.or_else(|| cookie(headers, &self.cookie)),
         };
         match (token, &self.verifier) {
             (Some(token), Some(verifier)) => {
