@@ -799,7 +799,13 @@ impl<P: Clone> Engine<P> {
 
     /// The outcome of the probe for `generation`.
     pub fn on_probe(&mut self, generation: u64, result: ProbeResult, online: bool, now: u64) {
-        if generation != self.generation || !matches!(self.phase, Phase::Waiting { .. }) {
+        // The verdict explains the current run of failures: while waiting
+        // to retry, or when the retry it preceded has not opened yet (a slow
+        // probe may answer after the backoff elapsed). Once a stream opened,
+        // an old verdict is stale.
+        let waiting = generation == self.generation && matches!(self.phase, Phase::Waiting { .. });
+        let retrying = generation + 1 == self.generation && self.phase == Phase::Connecting;
+        if !(waiting || retrying) {
             return;
         }
         match classify(&result, online) {
@@ -831,6 +837,9 @@ impl<P: Clone> Engine<P> {
                     return;
                 }
                 if v.fatal {
+                    if retrying {
+                        self.effects.push(Effect::CloseStream);
+                    }
                     self.phase = Phase::Failed;
                     // Retrying from `failed` (a channel change, reconnect())
                     // starts with a fresh token and its own expiry retry.

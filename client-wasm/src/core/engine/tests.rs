@@ -447,6 +447,70 @@ fn unreachable_gateway_keeps_retrying_with_growing_backoff() {
 }
 
 #[test]
+fn a_probe_answering_after_the_retry_began_still_explains_the_failure() {
+    let mut e = engine();
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    e.on_timer(25);
+    let first = e.generation();
+    e.on_error(first, true, 30);
+    // The backoff elapses before the probe answers: the retry is opening.
+    let due = e.next_deadline().unwrap();
+    e.on_timer(due);
+    assert_eq!(e.generation(), first + 1);
+    e.take_effects();
+    e.on_probe(
+        first,
+        ProbeResult::Unreachable {
+            message: "Failed to fetch".into(),
+        },
+        true,
+        due + 5,
+    );
+    assert_eq!(e.status().reason, Some(Reason::GatewayUnreachable));
+    assert_eq!(e.status().state, ConnectionState::Reconnecting);
+
+    // A fatal verdict ends the retry in flight.
+    e.on_error(first + 1, true, due + 10);
+    let due = e.next_deadline().unwrap();
+    e.on_timer(due);
+    e.take_effects();
+    e.on_probe(
+        first + 1,
+        ProbeResult::Http {
+            status: 400,
+            code: Some("too_many_channels".into()),
+            message: Some("65 channels requested".into()),
+        },
+        true,
+        due + 5,
+    );
+    assert_eq!(e.status().state, ConnectionState::Failed);
+    assert!(e
+        .take_effects()
+        .iter()
+        .any(|x| matches!(x, Effect::CloseStream)));
+
+    // Once a stream opened, an old verdict is ignored.
+    let mut e = engine();
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    e.on_timer(25);
+    let g = e.generation();
+    e.on_error(g, true, 30);
+    let due = e.next_deadline().unwrap();
+    e.on_timer(due);
+    e.on_open(g + 1, due + 1);
+    e.on_probe(
+        g,
+        ProbeResult::Unreachable {
+            message: "x".into(),
+        },
+        true,
+        due + 2,
+    );
+    assert_eq!(e.status().state, ConnectionState::Open);
+}
+
+#[test]
 fn online_event_reconnects_at_once() {
     let mut e = engine();
     sub(&mut e, "logs:etl:ws1:wf9", 0);
