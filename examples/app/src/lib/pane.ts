@@ -16,6 +16,21 @@ export function connectionOf(result: UseLogsSSEResult): Omit<BadgeProps, 'count'
   };
 }
 
+/** The LogPane inputs that every single-channel page passes the same way. */
+export function paneInputs(result: UseLogsSSEResult): {
+  channels: string[];
+  connection: Omit<BadgeProps, 'count' | 'received'>;
+  gap: UseLogsSSEResult['gap'];
+  onClear: () => void;
+} {
+  return {
+    channels: result.channel ? [result.channel] : [],
+    connection: connectionOf(result),
+    gap: result.gap,
+    onClear: result.clear,
+  };
+}
+
 export function useChannelPane(paneId: string, result: UseLogsSSEResult): { rows: readonly LogRow[]; received: number } {
   const { entries } = result;
   const rows = useMemo(() => entries.map(toRow), [entries]);

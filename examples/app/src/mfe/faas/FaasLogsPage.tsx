@@ -4,7 +4,7 @@ import { LogsSSEProvider, useLogsSSE } from '@datashop/logs-sse-client';
 import { LogPane } from '../../components/LogPane';
 import { Picker } from '../../components/Picker';
 import { withoutTrace } from '../../lib/logs';
-import { connectionOf, useChannelPane } from '../../lib/pane';
+import { paneInputs, useChannelPane } from '../../lib/pane';
 import { DEFAULT_WORKSPACE, FAAS_WORKFLOWS, GATEWAY_URL } from '../../scenario';
 import { setQuery, useLocation } from '../../shell/router';
 
@@ -36,12 +36,9 @@ function FaasWorkflowLogs({ compact }: { compact: boolean }) {
     <LogPane
       paneId="faas"
       title="FAAS workflow logs"
-      channels={result.channel ? [result.channel] : []}
+      {...paneInputs(result)}
       rows={rows}
       received={received}
-      connection={connectionOf(result)}
-      gap={result.gap}
-      onClear={result.clear}
       compact={compact}
       controls={
         <Picker

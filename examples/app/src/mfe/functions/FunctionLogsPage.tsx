@@ -7,7 +7,7 @@ import { LogsSSEProvider, useLogsSSE } from '@datashop/logs-sse-client';
 import { LogPane } from '../../components/LogPane';
 import { Picker } from '../../components/Picker';
 import { formatCount, withoutTrace, type LogRow } from '../../lib/logs';
-import { connectionOf, useChannelPane } from '../../lib/pane';
+import { paneInputs, useChannelPane } from '../../lib/pane';
 import { DEFAULT_WORKSPACE, FUNCTIONS, GATEWAY_URL } from '../../scenario';
 import { setQuery, useLocation } from '../../shell/router';
 
@@ -44,12 +44,9 @@ function FunctionExecutionLogs({ compact }: { compact: boolean }) {
     <LogPane
       paneId="functions"
       title="Function execution logs"
-      channels={result.channel ? [result.channel] : []}
+      {...paneInputs(result)}
       rows={shown}
       received={received}
-      connection={connectionOf(result)}
-      gap={result.gap}
-      onClear={result.clear}
       compact={compact}
       controls={
         <>

@@ -6,7 +6,7 @@ import { LogsSSEProvider, useLogsSSE } from '@datashop/logs-sse-client';
 import { LogPane } from '../../components/LogPane';
 import { Picker } from '../../components/Picker';
 import { withoutTrace } from '../../lib/logs';
-import { connectionOf, useChannelPane } from '../../lib/pane';
+import { paneInputs, useChannelPane } from '../../lib/pane';
 import { DEFAULT_WORKSPACE, ETL_WORKFLOWS, GATEWAY_URL } from '../../scenario';
 import { setQuery, useLocation } from '../../shell/router';
 
@@ -38,12 +38,9 @@ function EtlWorkflowLogs({ compact }: { compact: boolean }) {
     <LogPane
       paneId="indata"
       title="ETL pipeline logs"
-      channels={result.channel ? [result.channel] : []}
+      {...paneInputs(result)}
       rows={rows}
       received={received}
-      connection={connectionOf(result)}
-      gap={result.gap}
-      onClear={result.clear}
       compact={compact}
       controls={
         <Picker
