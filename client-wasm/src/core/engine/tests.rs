@@ -21,15 +21,13 @@ fn engine() -> Engine<String> {
 }
 
 fn sub(e: &mut Engine<String>, channel: &str, now: u64) -> SubId {
-    e.subscribe(
-        ch(channel),
-        SubscribeOptions::default(),
-        None,
-        None,
-        now,
-        str::to_owned,
-    )
-    .unwrap()
+    sub_with(e, channel, SubscribeOptions::default(), now)
+}
+
+/// Subscribes with options (no filter, no restored record).
+fn sub_with(e: &mut Engine<String>, channel: &str, opts: SubscribeOptions, now: u64) -> SubId {
+    e.subscribe(ch(channel), opts, None, None, now, str::to_owned)
+        .unwrap()
 }
 
 fn log(channel: &str, seq: u64) -> String {
@@ -681,16 +679,7 @@ fn persistence_is_throttled_and_restores_with_the_cursor() {
     let mut e = engine();
     let mut o = SubscribeOptions::default();
     persisted(&mut o);
-    let a = e
-        .subscribe(
-            ch("logs:etl:ws1:wf9"),
-            o.clone(),
-            None,
-            None,
-            0,
-            str::to_owned,
-        )
-        .unwrap();
+    let a = sub_with(&mut e, "logs:etl:ws1:wf9", o.clone(), 0);
     connect(&mut e, 25);
     let g = e.generation();
     e.take_effects();
@@ -743,19 +732,8 @@ fn unsubscribe_and_close_flush_persistence() {
     let mut e = engine();
     let mut o = SubscribeOptions::default();
     persisted(&mut o);
-    let a = e
-        .subscribe(
-            ch("logs:etl:ws1:wf9"),
-            o.clone(),
-            None,
-            None,
-            0,
-            str::to_owned,
-        )
-        .unwrap();
-    let b = e
-        .subscribe(ch("logs:etl:ws1:wf8"), o, None, None, 0, str::to_owned)
-        .unwrap();
+    let a = sub_with(&mut e, "logs:etl:ws1:wf9", o.clone(), 0);
+    let b = sub_with(&mut e, "logs:etl:ws1:wf8", o, 0);
     connect(&mut e, 25);
     let g = e.generation();
     e.on_timer(26);
@@ -796,9 +774,7 @@ fn quota_errors_shrink_the_budget_without_stopping_the_stream() {
     let mut e = engine();
     let mut o = SubscribeOptions::default();
     persisted(&mut o);
-    let a = e
-        .subscribe(ch("logs:etl:ws1:wf9"), o, None, None, 0, str::to_owned)
-        .unwrap();
+    let a = sub_with(&mut e, "logs:etl:ws1:wf9", o, 0);
     connect(&mut e, 25);
     let g = e.generation();
     e.ingest(g, "log", &log("logs:etl:ws1:wf9", 1), 30, str::to_owned);
@@ -874,8 +850,7 @@ fn resume_from_option_applies_to_new_channels() {
     .validate("logs:a:b")
     .unwrap();
     assert_eq!(o.resume_from, ResumeFrom::Earliest);
-    e.subscribe(ch("logs:a:b"), o, None, None, 0, str::to_owned)
-        .unwrap();
+    sub_with(&mut e, "logs:a:b", o, 0);
     e.on_timer(25);
     assert_eq!(
         opens(&e.take_effects())[0].0,
@@ -1359,8 +1334,7 @@ fn the_token_never_shows_in_statuses_diagnostics_or_persisted_records() {
     let mut e = with_getter();
     let mut o = SubscribeOptions::default();
     persisted(&mut o);
-    e.subscribe(ch("logs:etl:ws1:wf9"), o, None, None, 0, str::to_owned)
-        .unwrap();
+    sub_with(&mut e, "logs:etl:ws1:wf9", o, 0);
     let mut seen = Vec::new();
     e.on_timer(25);
     seen.extend(e.take_effects());
@@ -1611,7 +1585,7 @@ proptest! {
         let watched = ["logs:etl:ws1:wf9", "logs:etl:ws1", "logs:faas:ws1:f1"];
         let ids: Vec<SubId> = watched.iter().map(|c| {
             let o = SubscribeOptions { max_logs: 10_000, ..Default::default() };
-            e.subscribe(ch(c), o, None, None, 0, str::to_owned).unwrap()
+            sub_with(&mut e, c, o, 0)
         }).collect();
         let mut extra_ids: [Option<SubId>; 2] = [None, None];
         let mut now = 0;
