@@ -38,6 +38,16 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Kills the gateway when the bench ends, also on a panic.
+struct Gateway(Child);
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn start_gateway() -> (Child, String) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let bin = std::env::var("GATEWAY_BIN")
@@ -62,6 +72,9 @@ fn start_gateway() -> (Child, String) {
             "1000",
             "--publish-rate",
             "0",
+            // Every stream comes from this one address: lift the per-IP bound.
+            "--max-streams-per-ip",
+            "1000000",
         ])
         .env("LOGS_SSE_LOG", "warn")
         .stdout(Stdio::piped())
@@ -90,6 +103,12 @@ async fn open(
         .send()
         .await
         .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "stream refused: {}",
+        response.text().await.unwrap_or_default()
+    );
     let mut body = response.bytes_stream();
     let mut seen = String::new();
     while !seen.contains("event: status") {
@@ -107,8 +126,9 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 #[tokio::main]
 async fn main() {
     let (idle_streams, subscribers, logs) = (arg(1, 2000), arg(2, 100), arg(3, 20_000));
-    let (mut child, base) = start_gateway();
+    let (child, base) = start_gateway();
     let pid = child.id();
+    let _gateway = Gateway(child);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
@@ -252,7 +272,6 @@ async fn main() {
         );
     }
     println!("gateway RSS after the run: {} KiB", rss_kib(pid));
-    let _ = child.kill();
 }
 
 const MARKER: &[u8] = b"event: log\n";
