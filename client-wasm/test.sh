@@ -23,8 +23,12 @@ if [[ ! -x /usr/bin/chromedriver ]]; then
 fi
 
 # --- native tests of the core -------------------------------------------
+# (scripts/test.sh already ran them with the whole workspace and sets
+# CLIENT_WASM_SKIP_NATIVE=1, so they are not run and counted twice.)
 cd "$ROOT"
-cargo test -p logs-sse-client-wasm
+if [[ "${CLIENT_WASM_SKIP_NATIVE:-0}" != 1 ]]; then
+  cargo test -p logs-sse-client-wasm
+fi
 
 # --- the real gateway behind the control harness -------------------------
 cargo build -p logs-sse-gateway
