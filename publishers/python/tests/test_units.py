@@ -59,3 +59,23 @@ def test_encoding_is_compact_utf8_and_converts_common_types():
         '"amount":"1.50","tags":["a"],"text":"é"}'
     )
     assert encode_loose({"o": object})  == '{"o":"<class \'object\'>"}'
+
+
+def test_stamp_log_adds_a_uuid4_id_and_a_utc_millisecond_timestamp_only_where_missing():
+    from logs_sse_publisher.stamp import stamp_log, utc_timestamp
+
+    at = datetime.datetime(2026, 12, 1, 10, 0, 0, 123456, tzinfo=datetime.timezone.utc).timestamp()
+    assert utc_timestamp(at) == "2026-12-01T10:00:00.123Z"
+    given = {"message": "m"}
+    stamped = stamp_log(given, at)
+    assert stamped is not given and given == {"message": "m"}, "the caller's dict is untouched"
+    assert stamped["timestamp"] == "2026-12-01T10:00:00.123Z"
+    assert uuid.UUID(stamped["id"]).version == 4
+    assert list(stamped) == ["message", "id", "timestamp"]
+    own = {"id": "x", "timestamp": "t"}
+    assert stamp_log(own, at) is own, "nothing to add: the same dict"
+    assert stamp_log({"id": None, "timestamp": None}, at)["timestamp"] == "2026-12-01T10:00:00.123Z"
+    assert stamp_log({"id": False, "timestamp": 0}, at) == {"id": False, "timestamp": 0}
+    for value in ["text", 42, True, None, [1], ("a",)]:
+        assert stamp_log(value, at) is value
+    assert len({stamp_log({}, at)["id"] for _ in range(1000)}) == 1000
