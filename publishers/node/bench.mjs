@@ -45,7 +45,7 @@ if (!(count >= 1 && count <= 5_000_000)) throw new Error('--count must be betwee
 function startGateway(binary) {
   const child = spawn(
     binary,
-    ['--listen', '127.0.0.1:0', '--service-token', `faas=${TOKEN}`, '--admin-token', ADMIN, '--allow-anonymous', '--publish-rate', '0'],
+    ['--listen', '127.0.0.1:0', '--service-token', `faas+function=${TOKEN}`, '--admin-token', ADMIN, '--allow-anonymous', '--publish-rate', '0'],
     { stdio: ['ignore', 'pipe', 'ignore'] },
   );
   return new Promise((resolveUrl, reject) => {
