@@ -35,6 +35,8 @@ const { values } = parseArgs({
     count: { type: 'string', default: '200000' },
     batch: { type: 'string', default: '500' },
     payload: { type: 'string', default: '100' },
+    // Send logData as given, without an id and a timestamp (addIdAndTimestamp: false).
+    'no-ids': { type: 'boolean', default: false },
   },
 });
 const count = Number(values.count);
@@ -75,6 +77,7 @@ async function run(url, token, label, yieldEvery) {
     serviceName: 'faas',
     maxQueueSize: count,
     maxBatchSize: batch,
+    addIdAndTimestamp: !values['no-ids'],
   });
   const message = 'x'.repeat(payload);
   const before = await logsPublished(url);
