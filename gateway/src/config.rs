@@ -219,14 +219,14 @@ pub struct Config {
     #[arg(long, env = "LOGS_SSE_BODY_IDLE_TIMEOUT_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_idle_timeout_secs: u64,
 
-    /// Most open connections; beyond it only `/health` is answered (on a few
-    /// extra connections), the rest are closed at once. Default: the soft
-    /// open-file limit minus 256.
+    /// Most open connections; beyond it a lane of a few more answers only
+    /// `/health` (others get 503), its oldest dropped for the newest.
+    /// Default: the soft open-file limit minus 256.
     #[arg(long, env = "LOGS_SSE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub max_connections: Option<u64>,
 
     /// Longest request target (path and query), in bytes; longer ones get
-    /// `414 uri_too_long`.
+    /// `414 uri_too_long`. The target also counts toward --max-header-bytes.
     #[arg(long, env = "LOGS_SSE_MAX_URI_BYTES", default_value_t = 8 * 1024, value_parser = clap::value_parser!(u64).range(256..=1024 * 1024))]
     pub max_uri_bytes: u64,
 
