@@ -24,7 +24,7 @@ pub struct Metrics {
     pub open_streams: Gauge,
     pub open_connections: Gauge,
     pub connections_over_capacity: Counter,
-    pub connections_refused: Counter,
+    pub overflow_evictions: Counter,
     pub accept_errors: Counter,
     pub idle_timeouts: Counter,
     pub write_timeouts: Counter,
@@ -64,8 +64,8 @@ impl Default for Metrics {
             "connections_over_capacity",
             "Connections beyond --max-connections served only /health",
         );
-        let connections_refused = counter(
-            "connections_refused",
+        let overflow_evictions = counter(
+            "overflow_evictions",
             "Over-capacity connections dropped to make room for newer ones",
         );
         let accept_errors = counter(
@@ -106,7 +106,7 @@ impl Default for Metrics {
             streams_opened,
             stream_rejections,
             connections_over_capacity,
-            connections_refused,
+            overflow_evictions,
             accept_errors,
             idle_timeouts,
             write_timeouts,

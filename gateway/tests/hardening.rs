@@ -425,3 +425,24 @@ async fn static_files_do_not_follow_symlinks_out_of_their_folder() {
     gw.stop().await;
     std::fs::remove_dir_all(&base).unwrap();
 }
+
+#[test]
+fn configurations_that_would_cut_healthy_streams_or_leak_files_are_refused() {
+    use logs_sse_gateway::{AppState, Config, ConfigError};
+    let mut config = Config::for_tests();
+    config.idle_timeout_secs = 15;
+    config.heartbeat_secs = 15;
+    assert!(matches!(
+        AppState::new(config),
+        Err(ConfigError::IdleBelowHeartbeat { .. })
+    ));
+    let base = std::env::temp_dir().join(format!("logs-sse-index-{}", std::process::id()));
+    std::fs::create_dir_all(base.join("site")).unwrap();
+    std::fs::write(base.join("elsewhere.html"), "x").unwrap();
+    std::os::unix::fs::symlink("../elsewhere.html", base.join("site/index.html")).unwrap();
+    let mut config = Config::for_tests();
+    config.static_dir = Some(base.join("site"));
+    let error = AppState::new(config).unwrap_err();
+    assert!(error.to_string().contains("outside the folder"), "{error}");
+    std::fs::remove_dir_all(&base).unwrap();
+}

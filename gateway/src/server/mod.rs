@@ -290,7 +290,7 @@ async fn connection(
                 break;
             }
             () = evicted.cancelled() => {
-                metrics.connections_refused.inc();
+                metrics.overflow_evictions.inc();
                 break;
             }
             () = shutdown.cancelled(), if !draining => {
