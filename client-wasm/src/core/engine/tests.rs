@@ -2,8 +2,9 @@ use super::*;
 use crate::core::auth::{Token, MIN_EXPIRED_STREAM_MS, TOKEN_TIMEOUT_MS};
 use crate::core::options::RawSubscribeOptions;
 use crate::core::persist::RestoredLog;
+use crate::core::registry::{Position, Start};
 use crate::core::status::PROBE_TIMEOUT_MS;
-use logs_sse_protocol::{Epoch, ResumeFrom, StreamQuery};
+use logs_sse_protocol::{Epoch, ResumeFrom};
 use proptest::prelude::*;
 
 const EPOCH: u64 = 0xab;
@@ -1438,16 +1439,27 @@ impl Model {
             Some((c, s)) => (c, Some(s)),
             None => (q, None),
         };
-        let parsed = StreamQuery::parse(c, s, 100).unwrap();
+        let parsed = parse_query(c, s);
         let head = self.history.last().map_or(0, |h| h.1);
         let mut events = std::collections::VecDeque::new();
         events.push_back(("hello".to_owned(), hello()));
         let mut replay_from = Vec::new();
-        for (channel, from) in &parsed.channels {
+        for (channel, from) in &parsed {
             let (kind, after) = match from {
-                ResumeFrom::After(c) => ("resumed", c.seq),
-                ResumeFrom::Earliest => ("subscribed", 0),
-                ResumeFrom::Live => ("subscribed", head),
+                Position::After(c) => ("resumed", c.seq),
+                Position::Start(Start::Earliest) => ("subscribed", 0),
+                Position::Start(Start::Live) => ("subscribed", head),
+                Position::Start(Start::Last(n)) => {
+                    // The n-th newest log of the channel is replayed first.
+                    let mine: Vec<u64> = self
+                        .history
+                        .iter()
+                        .filter(|(p, _)| channel.covers(p))
+                        .map(|(_, s)| *s)
+                        .collect();
+                    let first = mine.len().saturating_sub(*n as usize);
+                    ("subscribed", first.checked_sub(1).map_or(0, |i| mine[i]))
+                }
             };
             events.push_back(("status".into(), status(channel.as_str(), kind, Some(after))));
             replay_from.push((channel.clone(), after));
@@ -1461,7 +1473,7 @@ impl Model {
                 events.push_back(("log".into(), log(published.as_str(), *seq)));
             }
         }
-        let channels = parsed.channels.into_iter().map(|(c, _)| c).collect();
+        let channels = parsed.into_iter().map(|(c, _)| c).collect();
         self.stream = Some((generation, channels, events));
     }
 
@@ -1487,6 +1499,32 @@ impl Model {
             ));
         }
     }
+}
+
+/// Reads the stream query the way the gateway does, with the `since`
+/// grammar `{cursor}`, `earliest` and `last:{n}`.
+fn parse_query(channels: &str, since: Option<&str>) -> Vec<(Channel, Position)> {
+    let mut out: Vec<(Channel, Position)> = channels
+        .split(',')
+        .map(|c| (ch(c), Position::Start(Start::Live)))
+        .collect();
+    for item in since
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+    {
+        let (name, from) = item.rsplit_once('@').unwrap();
+        let from = match from {
+            "earliest" => Position::Start(Start::Earliest),
+            _ => match from.strip_prefix("last:") {
+                Some(n) => Position::Start(Start::Last(n.parse().unwrap())),
+                None => Position::After(from.parse().unwrap()),
+            },
+        };
+        let slot = out.iter_mut().find(|(c, _)| c.as_str() == name).unwrap();
+        slot.1 = from;
+    }
+    out
 }
 
 #[derive(Debug, Clone)]
@@ -1687,3 +1725,5 @@ proptest! {
         }
     }
 }
+
+mod persistence;
