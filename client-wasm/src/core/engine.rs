@@ -461,6 +461,15 @@ impl<P: Clone> Engine<P> {
         }
         if acquired != Acquired::New {
             self.join(id, &mut sub, acquired, opts.history);
+        } else if resume.is_some() || start != Start::Live {
+            // The current stream may carry the channel's logs from another
+            // point (it left the set a moment ago, or a service-level
+            // channel covers it): take nothing from it before the stream
+            // that starts the channel where it asked.
+            self.rewind = true;
+            if let Some(entry) = self.registry.get_mut(&channel) {
+                entry.rewinding = Some(self.generation);
+            }
         }
         if let Some(p) = &mut sub.persist {
             // Record the state we start from as soon as there is one.
@@ -490,8 +499,10 @@ impl<P: Clone> Engine<P> {
         let parked_after = entry.parked_after.take();
         let at = entry.cursor;
         let holders = entry.subs.clone();
+        // Behind, or the channel has no position yet to compare with.
         let behind = match (sub.cursor, at) {
             (Some(mine), Some(at)) if mine.epoch == at.epoch => mine.seq < at.seq,
+            (Some(_), None) => true,
             _ => false,
         };
         let parked_covers = match (sub.cursor, parked_after) {
@@ -503,6 +514,7 @@ impl<P: Clone> Engine<P> {
             // The reopened stream brings (mine, at]; parked logs would put
             // logs after the resume point into the buffer before then.
             self.rewind = true;
+            entry.rewinding = Some(self.generation);
             return;
         }
         if let (Some(mine), Some(at)) = (sub.cursor, at) {
@@ -1105,6 +1117,9 @@ impl<P: Clone> Engine<P> {
         let Some(entry) = self.registry.get_mut(&status.channel) else {
             return;
         };
+        if !entry.caught_up(self.generation) {
+            return;
+        }
         if let Some(c) = status.cursor {
             advance(&mut entry.cursor, c);
         }
@@ -1175,7 +1190,7 @@ impl<P: Clone> Engine<P> {
         let mut shared: Option<Entry<P>> = None;
         let throttle = u64::from(self.opts.persist_throttle_ms);
         for ch in self.registry.entries_mut() {
-            if !ch.channel.covers(published) {
+            if !ch.channel.covers(published) || !ch.caught_up(self.generation) {
                 continue;
             }
             advance(&mut ch.cursor, cursor);

@@ -42,6 +42,24 @@ pub struct ChannelEntry<P> {
     /// channel's position when its last holder let go, moved forward when
     /// the parked buffer drops its oldest entries).
     pub parked_after: Option<Cursor>,
+    /// Set (to the stream generation then) when the channel's holders are
+    /// behind what the current stream carries for it: until a newer stream
+    /// resumes from their point, its events would skip what they miss.
+    pub rewinding: Option<u64>,
+}
+
+impl<P> ChannelEntry<P> {
+    /// Whether events of stream `generation` apply to this channel.
+    pub fn caught_up(&mut self, generation: u64) -> bool {
+        match self.rewinding {
+            Some(then) if generation <= then => false,
+            Some(_) => {
+                self.rewinding = None;
+                true
+            }
+            None => true,
+        }
+    }
 }
 
 /// Where a channel that has no resume point starts on the stream.
@@ -231,6 +249,7 @@ impl<P> Registry<P> {
                 parked: VecDeque::new(),
                 parked_max: 0,
                 parked_after: None,
+                rewinding: None,
             },
         );
         Acquired::New
