@@ -185,15 +185,25 @@ impl RawSubscribeOptions {
             (Some(true), None) => Some(format!("{PERSIST_KEY_PREFIX}{channel}")),
             (None, None) => None,
         };
-        let resume_from = match self.resume_from.as_deref() {
+        let mut resume_from = match self.resume_from.as_deref() {
             None | Some("live") => ResumeFrom::Live,
             Some(text) => text.parse().map_err(|e| {
                 OptionsError(format!(
-                    "resumeFrom must be \"live\", \"earliest\" or a cursor: {e}"
+                    "resumeFrom must be \"live\", \"earliest\", \"last:N\" or a cursor: {e}"
                 ))
             })?,
         };
-        let history = self.history.unwrap_or(0);
+        let mut history = self.history.unwrap_or(0);
+        if let ResumeFrom::Last(n) = resume_from {
+            // `resumeFrom: "last:N"` is `history: N` spelled as on the wire.
+            if self.history.is_some() {
+                return Err(OptionsError(
+                    "history and resumeFrom both say where to start: give one of them".into(),
+                ));
+            }
+            history = n.get();
+            resume_from = ResumeFrom::Live;
+        }
         if history > MAX_HISTORY {
             return Err(OptionsError(format!(
                 "history is {history}; it must be between 0 and {MAX_HISTORY}"
@@ -292,6 +302,7 @@ mod tests {
             Ok(ResumeFrom::After(Cursor::new(Epoch(255), 3)))
         );
         assert!(parse("yesterday").is_err());
+        assert!(parse("last:0").is_err());
     }
 
     #[test]
@@ -313,5 +324,13 @@ mod tests {
         assert!(e.0.contains("history"), "{e}");
         let e = raw(5, Some("earliest")).validate("logs:a:b").unwrap_err();
         assert!(e.0.contains("resumeFrom"), "{e}");
+        let last = RawSubscribeOptions {
+            resume_from: Some("last:7".into()),
+            ..Default::default()
+        }
+        .validate("logs:a:b")
+        .unwrap();
+        assert_eq!((last.history, last.resume_from), (7, ResumeFrom::Live));
+        assert!(raw(5, Some("last:7")).validate("logs:a:b").is_err());
     }
 }

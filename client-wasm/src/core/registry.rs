@@ -14,7 +14,9 @@
 
 use std::collections::VecDeque;
 
-use logs_sse_protocol::{Channel, Cursor, StatusKind};
+use std::num::NonZeroU32;
+
+use logs_sse_protocol::{Channel, Cursor, ResumeFrom, StatusKind, StreamQuery};
 
 use super::buffer::Entry;
 
@@ -91,6 +93,20 @@ impl Start {
 pub enum Position {
     After(Cursor),
     Start(Start),
+}
+
+impl Position {
+    /// The position in the gateway's `since` grammar.
+    pub fn resume_from(self) -> ResumeFrom {
+        match self {
+            Position::After(c) => ResumeFrom::After(c),
+            Position::Start(Start::Live) => ResumeFrom::Live,
+            Position::Start(Start::Earliest) => ResumeFrom::Earliest,
+            Position::Start(Start::Last(n)) => {
+                NonZeroU32::new(n).map_or(ResumeFrom::Live, ResumeFrom::Last)
+            }
+        }
+    }
 }
 
 /// Drops the oldest parked entries beyond `max`; whatever is dropped moves
@@ -188,29 +204,16 @@ impl<P> Registry<P> {
     }
 
     /// The stream's query string (no leading `?`) for the current set:
-    /// `position` says where each channel starts. The `since` grammar is
-    /// the gateway's: `{channel}@{cursor}`, `@earliest`, `@last:{n}`.
+    /// `position` says where each channel starts.
     pub fn query_string(&self, position: impl Fn(&ChannelEntry<P>) -> Position) -> String {
-        let mut out = String::from("channels=");
-        let mut since = String::new();
-        for (i, e) in self.channels.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(e.channel.as_str());
-            let from = match position(e) {
-                Position::Start(Start::Live) => continue,
-                Position::After(c) => c.to_string(),
-                Position::Start(Start::Earliest) => "earliest".to_owned(),
-                Position::Start(Start::Last(n)) => format!("last:{n}"),
-            };
-            since.push_str(if since.is_empty() { "&since=" } else { "," });
-            since.push_str(e.channel.as_str());
-            since.push('@');
-            since.push_str(&from);
+        StreamQuery {
+            channels: self
+                .channels
+                .iter()
+                .map(|e| (e.channel.clone(), position(e).resume_from()))
+                .collect(),
         }
-        out.push_str(&since);
-        out
+        .to_query_string()
     }
 
     /// Adds `sub` as a holder of `channel`; a new channel starts at `start`

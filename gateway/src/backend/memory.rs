@@ -180,6 +180,22 @@ impl ChannelLog {
                 replayed: replay_after(self.floor),
                 reason: None,
             },
+            ResumeFrom::Last(n) => {
+                // The latest n entries, or all of them; the status cursor is
+                // the entry just before the first replayed one (or the floor).
+                let wanted = usize::try_from(n.get()).unwrap_or(usize::MAX);
+                let skip = self.history.len().saturating_sub(wanted);
+                let after = match skip.checked_sub(1) {
+                    Some(i) => self.history[i].seq,
+                    None => self.floor,
+                };
+                Opening {
+                    status: StatusKind::Subscribed,
+                    cursor: Cursor::new(epoch, after),
+                    replayed: replay_after(after),
+                    reason: None,
+                }
+            }
             ResumeFrom::After(cursor) if cursor.epoch != epoch => gap(
                 replay_after(self.floor),
                 "foreign_epoch: the cursor comes from another gateway epoch (a restart or another cluster); logs since then may be missing",

@@ -4,7 +4,7 @@ use crate::core::options::RawSubscribeOptions;
 use crate::core::persist::RestoredLog;
 use crate::core::registry::{Position, Start};
 use crate::core::status::PROBE_TIMEOUT_MS;
-use logs_sse_protocol::{Epoch, ResumeFrom};
+use logs_sse_protocol::{Epoch, ResumeFrom, StreamQuery};
 use proptest::prelude::*;
 
 const EPOCH: u64 = 0xab;
@@ -1501,30 +1501,22 @@ impl Model {
     }
 }
 
-/// Reads the stream query the way the gateway does, with the `since`
-/// grammar `{cursor}`, `earliest` and `last:{n}`.
+/// Reads the stream query with the gateway's parser.
 fn parse_query(channels: &str, since: Option<&str>) -> Vec<(Channel, Position)> {
-    let mut out: Vec<(Channel, Position)> = channels
-        .split(',')
-        .map(|c| (ch(c), Position::Start(Start::Live)))
-        .collect();
-    for item in since
-        .unwrap_or_default()
-        .split(',')
-        .filter(|s| !s.is_empty())
-    {
-        let (name, from) = item.rsplit_once('@').unwrap();
-        let from = match from {
-            "earliest" => Position::Start(Start::Earliest),
-            _ => match from.strip_prefix("last:") {
-                Some(n) => Position::Start(Start::Last(n.parse().unwrap())),
-                None => Position::After(from.parse().unwrap()),
-            },
-        };
-        let slot = out.iter_mut().find(|(c, _)| c.as_str() == name).unwrap();
-        slot.1 = from;
-    }
-    out
+    StreamQuery::parse(channels, since, 100)
+        .unwrap()
+        .channels
+        .into_iter()
+        .map(|(c, from)| {
+            let at = match from {
+                ResumeFrom::Live => Position::Start(Start::Live),
+                ResumeFrom::Earliest => Position::Start(Start::Earliest),
+                ResumeFrom::Last(n) => Position::Start(Start::Last(n.get())),
+                ResumeFrom::After(c) => Position::After(c),
+            };
+            (c, at)
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone)]
