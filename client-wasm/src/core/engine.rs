@@ -544,19 +544,20 @@ impl<P: Clone> Engine<P> {
     }
 
     /// Backfills a subscription joining a shared channel from the newest
-    /// logs its co-holders keep (the gateway is not asked again).
+    /// logs of the co-holder that keeps the most (the gateway is not asked
+    /// again; that co-holder's own filter may have dropped some).
     fn backfill_from(&mut self, sub: &mut Subscription<P>, holders: &[SubId], n: usize) {
-        let mut pool: Vec<Entry<P>> = Vec::new();
-        for other in holders {
-            if let Some(o) = self.subs.get(other) {
-                pool.extend(o.buffer.entries().rev().take(n).cloned());
-            }
-        }
-        pool.sort_by_key(|e| (e.cursor.epoch.0, e.cursor.seq));
-        pool.dedup_by_key(|e| e.cursor);
-        let skip = pool.len().saturating_sub(n);
-        for log in pool.into_iter().skip(skip) {
-            Self::offer(sub, log, &mut self.stats);
+        let Some(richest) = holders
+            .iter()
+            .filter_map(|id| self.subs.get(id))
+            .max_by_key(|o| o.buffer.len())
+        else {
+            return;
+        };
+        let logs = richest.buffer.entries();
+        let skip = logs.len().saturating_sub(n);
+        for log in logs.skip(skip) {
+            Self::offer(sub, log.clone(), &mut self.stats);
         }
     }
 
