@@ -22,6 +22,15 @@
 //! Every stream the engine asks for has a *generation*; events from an
 //! older generation are ignored.
 //!
+//! Resume points: each [`Subscription`] owns its `cursor`, restored, given,
+//! confirmed by the channel's `status` or moved by a covered log. It is
+//! what the subscription persists (a move marks its record dirty), and the
+//! stream resumes each channel after the oldest point of its holders; a
+//! channel nobody placed starts at its [`Start`] (live, a `history`
+//! backfill, earliest). A subscription joining behind the stream's
+//! position is caught up from the parked logs or by reopening the stream,
+//! during which the channel ignores the old stream (see `join`).
+//!
 //! Subscriber tokens (see [`super::auth`] for the policy): a stream that
 //! needs a fresh token goes through `Authorizing`, where the engine emits
 //! [`Effect::FetchToken`] and waits for [`Engine::on_token`] (at most
