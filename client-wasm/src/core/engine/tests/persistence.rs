@@ -559,3 +559,42 @@ fn history_backfills_until_there_is_a_resume_point() {
     let other = sub_with(&mut t.e, ETL, o, t.now);
     assert_eq!(seqs(&t.e, other), vec![10, 11]);
 }
+
+/// A restored point from another gateway epoch than the channel's is
+/// reported as a gap to that subscription, and only to it.
+#[test]
+fn a_point_from_another_epoch_joining_a_shared_channel_reports_a_gap() {
+    let mut t = Tab::new();
+    let live = sub(&mut t.e, ETL, 0);
+    t.wait(25);
+    t.publish(ETL, 2);
+    t.wait(100);
+    let restored = Restored {
+        cursor: Some(Cursor::new(Epoch(0x99), 40)),
+        logs: Vec::new(),
+    };
+    let o = SubscribeOptions {
+        persist_key: Some("old".into()),
+        ..Default::default()
+    };
+    let id =
+        t.e.subscribe(ch(ETL), o, None, Some(restored), t.now, str::to_owned)
+            .unwrap();
+    let gaps: Vec<SubId> =
+        t.e.take_effects()
+            .into_iter()
+            .filter_map(|x| match x {
+                Effect::Update {
+                    sub,
+                    update: Update::Gap { .. },
+                } => Some(sub),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(gaps, vec![id]);
+    // It continues from the channel's position with the co-holder.
+    t.publish(ETL, 1);
+    t.wait(100);
+    assert_eq!(seqs(&t.e, id), vec![3]);
+    assert_eq!(seqs(&t.e, live), vec![1, 2, 3]);
+}
