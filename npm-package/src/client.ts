@@ -365,6 +365,7 @@ function rawOptions<T>(options: SubscribeOptions<T>): Record<string, unknown> {
   if (options.persist !== undefined) raw.persist = options.persist;
   if (options.persistKey !== undefined) raw.persistKey = options.persistKey;
   if (options.resumeFrom !== undefined) raw.resumeFrom = options.resumeFrom;
+  if (options.history !== undefined) raw.history = options.history;
   if (options.filter !== undefined) raw.filter = options.filter;
   return raw;
 }

@@ -91,8 +91,16 @@ export interface SubscribeOptions<T = LogData> {
   persist?: boolean;
   /** `sessionStorage` key. Default `datashop-logs-sse:v1:{channel}`. */
   persistKey?: string;
-  /** Where a channel new to the stream starts: `"live"` (default), `"earliest"` or a cursor. */
+  /** Where a channel new to the stream starts: `"live"` (default), `"earliest"`, `"last:N"` or a cursor. */
   resumeFrom?: string;
+  /**
+   * Backfill: start with the last `history` logs the gateway still holds,
+   * then live, like `kubectl logs --tail=N -f` (0 – 100000, default 0 = live).
+   * A subscription restored from `sessionStorage` resumes from its cursor
+   * instead of backfilling again; backfilled logs pass `filter` and count
+   * against `maxLogs`. Do not combine with `resumeFrom`.
+   */
+  history?: number;
   /** Keep a log only when this returns true. Called as logs arrive; must not call the client. */
   filter?: (entry: LogEntry<T>) => boolean;
 }

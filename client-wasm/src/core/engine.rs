@@ -22,6 +22,15 @@
 //! Every stream the engine asks for has a *generation*; events from an
 //! older generation are ignored.
 //!
+//! Resume points: each [`Subscription`] owns its `cursor`, restored, given,
+//! confirmed by the channel's `status` or moved by a covered log. It is
+//! what the subscription persists (a move marks its record dirty), and the
+//! stream resumes each channel after the oldest point of its holders; a
+//! channel nobody placed starts at its [`Start`] (live, a `history`
+//! backfill, earliest). A subscription joining behind the stream's
+//! position is caught up from the parked logs or by reopening the stream,
+//! during which the channel ignores the old stream (see `join`).
+//!
 //! Subscriber tokens (see [`super::auth`] for the policy): a stream that
 //! needs a fresh token goes through `Authorizing`, where the engine emits
 //! [`Effect::FetchToken`] and waits for [`Engine::on_token`] (at most
@@ -56,7 +65,7 @@ use super::buffer::{Entry, Inserted, LogBuffer};
 use super::events;
 use super::options::{ClientOptions, SubscribeOptions};
 use super::persist::{self, Restored};
-use super::registry::{advance, Acquired, Registry, SubId};
+use super::registry::{advance, Acquired, ChannelEntry, Position, Registry, Start, SubId};
 use super::status::{bounded, classify, ConnectionState, ProbeResult, Reason, Status};
 
 /// A subscription's filter: keep the log when it returns true.
@@ -202,6 +211,10 @@ struct PersistState {
 /// One subscription.
 pub struct Subscription<P> {
     pub channel: Channel,
+    /// Its resume point: every log of the channel after it is still to come
+    /// to this subscription, and every log up to it that it kept is in its
+    /// buffer. What is persisted, and where the stream resumes the channel.
+    pub cursor: Option<Cursor>,
     pub buffer: LogBuffer<P>,
     filter: Option<Filter<P>>,
     persist: Option<PersistState>,
@@ -253,6 +266,9 @@ pub struct Engine<P> {
     generation: u64,
     streamed: Vec<Channel>,
     reconfigure_at: Option<u64>,
+    /// A subscription joined a channel on the stream behind its position:
+    /// the stream must reopen even if its channel set is unchanged.
+    rewind: bool,
     /// The heartbeat interval of the gateway (last `hello`, or the default).
     heartbeat_ms: u64,
     /// When the current stream last showed life (opened, any event).
@@ -292,6 +308,7 @@ impl<P: Clone> Engine<P> {
             generation: 0,
             streamed: Vec::new(),
             reconfigure_at: None,
+            rewind: false,
             heartbeat_ms: DEFAULT_HEARTBEAT_MS,
             last_event: 0,
             watchdog_at: 0,
@@ -411,11 +428,22 @@ impl<P: Clone> Engine<P> {
         }
         let id = self.next_sub;
         self.next_sub = self.next_sub.wrapping_add(1).max(1);
-        let restored_cursor = restored.as_ref().and_then(|r| r.cursor);
-        let start = restored_cursor.map_or(opts.resume_from, logs_sse_protocol::ResumeFrom::After);
-        let acquired = self.registry.acquire(&channel, id, start);
+        // The resume point: a restored record's, else a cursor given as
+        // `resumeFrom`. It wins over every other start.
+        let given = match opts.resume_from {
+            logs_sse_protocol::ResumeFrom::After(c) => Some(c),
+            _ => None,
+        };
+        let resume = restored.as_ref().and_then(|r| r.cursor).or(given);
+        let start = match (opts.resume_from, opts.history) {
+            (logs_sse_protocol::ResumeFrom::Earliest, _) => Start::Earliest,
+            (_, 0) => Start::Live,
+            (_, n) => Start::Last(n),
+        };
+        let acquired = self.registry.acquire(&channel, id, start, resume);
         let mut sub = Subscription {
             channel: channel.clone(),
+            cursor: resume,
             buffer: LogBuffer::new(opts.max_logs as usize),
             filter,
             persist: opts.persist_key.map(|key| PersistState {
@@ -440,24 +468,106 @@ impl<P: Clone> Engine<P> {
                 Self::offer(&mut sub, entry, &mut self.stats);
             }
         }
-        if let Some(entry) = self.registry.get_mut(&channel) {
-            sub.status = entry.status;
-            sub.status_reason = entry.status_reason.clone();
-            if acquired == Acquired::Revived {
-                for parked in std::mem::take(&mut entry.parked) {
-                    Self::offer(&mut sub, parked, &mut self.stats);
-                }
+        if acquired != Acquired::New {
+            self.join(id, &mut sub, acquired, opts.history);
+        } else if resume.is_some() || start != Start::Live {
+            // The current stream may carry the channel's logs from another
+            // point (it left the set a moment ago, or a service-level
+            // channel covers it): take nothing from it before the stream
+            // that starts the channel where it asked.
+            self.rewind = true;
+            if let Some(entry) = self.registry.get_mut(&channel) {
+                entry.rewinding = Some(self.generation);
             }
         }
         if let Some(p) = &mut sub.persist {
-            // Record the state we start from once the channel has a cursor.
-            p.dirty = !sub.buffer.is_empty();
+            // Record the state we start from as soon as there is one.
+            p.dirty = sub.cursor.is_some() || !sub.buffer.is_empty();
         }
         self.subs.insert(id, sub);
-        if acquired == Acquired::New {
+        if acquired == Acquired::New || self.rewind {
             self.mark_changed(now);
         }
         Ok(id)
+    }
+
+    /// Places a subscription on a channel that is already on the stream
+    /// (held by others, or lingering). Without a resume point it starts
+    /// where the channel is, with the lingering channel's parked logs or,
+    /// for a backfill, the newest logs its co-holders keep. With one behind
+    /// the channel's position it gets what it missed: from the parked logs
+    /// when they reach back to it, else from the gateway (the stream
+    /// reopens from its point; co-holders drop what they already have).
+    fn join(&mut self, id: SubId, sub: &mut Subscription<P>, acquired: Acquired, history: u32) {
+        let Some(entry) = self.registry.get_mut(&sub.channel) else {
+            return;
+        };
+        sub.status = entry.status;
+        sub.status_reason = entry.status_reason.clone();
+        let parked = std::mem::take(&mut entry.parked);
+        let parked_after = entry.parked_after.take();
+        let at = entry.cursor;
+        let holders = entry.subs.clone();
+        // Behind, or the channel has no position yet to compare with.
+        let behind = match (sub.cursor, at) {
+            (Some(mine), Some(at)) if mine.epoch == at.epoch => mine.seq < at.seq,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let parked_covers = match (sub.cursor, parked_after) {
+            (None, _) => true,
+            (Some(mine), Some(after)) => mine.epoch == after.epoch && mine.seq >= after.seq,
+            (Some(_), None) => false,
+        };
+        if behind && !(acquired == Acquired::Revived && parked_covers) {
+            // The reopened stream brings (mine, at]; parked logs would put
+            // logs after the resume point into the buffer before then.
+            self.rewind = true;
+            entry.rewinding = Some(self.generation);
+            return;
+        }
+        if let (Some(mine), Some(at)) = (sub.cursor, at) {
+            if mine.epoch != at.epoch {
+                // The channel already moved to another gateway epoch: the
+                // history this point refers to is gone.
+                self.stats.gaps += 1;
+                self.effects.push(Effect::Update {
+                    sub: id,
+                    update: Update::Gap {
+                        from: Some(mine),
+                        to: Some(at),
+                        reason: Some("foreign_epoch".into()),
+                    },
+                });
+            }
+        }
+        for log in parked {
+            Self::offer(sub, log, &mut self.stats);
+        }
+        if sub.cursor.is_none() && history > 0 && acquired == Acquired::Shared {
+            self.backfill_from(sub, &holders, history as usize);
+        }
+        if let Some(at) = at {
+            advance(&mut sub.cursor, at);
+        }
+    }
+
+    /// Backfills a subscription joining a shared channel from the newest
+    /// logs of the co-holder that keeps the most (the gateway is not asked
+    /// again; that co-holder's own filter may have dropped some).
+    fn backfill_from(&mut self, sub: &mut Subscription<P>, holders: &[SubId], n: usize) {
+        let Some(richest) = holders
+            .iter()
+            .filter_map(|id| self.subs.get(id))
+            .max_by_key(|o| o.buffer.len())
+        else {
+            return;
+        };
+        let logs = richest.buffer.entries();
+        let skip = logs.len().saturating_sub(n);
+        for log in logs.skip(skip) {
+            Self::offer(sub, log.clone(), &mut self.stats);
+        }
     }
 
     /// Offers an entry to a subscription's filter and buffer.
@@ -482,8 +592,7 @@ impl<P: Clone> Engine<P> {
         };
         if let Some(p) = &mut s.persist {
             if p.dirty && !p.disabled {
-                let cursor = self.registry.get(&s.channel).and_then(|e| e.cursor);
-                if let Some(text) = Self::encode(&s.channel, cursor, now, &s.buffer, p.budget) {
+                if let Some(text) = Self::encode(&s.channel, s.cursor, now, &s.buffer, p.budget) {
                     self.effects.push(Effect::Persist {
                         sub,
                         key: p.key.clone(),
@@ -589,9 +698,8 @@ impl<P: Clone> Engine<P> {
     /// one), fetching a fresh token first when the cached one is stale.
     /// `detail` is the reason shown meanwhile when reconnecting.
     fn open_with(&mut self, now: u64, detail: Option<Detail>) {
-        let query = self.registry.query();
         let streaming = matches!(self.phase, Phase::Connecting | Phase::Open { .. });
-        if query.channels.is_empty() {
+        if self.registry.is_empty() {
             if streaming {
                 self.effects.push(Effect::CloseStream);
             }
@@ -617,6 +725,7 @@ impl<P: Clone> Engine<P> {
         }
         self.generation += 1;
         self.stats.opens += 1;
+        self.rewind = false;
         self.streamed = self.registry.names();
         self.phase = Phase::Connecting;
         self.last_event = now;
@@ -629,9 +738,9 @@ impl<P: Clone> Engine<P> {
         self.publish(now, detail);
     }
 
-    /// The stream's query string: channels, cursors and the token.
+    /// The stream's query string: channels, where each starts, the token.
     fn stream_query(&self) -> String {
-        let mut query = self.registry.query().to_query_string();
+        let mut query = self.registry.query_string(|e| self.position(e));
         if let Some(token) = &self.auth.token {
             append_token(&mut query, token);
         }
@@ -678,6 +787,28 @@ impl<P: Clone> Engine<P> {
         self.wait(now, delay, detail);
     }
 
+    /// Where a channel starts on the next stream: after the oldest resume
+    /// point of its holders (each then gets everything it still misses;
+    /// the others drop what they have), else after the channel's own
+    /// position (lingering), else at its start.
+    fn position(&self, entry: &ChannelEntry<P>) -> Position {
+        let mut oldest: Option<Cursor> = None;
+        for c in entry.subs.iter().filter_map(|id| self.subs.get(id)?.cursor) {
+            oldest = match oldest {
+                Some(o) if o.epoch == c.epoch && o.seq <= c.seq => Some(o),
+                // Points of an older epoch than the channel's are moot.
+                Some(o) if o.epoch != c.epoch && entry.cursor.map(|e| e.epoch) == Some(o.epoch) => {
+                    Some(o)
+                }
+                _ => Some(c),
+            };
+        }
+        match oldest.or(entry.cursor) {
+            Some(c) => Position::After(c),
+            None => Position::Start(entry.start),
+        }
+    }
+
     fn reconfigure(&mut self, now: u64) {
         let desired = self.registry.names();
         match self.phase {
@@ -693,7 +824,7 @@ impl<P: Clone> Engine<P> {
             }
             // The stream opened when the token arrives takes the new set.
             Phase::Authorizing { .. } if !desired.is_empty() => {}
-            Phase::Open { .. } | Phase::Connecting if desired == self.streamed => {}
+            Phase::Open { .. } | Phase::Connecting if desired == self.streamed && !self.rewind => {}
             _ => self.open(now),
         }
     }
@@ -916,7 +1047,7 @@ impl<P: Clone> Engine<P> {
                 Err(e) => self.malformed(event, e, data),
             },
             EVENT_STATUS => match events::status(data) {
-                Ok(status) => self.channel_status(status),
+                Ok(status) => self.channel_status(status, now),
                 Err(e) => self.malformed(event, e, data),
             },
             EVENT_HELLO => match events::hello(data) {
@@ -992,11 +1123,13 @@ impl<P: Clone> Engine<P> {
         self.wait(now, delay, detail);
     }
 
-    fn channel_status(&mut self, status: ChannelStatus) {
+    fn channel_status(&mut self, status: ChannelStatus, now: u64) {
         let Some(entry) = self.registry.get_mut(&status.channel) else {
             return;
         };
-        let previous = entry.cursor;
+        if !entry.caught_up(self.generation) {
+            return;
+        }
         if let Some(c) = status.cursor {
             advance(&mut entry.cursor, c);
         }
@@ -1006,13 +1139,22 @@ impl<P: Clone> Engine<P> {
         if status.status == StatusKind::Gap {
             self.stats.gaps += 1;
         }
-        for sub in subs {
-            if let Some(s) = self.subs.get_mut(&sub) {
-                s.status = Some(status.status);
-                s.status_reason = status.reason.clone();
+        let throttle = u64::from(self.opts.persist_throttle_ms);
+        for id in subs {
+            let Some(s) = self.subs.get_mut(&id) else {
+                continue;
+            };
+            s.status = Some(status.status);
+            s.status_reason = status.reason.clone();
+            let previous = s.cursor;
+            // The confirmed position is a resume point too: a quiet channel
+            // must resume there, not live.
+            let moved = status.cursor.is_some_and(|c| advance(&mut s.cursor, c));
+            if moved {
+                Self::touch(s, now, throttle);
             }
             self.effects.push(Effect::Update {
-                sub,
+                sub: id,
                 update: Update::Status {
                     status: status.status,
                     cursor: status.cursor,
@@ -1020,15 +1162,27 @@ impl<P: Clone> Engine<P> {
                     replayed: status.replayed,
                 },
             });
-            if status.status == StatusKind::Gap {
+            // A gap before this subscription's own point cost it nothing.
+            if status.status == StatusKind::Gap && (moved || previous.is_none()) {
                 self.effects.push(Effect::Update {
-                    sub,
+                    sub: id,
                     update: Update::Gap {
                         from: previous,
                         to: status.cursor,
                         reason: status.reason.clone(),
                     },
                 });
+            }
+        }
+    }
+
+    /// The subscription's resume point moved: it is to be persisted (at
+    /// most once per throttle interval).
+    fn touch(sub: &mut Subscription<P>, now: u64, throttle: u64) {
+        if let Some(p) = &mut sub.persist {
+            if !p.dirty {
+                p.dirty = true;
+                p.due_at = p.last_write.map_or(now, |t| (t + throttle).max(now));
             }
         }
     }
@@ -1046,17 +1200,14 @@ impl<P: Clone> Engine<P> {
         let mut shared: Option<Entry<P>> = None;
         let throttle = u64::from(self.opts.persist_throttle_ms);
         for ch in self.registry.entries_mut() {
-            if !ch.channel.covers(published) {
+            if !ch.channel.covers(published) || !ch.caught_up(self.generation) {
                 continue;
             }
             advance(&mut ch.cursor, cursor);
             if ch.subs.is_empty() {
                 if ch.parked_max > 0 && !ch.parked.iter().any(|e| e.cursor == cursor) {
                     if let Some(e) = shared_entry(&mut shared, &mut make, cursor, data) {
-                        ch.parked.push_back(e);
-                    }
-                    while ch.parked.len() > ch.parked_max {
-                        ch.parked.pop_front();
+                        Registry::park(ch, e);
                     }
                 }
                 continue;
@@ -1065,10 +1216,14 @@ impl<P: Clone> Engine<P> {
                 let Some(sub) = self.subs.get_mut(sub_id) else {
                     continue;
                 };
-                if !sub.buffer.would_accept(&cursor) {
+                // Behind or at its resume point: this subscription has it
+                // (or filtered it out) already.
+                if !advance(&mut sub.cursor, cursor) || !sub.buffer.would_accept(&cursor) {
                     self.stats.duplicates += 1;
                     continue;
                 }
+                // Persisted even when the log is filtered out: the point moved.
+                Self::touch(sub, now, throttle);
                 let Some(e) = shared_entry(&mut shared, &mut make, cursor, data) else {
                     continue;
                 };
@@ -1078,16 +1233,6 @@ impl<P: Clone> Engine<P> {
                         sub: *sub_id,
                         update: Update::Logs { added: 1 },
                     });
-                }
-            }
-            // The channel cursor moved: persisting subscriptions are dirty
-            // even when the log was filtered out.
-            for sub_id in &ch.subs {
-                if let Some(p) = self.subs.get_mut(sub_id).and_then(|s| s.persist.as_mut()) {
-                    if !p.dirty {
-                        p.dirty = true;
-                        p.due_at = p.last_write.map_or(now, |t| (t + throttle).max(now));
-                    }
                 }
             }
         }
@@ -1101,10 +1246,9 @@ impl<P: Clone> Engine<P> {
             if !p.dirty || p.disabled || (!all && p.due_at > now) {
                 continue;
             }
-            let cursor = self.registry.get(&sub.channel).and_then(|e| e.cursor);
             p.dirty = false;
             p.last_write = Some(now);
-            if let Some(text) = Self::encode(&sub.channel, cursor, now, &sub.buffer, p.budget) {
+            if let Some(text) = Self::encode(&sub.channel, sub.cursor, now, &sub.buffer, p.budget) {
                 self.effects.push(Effect::Persist {
                     sub: *id,
                     key: p.key.clone(),
