@@ -653,7 +653,11 @@ impl LogsSubscription {
 
     /// The channel's last status from the gateway (`subscribed`, `resumed`,
     /// `gap`, `denied`), or `undefined` before the stream reported it.
-    #[wasm_bindgen(getter, js_name = channelStatus)]
+    #[wasm_bindgen(
+        getter,
+        js_name = channelStatus,
+        unchecked_return_type = "ChannelStatusKind | undefined"
+    )]
     pub fn channel_status(&self) -> Option<String> {
         let shared = self.client.upgrade()?;
         let inner = shared.try_borrow().ok()?;
