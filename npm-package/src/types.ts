@@ -4,6 +4,7 @@
 // They mirror the JS API of client-wasm (see client-wasm/README.md) but are
 // declared here, so the package's public types do not depend on the
 // generated glue and can say what this layer adds (e.g. `wasm_unavailable`).
+// contract.ts checks they still say the same as the generated declarations.
 
 /**
  * The publisher's `logData`, as published. The default says only "an object";

@@ -1,10 +1,10 @@
 use super::*;
 use crate::core::auth::{Token, MIN_EXPIRED_STREAM_MS, TOKEN_TIMEOUT_MS};
-use crate::core::options::RawSubscribeOptions;
-use crate::core::persist::RestoredLog;
+use crate::core::options::{RawSubscribeOptions, SubscribeOptions};
+use crate::core::persist::{self, Restored, RestoredLog};
 use crate::core::registry::{Position, Start};
-use crate::core::status::PROBE_TIMEOUT_MS;
-use logs_sse_protocol::{Epoch, ResumeFrom, StreamQuery};
+use crate::core::status::{ProbeResult, Reason, PROBE_TIMEOUT_MS};
+use logs_sse_protocol::{Epoch, ResumeFrom, StatusKind, StreamQuery};
 use proptest::prelude::*;
 
 const EPOCH: u64 = 0xab;
