@@ -6,7 +6,9 @@
 //! shared backend (e.g. Redis, for several gateway nodes) implements the same
 //! trait and plugs in without touching the handlers.
 
+pub mod entry;
 pub mod memory;
+pub mod redis;
 
 use std::sync::Arc;
 
