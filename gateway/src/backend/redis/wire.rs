@@ -104,7 +104,7 @@ mod tests {
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].cursor, Cursor::new(Epoch(0xab), 7));
         assert_eq!(entries[0].channel.as_str(), "logs:etl:ws1:wf1");
-        assert_eq!(&entries[0].frame[..], &a.as_bytes()[8..]);
+        assert_eq!(&entries[0].frame[..], &a.as_bytes()["7\twf1\t".len()..]);
         assert_eq!(entries[1].channel.as_str(), "logs:etl:ws1:wf2");
         for garbage in [
             "",
