@@ -46,7 +46,7 @@ section "starting the gateway"
   --static-dir "$ROOT/examples/app/dist" \
   --allow-anonymous \
   --service-token "etl=$ETL_TOKEN" \
-  --service-token "faas=$FAAS_TOKEN" \
+  --service-token "faas+function=$FAAS_TOKEN" \
   --service-token "function=$FUNCTION_TOKEN" \
   --admin-token "$ADMIN_TOKEN" &
 gateway_pid=$!
@@ -82,7 +82,7 @@ Datashop logs demo:  $BASE/
     curl -X POST -H 'Content-Type: application/json' -d '{"rate":1000,"seconds":10}' http://127.0.0.1:$CONTROL_PORT/scenarios/burst
 
   development tokens (never use these outside a laptop):
-    etl $ETL_TOKEN   faas $FAAS_TOKEN   function $FUNCTION_TOKEN   admin $ADMIN_TOKEN
+    etl $ETL_TOKEN   faas and function $FAAS_TOKEN   function $FUNCTION_TOKEN   admin $ADMIN_TOKEN
 
   publish a log yourself:
     curl -X POST $BASE/api/logs/publish -H 'Authorization: Bearer $ETL_TOKEN' \\

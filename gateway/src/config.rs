@@ -18,14 +18,15 @@ pub struct Config {
     #[arg(long, env = "LOGS_SSE_LISTEN", default_value = "127.0.0.1:3002")]
     pub listen: SocketAddr,
 
-    /// Service publish token as SERVICE=TOKEN; repeat for several services or
-    /// several tokens of one service.
-    #[arg(long = "service-token", value_name = "SERVICE=TOKEN", value_parser = parse_service_token)]
-    pub service_tokens: Vec<(String, String)>,
+    /// Service publish token as SERVICE=TOKEN, or SERVICE+SERVICE=TOKEN for a
+    /// token granted several services (e.g. `faas+function=...`); repeat for
+    /// more tokens, also several of one service (rotation).
+    #[arg(long = "service-token", value_name = "SERVICES=TOKEN", value_parser = parse_service_token)]
+    pub service_tokens: Vec<ServiceToken>,
 
-    /// Service tokens from the environment, as `etl=t1,faas=t2`.
+    /// Service tokens from the environment, as `etl=t1,faas+function=t2`.
     #[arg(long = "service-tokens-env", env = "LOGS_SSE_SERVICE_TOKENS", hide = true, value_delimiter = ',', value_parser = parse_service_token)]
-    pub service_tokens_env: Vec<(String, String)>,
+    pub service_tokens_env: Vec<ServiceToken>,
 
     /// Let browsers subscribe without a token (every channel). Without it,
     /// a subscriber JWT key must be configured.
@@ -207,24 +208,58 @@ pub enum LogFormat {
     Json,
 }
 
-fn parse_service_token(text: &str) -> Result<(String, String), String> {
-    let (service, token) = text.split_once('=').ok_or_else(|| {
+/// One configured publish token and the services it may publish for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceToken {
+    pub services: Vec<String>,
+    pub token: String,
+}
+
+impl ServiceToken {
+    pub fn new<S: Into<String>>(
+        services: impl IntoIterator<Item = S>,
+        token: impl Into<String>,
+    ) -> Self {
+        ServiceToken {
+            services: services.into_iter().map(Into::into).collect(),
+            token: token.into(),
+        }
+    }
+}
+
+/// Most services one token may be granted.
+const MAX_SERVICES_PER_TOKEN: usize = 32;
+
+fn parse_service_token(text: &str) -> Result<ServiceToken, String> {
+    let (services, token) = text.split_once('=').ok_or_else(|| {
         format!(
-            "expected SERVICE=TOKEN, got {:?}",
+            "expected SERVICE=TOKEN or SERVICE+SERVICE=TOKEN, got {:?}",
             text.split('=').next().unwrap_or_default()
         )
     })?;
-    logs_sse_protocol::channel::Segment::parse(
-        logs_sse_protocol::channel::SegmentKind::Service,
-        service,
-    )
-    .map_err(|e| e.to_string())?;
-    if token.len() < 8 {
+    let mut names: Vec<String> = Vec::new();
+    for service in services.split('+') {
+        logs_sse_protocol::channel::Segment::parse(
+            logs_sse_protocol::channel::SegmentKind::Service,
+            service,
+        )
+        .map_err(|e| format!("in {services:?}: {e}"))?;
+        if !names.iter().any(|n| n == service) {
+            names.push(service.to_owned());
+        }
+    }
+    if names.len() > MAX_SERVICES_PER_TOKEN {
         return Err(format!(
-            "the token for {service:?} is shorter than 8 characters"
+            "{services:?} names {} services; one token may be granted at most {MAX_SERVICES_PER_TOKEN}",
+            names.len()
         ));
     }
-    Ok((service.to_owned(), token.to_owned()))
+    if token.len() < 8 {
+        return Err(format!(
+            "the token for {services:?} is shorter than 8 characters"
+        ));
+    }
+    Ok(ServiceToken::new(names, token))
 }
 
 impl Config {
@@ -238,17 +273,25 @@ impl Config {
             "--allow-anonymous",
         ]);
         config.service_tokens = vec![
-            ("etl".into(), "etl-test-token".into()),
-            ("faas".into(), "faas-test-token".into()),
-            ("function".into(), "function-test-token".into()),
+            ServiceToken::new(["etl"], "etl-test-token"),
+            ServiceToken::new(["faas"], "faas-test-token"),
+            ServiceToken::new(["function"], "function-test-token"),
         ];
         config.admin_token = Some("admin-test-token".into());
         config
     }
 
-    /// All service tokens, from flags and environment.
-    pub fn all_service_tokens(&self) -> impl Iterator<Item = &(String, String)> {
-        self.service_tokens.iter().chain(&self.service_tokens_env)
+    /// Every (service, token) grant, from flags and environment: a token
+    /// granted several services appears once per service.
+    pub fn all_service_tokens(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.service_tokens
+            .iter()
+            .chain(&self.service_tokens_env)
+            .flat_map(|t| {
+                t.services
+                    .iter()
+                    .map(move |service| (service.as_str(), t.token.as_str()))
+            })
     }
 
     pub fn heartbeat(&self) -> Duration {
@@ -297,5 +340,52 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("shorter than 8"), "{err}");
+    }
+
+    #[test]
+    fn one_token_may_be_granted_several_services() {
+        let c = Config::try_parse_from([
+            "x",
+            "--service-token",
+            "faas+function=faas-token-1",
+            "--service-token",
+            "etl=etl-token-1",
+            "--service-token",
+            "etl+etl=etl-token-2",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.service_tokens[0],
+            ServiceToken::new(["faas", "function"], "faas-token-1")
+        );
+        assert_eq!(c.service_tokens[2].services, ["etl"], "named once");
+        assert_eq!(
+            c.all_service_tokens().collect::<Vec<_>>(),
+            [
+                ("faas", "faas-token-1"),
+                ("function", "faas-token-1"),
+                ("etl", "etl-token-1"),
+                ("etl", "etl-token-2"),
+            ]
+        );
+        for (bad, says) in [
+            ("faas+=faas-token-1", "in \"faas+\""),
+            ("+faas=faas-token-1", "in \"+faas\""),
+            ("faas+fun ction=faas-token-1", "contains ' '"),
+            ("faas,function=faas-token-1", "contains ','"),
+        ] {
+            let err = Config::try_parse_from(["x", "--service-token", bad])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        let many = (0..=MAX_SERVICES_PER_TOKEN)
+            .map(|i| format!("s{i}"))
+            .collect::<Vec<_>>()
+            .join("+");
+        let err = Config::try_parse_from(["x", "--service-token", &format!("{many}=faas-token-1")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 32"), "{err}");
     }
 }

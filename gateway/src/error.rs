@@ -81,6 +81,7 @@ impl AppError {
                 QueryError::NoChannels => "missing_channels",
                 QueryError::TooManyChannels { .. } => "too_many_channels",
                 QueryError::BadChannel { .. } => "invalid_channel",
+                QueryError::BadCursor { error, .. } if error.is_last() => "invalid_since",
                 QueryError::BadSinceEntry { .. } | QueryError::BadCursor { .. } => "invalid_cursor",
                 QueryError::SinceForUnlistedChannel { .. } => "invalid_since",
             },

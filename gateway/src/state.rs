@@ -150,7 +150,7 @@ impl AppState {
                 flag: "--service-token",
                 message,
             })?;
-            service_tokens.push((service.clone(), digest));
+            service_tokens.push((service.to_owned(), digest));
         }
         let admin = config
             .admin_token

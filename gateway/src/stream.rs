@@ -52,12 +52,12 @@ pub struct StreamParams {
 #[utoipa::path(get, path = "/api/logs/stream", tag = "logs",
     params(
         ("channels" = String, Query, description = "Comma-separated channel names", example = "logs:etl:ws123:wf456,logs:faas:ws123"),
-        ("since" = Option<String>, Query, description = "Comma-separated `{channel}@{cursor}` or `{channel}@earliest`"),
+        ("since" = Option<String>, Query, description = "Comma-separated `{channel}@{start}`, where `{start}` is a cursor (resume after it), `earliest` (all the history holds) or `last:{N}` (the channel's latest N logs, N from 1 to 4294967295, bounded by the per-channel history size `--history-size`), then live", example = "logs:etl:ws123:wf456@last:200,logs:etl:ws123@9f3a0c1d2e4b5a6f-1042"),
         ("access_token" = Option<String>, Query, description = "Subscriber JWT (only with --allow-query-token)"),
     ),
     responses(
         (status = 200, description = "Events: hello, status, log, ping, close", body = String, content_type = "text/event-stream"),
-        (status = 400, description = "Malformed channels, cursors or query", body = ErrorBody),
+        (status = 400, description = "Malformed channels, cursors, `since` entries (`invalid_cursor`, `invalid_since`) or query", body = ErrorBody),
         (status = 401, description = "Missing or refused subscriber token", body = ErrorBody),
         (status = 403, description = "No requested channel is allowed", body = ErrorBody),
         (status = 429, description = "Too many open streams", body = ErrorBody),

@@ -1,7 +1,7 @@
 //! Subscriber authentication and per-channel permissions against the real
 //! server: token sources, every refused token, no leaks between users
-//! (including through service-level channels), expiry mid-stream, and the
-//! limits.
+//! (including through service-level channels), expiry mid-stream, the
+//! limits, and publish tokens granted several services.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,6 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use logs_sse_gateway::config::ServiceToken;
 use logs_sse_protocol::{CloseReason, StatusKind};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
@@ -376,7 +377,7 @@ async fn users_see_only_their_logs_over_thousands_of_random_subscriptions() {
     let gw = hs_gateway(|c| {
         c.max_streams_per_user = 1000;
         c.service_tokens
-            .push(("pub".into(), "pub-test-token".into()));
+            .push(ServiceToken::new(["pub"], "pub-test-token"));
     })
     .await;
     let tokens: HashMap<&str, String> = [
@@ -657,4 +658,58 @@ async fn an_explicit_token_wins_over_a_stale_cookie() {
         )
         .await;
     assert_eq!(s.statuses[0].status, StatusKind::Subscribed);
+}
+
+#[tokio::test]
+async fn a_token_granted_several_services_publishes_for_each_and_no_other() {
+    const FAAS_AND_FUNCTION: &str = "faas-and-function-token";
+    let gw = TestGateway::start_with(|c| {
+        c.service_tokens
+            .push(ServiceToken::new(["faas", "function"], FAAS_AND_FUNCTION));
+    })
+    .await;
+    let mut function = gw.subscribe("channels=logs:function:ws1:fn1").await;
+    let mut faas = gw.subscribe("channels=logs:faas:ws1:flow1").await;
+    let (status, body) = gw
+        .publish(
+            FAAS_AND_FUNCTION,
+            &json!([
+                {"service": "faas", "workspace_id": "ws1", "workflow_id": "flow1", "logData": "workflow"},
+                {"service": "function", "workspace_id": "ws1", "function_id": "fn1", "logData": "function"},
+                {"service": "etl", "workspace_id": "ws1", "workflow_id": "wf1", "logData": "not granted"},
+            ]),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        (body["accepted"].clone(), body["rejected"].clone()),
+        (json!(2), json!(1))
+    );
+    let error = &body["errors"][0];
+    assert_eq!(
+        (error["index"].clone(), error["code"].clone()),
+        (json!(2), json!("forbidden_service"))
+    );
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("faas") && message.contains("function"),
+        "{message}"
+    );
+    assert_eq!(function.next_log().await.data, json!("function"));
+    assert_eq!(faas.next_log().await.data, json!("workflow"));
+    function.expect_silence(Duration::from_millis(100)).await;
+    faas.expect_silence(Duration::from_millis(100)).await;
+
+    // The single-service tokens keep their one service.
+    let (status, body) = gw
+        .publish(
+            FUNCTION_TOKEN,
+            &json!({"service": "faas", "workspace_id": "ws1", "workflow_id": "flow1", "logData": "no"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (403, json!("forbidden_service"))
+    );
+    faas.expect_silence(Duration::from_millis(100)).await;
 }

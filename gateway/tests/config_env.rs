@@ -8,7 +8,7 @@ use logs_sse_gateway::Config;
 fn service_tokens_and_limits_come_from_the_environment() {
     std::env::set_var(
         "LOGS_SSE_SERVICE_TOKENS",
-        "etl=etl-env-token,faas=faas-env-token",
+        "etl=etl-env-token,faas+function=faas-env-token",
     );
     std::env::set_var("LOGS_SSE_HISTORY_SIZE", "42");
     std::env::set_var("LOGS_SSE_CORS_ORIGINS", "http://a.example,http://b.example");
@@ -18,13 +18,14 @@ fn service_tokens_and_limits_come_from_the_environment() {
         "function=fn-flag-token",
     ])
     .expect("valid");
-    let tokens: Vec<_> = config.all_service_tokens().cloned().collect();
+    let tokens: Vec<_> = config.all_service_tokens().collect();
     assert_eq!(
         tokens,
         vec![
-            ("function".to_owned(), "fn-flag-token".to_owned()),
-            ("etl".to_owned(), "etl-env-token".to_owned()),
-            ("faas".to_owned(), "faas-env-token".to_owned()),
+            ("function", "fn-flag-token"),
+            ("etl", "etl-env-token"),
+            ("faas", "faas-env-token"),
+            ("function", "faas-env-token"),
         ]
     );
     assert_eq!(config.history_size, 42);

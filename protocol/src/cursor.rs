@@ -9,9 +9,11 @@
 //!
 //! Text form: the epoch in lowercase hex, `-`, the sequence in decimal,
 //! e.g. `9f3a0c1d2e4b5a6f-1042`. The literal `earliest` asks for everything
-//! the history still holds.
+//! the history still holds, and `last:{N}` (N from 1 to 4294967295) for the
+//! channel's latest N logs the history still holds.
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::str::FromStr;
 
 /// Identity of one history store; see the module docs.
@@ -47,6 +49,25 @@ pub enum CursorError {
     Malformed,
     #[error("cursor is longer than {MAX_CURSOR_LEN} bytes")]
     TooLong,
+    /// A `last:{N}` entry whose N is not a decimal integer.
+    #[error("last:{{N}} needs N as a decimal integer from 1 to {max}", max = u32::MAX)]
+    LastMalformed,
+    /// `last:0` asks for nothing; live is the default without a since entry.
+    #[error("last:0 asks for no logs: N must be at least 1 (omit the since entry to start live)")]
+    LastZero,
+    /// N does not fit the bound of the grammar.
+    #[error("last:{{N}} is larger than {max}", max = u32::MAX)]
+    LastTooLarge,
+}
+
+impl CursorError {
+    /// Whether the error is about a `last:{N}` entry.
+    pub fn is_last(&self) -> bool {
+        matches!(
+            self,
+            CursorError::LastMalformed | CursorError::LastZero | CursorError::LastTooLarge
+        )
+    }
 }
 
 impl fmt::Display for Cursor {
@@ -96,10 +117,38 @@ pub enum ResumeFrom {
     After(Cursor),
     /// Everything the history still holds, then live.
     Earliest,
+    /// The channel's latest N logs the history still holds (fewer if it
+    /// holds fewer), then live: a backfill such as `tail -n N -f`.
+    Last(NonZeroU32),
 }
 
 /// Text of [`ResumeFrom::Earliest`].
 pub const EARLIEST: &str = "earliest";
+
+/// Prefix of [`ResumeFrom::Last`]'s text form, `last:{N}`.
+pub const LAST_PREFIX: &str = "last:";
+
+impl ResumeFrom {
+    /// The text of a `since` entry after `{channel}@`; `None` for
+    /// [`ResumeFrom::Live`], which has no entry.
+    pub fn since_text(&self) -> Option<String> {
+        match self {
+            ResumeFrom::Live => None,
+            ResumeFrom::After(cursor) => Some(cursor.to_string()),
+            ResumeFrom::Earliest => Some(EARLIEST.to_owned()),
+            ResumeFrom::Last(n) => Some(format!("{LAST_PREFIX}{n}")),
+        }
+    }
+}
+
+fn parse_last(digits: &str) -> Result<NonZeroU32, CursorError> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CursorError::LastMalformed);
+    }
+    // Digits only, so the one way to fail is overflow.
+    let n: u32 = digits.parse().map_err(|_| CursorError::LastTooLarge)?;
+    NonZeroU32::new(n).ok_or(CursorError::LastZero)
+}
 
 impl FromStr for ResumeFrom {
     type Err = CursorError;
@@ -107,6 +156,8 @@ impl FromStr for ResumeFrom {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s == EARLIEST {
             Ok(ResumeFrom::Earliest)
+        } else if let Some(digits) = s.strip_prefix(LAST_PREFIX) {
+            parse_last(digits).map(ResumeFrom::Last)
         } else {
             s.parse().map(ResumeFrom::After)
         }
@@ -146,6 +197,36 @@ mod tests {
         assert_eq!("1-".repeat(30).parse::<Cursor>(), Err(CursorError::TooLong));
     }
 
+    #[test]
+    fn last_n_takes_a_positive_integer_that_fits() {
+        let last = |n| ResumeFrom::Last(NonZeroU32::new(n).unwrap());
+        assert_eq!("last:1".parse::<ResumeFrom>(), Ok(last(1)));
+        assert_eq!("last:200".parse::<ResumeFrom>(), Ok(last(200)));
+        assert_eq!("last:0200".parse::<ResumeFrom>(), Ok(last(200)));
+        assert_eq!("last:4294967295".parse::<ResumeFrom>(), Ok(last(u32::MAX)));
+        for (bad, error) in [
+            ("last:0", CursorError::LastZero),
+            ("last:000", CursorError::LastZero),
+            ("last:-1", CursorError::LastMalformed),
+            ("last:+5", CursorError::LastMalformed),
+            ("last:", CursorError::LastMalformed),
+            ("last:5x", CursorError::LastMalformed),
+            ("last: 5", CursorError::LastMalformed),
+            ("last:1.5", CursorError::LastMalformed),
+            ("last:5:6", CursorError::LastMalformed),
+            ("last:4294967296", CursorError::LastTooLarge),
+            ("last:99999999999999999999999999", CursorError::LastTooLarge),
+        ] {
+            assert_eq!(bad.parse::<ResumeFrom>(), Err(error.clone()), "{bad:?}");
+            assert!(error.is_last());
+        }
+        // Other spellings are not the last form; they fail as cursors.
+        assert_eq!("LAST:5".parse::<ResumeFrom>(), Err(CursorError::Malformed));
+        assert_eq!("last5".parse::<ResumeFrom>(), Err(CursorError::Malformed));
+        assert!(CursorError::LastZero.to_string().contains("at least 1"));
+        assert!(CursorError::LastTooLarge.to_string().contains("4294967295"));
+    }
+
     proptest! {
         #[test]
         fn round_trips(epoch: u64, seq: u64) {
@@ -156,8 +237,30 @@ mod tests {
         }
 
         #[test]
-        fn never_panics(input in "\\PC{0,60}") {
+        fn resume_points_round_trip_through_their_text(epoch: u64, seq: u64, n in 1u32..) {
+            for resume in [
+                ResumeFrom::After(Cursor::new(Epoch(epoch), seq)),
+                ResumeFrom::Earliest,
+                ResumeFrom::Last(NonZeroU32::new(n).unwrap()),
+            ] {
+                let text = resume.since_text().unwrap();
+                prop_assert_eq!(text.parse::<ResumeFrom>(), Ok(resume));
+            }
+            prop_assert_eq!(ResumeFrom::Live.since_text(), None);
+        }
+
+        #[test]
+        fn never_panics(input in "\\PC{0,60}", digits in "[0-9]{0,30}") {
             let _ = input.parse::<ResumeFrom>();
+            let _ = format!("last:{input}").parse::<ResumeFrom>();
+            let parsed = format!("last:{digits}").parse::<ResumeFrom>();
+            let value: Option<u128> = digits.parse().ok();
+            match value {
+                Some(v) if (1..=u128::from(u32::MAX)).contains(&v) => {
+                    prop_assert!(matches!(parsed, Ok(ResumeFrom::Last(n)) if u128::from(n.get()) == v));
+                }
+                _ => prop_assert!(parsed.is_err()),
+            }
         }
     }
 }

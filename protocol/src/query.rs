@@ -1,14 +1,17 @@
 //! The query of `GET /api/logs/stream`: which channels, and where to resume.
 //!
 //! ```text
-//! channels=logs:etl:ws1:wf9,logs:faas:ws1&since=logs:etl:ws1:wf9@9f3a-1042
+//! channels=logs:etl:ws1:wf9,logs:faas:ws1&since=logs:etl:ws1:wf9@9f3a-1042,logs:faas:ws1@last:50
 //! ```
 //!
 //! `channels` is a comma-separated list. `since` is an optional
-//! comma-separated list of `{channel}@{cursor}` pairs (a fresh `EventSource`
-//! cannot send a `Last-Event-ID` per channel, so cursors travel in the URL).
-//! A channel without a `since` entry starts live. Every character used is
-//! legal in a URL query, so the string needs no percent-encoding.
+//! comma-separated list of `{channel}@{start}` pairs (a fresh `EventSource`
+//! cannot send a `Last-Event-ID` per channel, so cursors travel in the URL),
+//! where `{start}` is a cursor (resume after it), `earliest` (all the history
+//! holds) or `last:{N}` (the latest N logs the history holds); see
+//! [`ResumeFrom`]. A channel without a `since` entry starts live. Every
+//! character used is legal in a URL query, so the string needs no
+//! percent-encoding.
 
 use std::collections::HashMap;
 
@@ -36,7 +39,7 @@ pub enum QueryError {
         text: String,
         error: ChannelError,
     },
-    #[error("since entry #{index} ({text:?}) must be {{channel}}@{{cursor}}")]
+    #[error("since entry #{index} ({text:?}) must be {{channel}}@{{cursor}}, {{channel}}@earliest or {{channel}}@last:{{N}}")]
     BadSinceEntry { index: usize, text: String },
     #[error("since entry #{index} ({text:?}): {error}")]
     BadCursor {
@@ -127,10 +130,8 @@ impl StreamQuery {
         }
         let mut first = true;
         for (channel, resume) in &self.channels {
-            let cursor = match resume {
-                ResumeFrom::Live => continue,
-                ResumeFrom::After(cursor) => cursor.to_string(),
-                ResumeFrom::Earliest => crate::cursor::EARLIEST.to_owned(),
+            let Some(cursor) = resume.since_text() else {
+                continue;
             };
             out.push_str(if first { "&since=" } else { "," });
             first = false;
@@ -197,6 +198,15 @@ mod tests {
             StreamQuery::parse("logs:a:b", Some("logs:a:b@zz"), 5),
             Err(QueryError::BadCursor { index: 0, .. })
         ));
+        for bad in ["last:0", "last:-3", "last:ten", "last:4294967296"] {
+            let err =
+                StreamQuery::parse("logs:a:b", Some(&format!("logs:a:b@{bad}")), 5).unwrap_err();
+            assert!(
+                matches!(&err, QueryError::BadCursor { index: 0, error, .. } if error.is_last()),
+                "{bad}: {err:?}"
+            );
+            assert!(err.to_string().contains(bad), "{err}");
+        }
         assert!(matches!(
             StreamQuery::parse("logs:a:b", Some("logs:a:c@1-1"), 5),
             Err(QueryError::SinceForUnlistedChannel { index: 0, .. })
@@ -210,17 +220,56 @@ mod tests {
         );
     }
 
+    #[test]
+    fn last_n_sits_beside_cursors_on_sibling_channels() {
+        let q = StreamQuery::parse(
+            "logs:etl:ws1:wf9,logs:etl:ws1",
+            Some("logs:etl:ws1:wf9@last:200,logs:etl:ws1@ab-12"),
+            10,
+        )
+        .unwrap();
+        assert_eq!(
+            q.channels,
+            vec![
+                (
+                    ch("logs:etl:ws1:wf9"),
+                    ResumeFrom::Last(std::num::NonZeroU32::new(200).unwrap())
+                ),
+                (
+                    ch("logs:etl:ws1"),
+                    ResumeFrom::After(Cursor::new(Epoch(0xab), 12))
+                ),
+            ]
+        );
+        assert_eq!(
+            q.to_query_string(),
+            "channels=logs:etl:ws1:wf9,logs:etl:ws1&since=logs:etl:ws1:wf9@last:200,logs:etl:ws1@ab-12"
+        );
+    }
+
+    fn resume_from() -> impl Strategy<Value = ResumeFrom> {
+        prop_oneof![
+            Just(ResumeFrom::Live),
+            Just(ResumeFrom::Earliest),
+            any::<u64>().prop_map(|s| ResumeFrom::After(Cursor::new(Epoch(7), s))),
+            (1u32..).prop_map(|n| ResumeFrom::Last(std::num::NonZeroU32::new(n).unwrap())),
+        ]
+    }
+
     proptest! {
         #[test]
         fn rendered_queries_parse_back(
             names in proptest::collection::vec("[a-z]{1,8}", 1..6),
-            seqs in proptest::collection::vec(proptest::option::of(any::<u64>()), 6)
+            starts in proptest::collection::vec(resume_from(), 6),
+            service_level in any::<bool>(),
         ) {
             let mut channels: Vec<(Channel, ResumeFrom)> = Vec::new();
             for (i, name) in names.iter().enumerate() {
                 let channel = Channel::new("svc", "ws", Some(&format!("{name}{i}"))).unwrap();
-                let resume = seqs[i].map_or(ResumeFrom::Live, |s| ResumeFrom::After(Cursor::new(Epoch(7), s)));
-                channels.push((channel, resume));
+                channels.push((channel, starts[i]));
+            }
+            if service_level {
+                channels.push((Channel::new("svc", "ws", None).unwrap(), starts[5]));
             }
             let query = StreamQuery { channels };
             let text = query.to_query_string();

@@ -51,7 +51,7 @@ pub struct LogEvent<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusKind {
-    /// Subscribed live (no cursor given) or from `earliest`.
+    /// Subscribed live (no cursor given), from `earliest` or `last:{N}`.
     Subscribed,
     /// The cursor was recognised; every log after it follows.
     Resumed,

@@ -5,7 +5,8 @@
 //! `logs:{service}:{workspace}` and its resource channels. One mutex guards a
 //! family, and both publishing (assign a sequence number, append to history,
 //! enqueue to subscribers) and subscribing (register, snapshot history) hold
-//! it. That single rule gives the stream invariants:
+//! it, and a stream joins all its channels of one family in one hold of it.
+//! That single rule gives the stream invariants:
 //!
 //! - per-channel order: sequence numbers of a family are assigned under its
 //!   lock, so they increase in publish order;
@@ -180,6 +181,22 @@ impl ChannelLog {
                 replayed: replay_after(self.floor),
                 reason: None,
             },
+            ResumeFrom::Last(n) => {
+                // The latest n entries, or all of them; the status cursor is
+                // the entry just before the first replayed one (or the floor).
+                let wanted = usize::try_from(n.get()).unwrap_or(usize::MAX);
+                let skip = self.history.len().saturating_sub(wanted);
+                let after = match skip.checked_sub(1) {
+                    Some(i) => self.history[i].seq,
+                    None => self.floor,
+                };
+                Opening {
+                    status: StatusKind::Subscribed,
+                    cursor: Cursor::new(epoch, after),
+                    replayed: replay_after(after),
+                    reason: None,
+                }
+            }
             ResumeFrom::After(cursor) if cursor.epoch != epoch => gap(
                 replay_after(self.floor),
                 "foreign_epoch: the cursor comes from another gateway epoch (a restart or another cluster); logs since then may be missing",
@@ -322,19 +339,76 @@ impl MemoryBackend {
     ) -> Result<T, PublishRejection> {
         for attempt in 0..2 {
             match self.try_with_channel(channel, &mut op) {
-                Err(PublishRejection::ChannelLimit { .. }) if attempt == 0 => {
-                    // Make room for a tenth of the bound (and at least one) at once,
-                    // so a burst of new channels does not sweep on every publish.
-                    let max = self.limits.max_channels;
-                    let target = max.saturating_sub(max / 10).saturating_sub(1);
-                    self.sweep(Instant::now(), Sweep::ToCount(target));
-                }
+                Err(PublishRejection::ChannelLimit { .. }) if attempt == 0 => self.make_room(),
                 result => return result,
             }
         }
         Err(PublishRejection::ChannelLimit {
             max: self.limits.max_channels,
         })
+    }
+
+    /// Runs `op` once on the locked family `service_channel` with the logs
+    /// of the resource channels `resources` created where missing (those the channel
+    /// bound refuses stay missing). On the bound, makes room and retries.
+    fn with_family<T>(
+        &self,
+        service_channel: &Channel,
+        resources: &[&Channel],
+        op: impl FnOnce(&mut Family, u64) -> T,
+    ) -> Result<T, PublishRejection> {
+        // Room is made at most once for the family and once for its resources.
+        let (mut room_for_family, mut room_for_resources) = (false, false);
+        loop {
+            let family_ref = match self.family(service_channel) {
+                Ok(family) => family,
+                Err(_) if !room_for_family => {
+                    room_for_family = true;
+                    self.make_room();
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            let mut family = lock(&family_ref);
+            if family.removed {
+                continue;
+            }
+            let mut refused = false;
+            for channel in resources {
+                let Some(resource) = channel.resource() else {
+                    continue;
+                };
+                if family.resources.contains_key(resource) {
+                    continue;
+                }
+                if self.reserve_channel().is_err() {
+                    refused = true;
+                    continue;
+                }
+                let floor = self.last_seq.load(Ordering::SeqCst);
+                family.resources.insert(
+                    resource.to_owned(),
+                    ChannelLog::new((*channel).clone(), floor, Instant::now()),
+                );
+            }
+            if refused && !room_for_resources {
+                // Nothing is joined yet: make room without the lock and retry.
+                drop(family);
+                room_for_resources = true;
+                self.make_room();
+                continue;
+            }
+            let head = self.last_seq.load(Ordering::SeqCst);
+            return Ok(op(&mut family, head));
+        }
+    }
+
+    /// Forgets channels until a tenth of the bound (and at least one) is
+    /// free, so a burst of new channels does not sweep on every publish.
+    fn make_room(&self) {
+        let max = self.limits.max_channels;
+        let target = max.saturating_sub(max / 10).saturating_sub(1);
+        self.sweep(Instant::now(), Sweep::ToCount(target));
     }
 
     fn try_with_channel<T>(
@@ -479,46 +553,78 @@ impl MemoryBackend {
         channels: &[(Channel, ResumeFrom)],
     ) -> Subscribed {
         let mut replay: Vec<Arc<Entry>> = Vec::new();
-        let mut statuses = Vec::with_capacity(channels.len());
-        for (channel, resume) in channels {
-            let opened = self.with_channel(channel, |family, resource, head| {
-                let log = match resource {
-                    Some(r) => match family.resources.get_mut(r) {
-                        Some(log) => log,
-                        None => return None,
-                    },
-                    None => &mut family.root,
-                };
-                log.subscribers.insert(subscriber.id(), subscriber.clone());
-                Some(log.open(self.epoch, *resume, head, &mut replay))
+        let mut statuses: Vec<Option<ChannelStatus>> = Vec::new();
+        statuses.resize_with(channels.len(), || None);
+        // The requested channels of one family join in one step under its
+        // lock: joined one after the other, a log published in between would
+        // be queued live through the first and replayed by the second.
+        let mut families: Vec<(Channel, Vec<usize>)> = Vec::new();
+        for (index, (channel, _)) in channels.iter().enumerate() {
+            let root = channel.service_level();
+            match families.iter_mut().find(|(c, _)| *c == root) {
+                Some((_, indices)) => indices.push(index),
+                None => families.push((root, vec![index])),
+            }
+        }
+        for (root, indices) in &families {
+            let resources: Vec<&Channel> = indices
+                .iter()
+                .map(|&i| &channels[i].0)
+                .filter(|c| !c.is_service_level())
+                .collect();
+            let opened = self.with_family(root, &resources, |family, head| {
+                indices
+                    .iter()
+                    .map(|&i| {
+                        let (channel, resume) = &channels[i];
+                        let log = match channel.resource() {
+                            Some(r) => family.resources.get_mut(r)?,
+                            None => &mut family.root,
+                        };
+                        log.subscribers.insert(subscriber.id(), subscriber.clone());
+                        Some(log.open(self.epoch, *resume, head, &mut replay))
+                    })
+                    .collect::<Vec<_>>()
             });
-            statuses.push(match opened {
-                Ok(Some(o)) => ChannelStatus {
-                    channel: channel.clone(),
-                    status: o.status,
-                    cursor: Some(o.cursor),
-                    replayed: o.replayed,
-                    reason: o.reason.map(str::to_owned),
-                },
-                Ok(None) | Err(_) => ChannelStatus {
-                    channel: channel.clone(),
-                    status: StatusKind::Denied,
-                    cursor: None,
-                    replayed: 0,
-                    reason: Some(format!(
-                        "channel_limit: the gateway tracks its maximum of {} channels",
-                        self.limits.max_channels
-                    )),
-                },
-            });
+            let opened = match opened {
+                Ok(opened) => opened,
+                Err(_) => indices.iter().map(|_| None).collect(),
+            };
+            for (&index, opening) in indices.iter().zip(opened) {
+                statuses[index] = Some(self.status(&channels[index].0, opening));
+            }
         }
         // A log can be in the replay of both a resource channel and its
         // service-level channel: send it once, in publish order.
         replay.sort_by_key(|e| e.seq);
         replay.dedup_by_key(|e| e.seq);
         Subscribed {
-            statuses,
+            statuses: statuses.into_iter().flatten().collect(),
             replay: replay.into_iter().map(|e| e.frame.clone()).collect(),
+        }
+    }
+
+    /// The status of one channel: how it opened, or `denied` when it could
+    /// not be tracked (the channel bound).
+    fn status(&self, channel: &Channel, opening: Option<Opening>) -> ChannelStatus {
+        match opening {
+            Some(o) => ChannelStatus {
+                channel: channel.clone(),
+                status: o.status,
+                cursor: Some(o.cursor),
+                replayed: o.replayed,
+                reason: o.reason.map(str::to_owned),
+            },
+            None => ChannelStatus {
+                channel: channel.clone(),
+                status: StatusKind::Denied,
+                cursor: None,
+                replayed: 0,
+                reason: Some(format!(
+                    "channel_limit: the gateway tracks its maximum of {} channels",
+                    self.limits.max_channels
+                )),
+            },
         }
     }
 }

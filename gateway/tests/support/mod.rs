@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 pub const ETL_TOKEN: &str = "etl-test-token";
 pub const FAAS_TOKEN: &str = "faas-test-token";
+pub const FUNCTION_TOKEN: &str = "function-test-token";
 pub const ADMIN_TOKEN: &str = "admin-test-token";
 /// Longest a test waits for one event before failing.
 pub const WAIT: Duration = Duration::from_secs(10);

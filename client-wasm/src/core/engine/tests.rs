@@ -1448,6 +1448,7 @@ impl Model {
                 ResumeFrom::After(c) => ("resumed", c.seq),
                 ResumeFrom::Earliest => ("subscribed", 0),
                 ResumeFrom::Live => ("subscribed", head),
+                ResumeFrom::Last(_) => unreachable!("the model never asks for a backfill"),
             };
             events.push_back(("status".into(), status(channel.as_str(), kind, Some(after))));
             replay_from.push((channel.clone(), after));
