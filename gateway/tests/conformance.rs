@@ -16,7 +16,7 @@ use logs_sse_gateway::backend::memory::{MemoryBackend, MemoryLimits};
 use logs_sse_gateway::backend::{Backend, NewLog};
 use logs_sse_gateway::metrics::Metrics;
 use logs_sse_gateway::subscriber::Subscriber;
-use logs_sse_protocol::{Channel, Cursor, LogEvent, ResumeFrom, StatusKind};
+use logs_sse_protocol::{Channel, Cursor, Epoch, LogEvent, ResumeFrom, StatusKind};
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
@@ -27,6 +27,7 @@ mod properties {
     /// One log of the flood as its publisher saw it accepted.
     #[derive(Debug, Clone, Copy)]
     struct Published {
+        epoch: Epoch,
         seq: u64,
         resource: usize,
     }
@@ -87,7 +88,6 @@ mod properties {
         let mut rng = StdRng::seed_from_u64(seed);
         let published: Arc<Mutex<Vec<Published>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let epoch = backend.epoch();
         let mut publishers = Vec::new();
         for p in 0..2usize {
             let (backend, published, stop) = (backend.clone(), published.clone(), stop.clone());
@@ -103,19 +103,18 @@ mod properties {
                             ts: 0,
                         })
                         .collect();
-                    let results = backend.publish(logs).await;
+                    let results = backend.publish(logs).await.unwrap();
                     published
                         .lock()
                         .unwrap()
-                        .extend(
-                            indices
-                                .into_iter()
-                                .zip(results)
-                                .map(|(r, result)| Published {
-                                    seq: result.unwrap().seq,
-                                    resource: r,
-                                }),
-                        );
+                        .extend(indices.into_iter().zip(results).map(|(r, result)| {
+                            let cursor = result.unwrap();
+                            Published {
+                                epoch: cursor.epoch,
+                                seq: cursor.seq,
+                                resource: r,
+                            }
+                        }));
                     n += 1;
                     tokio::task::yield_now().await;
                 }
@@ -127,6 +126,9 @@ mod properties {
         while published.lock().unwrap().len() < 200 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        // Cursors carry the epoch of the family's store (one per family
+        // for Redis), not necessarily the backend's `hello` epoch.
+        let epoch = published.lock().unwrap()[0].epoch;
         let mut subscriptions = Vec::new();
         for trial in 0..trials {
             let watched = rng.random_range(0..2usize);
@@ -164,7 +166,7 @@ mod properties {
                 channels.swap(at, last);
             }
             let (subscriber, queue) = Subscriber::new(trial as u64 + 1, 1 << 20, 1 << 30);
-            let subscribed = backend.subscribe(&subscriber, &channels).await;
+            let subscribed = backend.subscribe(&subscriber, &channels).await.unwrap();
             subscriptions.push((channels, subscriber, queue, subscribed));
             if rng.random_bool(0.3) {
                 tokio::task::yield_now().await;

@@ -63,7 +63,8 @@ return {epoch, first}
 /// epoch, TTL seconds, then per channel: resource id (empty for the
 /// service-level channel), mode, cursor epoch, cursor seq. Modes: `L` live
 /// (no items), `E` earliest, `A` after the cursor, `N` the last `seq` items.
-/// Returns {epoch, head, {floor, {items}} per channel}.
+/// Returns {epoch, head, {floor, start, {items}} per channel}, where
+/// `start` is the sequence number the items follow.
 pub static READ: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -98,18 +99,27 @@ for i = 1, (#ARGV - 2) / 4 do
       floor = math.max(floor, tonumber(redis.call('HGET', chans, 'last:' .. res) or '0'))
     end
   end
-  local items = {}
+  local items, start = {}, head
   if mode == 'E' then
+    start = floor
     items = after(key, floor)
   elseif mode == 'A' then
-    local s = tonumber(ARGV[4 * i + 2])
-    if ARGV[4 * i + 1] ~= epoch or s < floor or s > head then s = floor end
-    items = after(key, s)
+    start = tonumber(ARGV[4 * i + 2])
+    if ARGV[4 * i + 1] ~= epoch or start < floor or start > head then start = floor end
+    items = after(key, start)
   elseif mode == 'N' then
+    -- The latest n items: start after the one before them, or the floor.
     local n = tonumber(ARGV[4 * i + 2])
-    if n > 0 then items = redis.call('LRANGE', key, -n, -1) end
+    local len = redis.call('LLEN', key)
+    if n >= len then
+      start = floor
+      items = redis.call('LRANGE', key, 0, -1)
+    else
+      start = seq_of(redis.call('LINDEX', key, len - n - 1))
+      items = redis.call('LRANGE', key, len - n, -1)
+    end
   end
-  out[#out + 1] = {floor, items}
+  out[#out + 1] = {floor, start, items}
 end
 return out
 ",

@@ -32,7 +32,7 @@ use redis::Value;
 
 use self::keys::FamilyKeys;
 use super::entry::{StoreError, StoredEntry};
-use super::NewLog;
+use super::{ChannelRead, FamilyRead, NewLog};
 use crate::frame::{log_frame, LogFrameParts};
 
 /// How to reach Redis and the bounds of what is kept there.
@@ -48,25 +48,6 @@ pub struct RedisConfig {
     pub history_ttl: Duration,
     /// Longest a Redis command (or a connection attempt) may take.
     pub timeout: Duration,
-}
-
-/// What a read of one family returns.
-#[derive(Debug, Clone)]
-pub struct FamilyRead {
-    pub epoch: Epoch,
-    /// The family's last sequence number.
-    pub head: u64,
-    /// Per requested channel, in request order.
-    pub channels: Vec<ChannelRead>,
-}
-
-/// One channel of a [`FamilyRead`].
-#[derive(Debug, Clone)]
-pub struct ChannelRead {
-    /// The highest sequence number this channel may have lost.
-    pub floor: u64,
-    /// Entries after the start the script chose, oldest first.
-    pub entries: Vec<StoredEntry>,
 }
 
 /// The Redis store; see the module docs.
@@ -239,6 +220,7 @@ impl RedisStore {
                 ResumeFrom::Live => ("L", String::new(), 0),
                 ResumeFrom::Earliest => ("E", String::new(), 0),
                 ResumeFrom::After(c) => ("A", c.epoch.to_string(), c.seq),
+                ResumeFrom::Last(n) => ("N", String::new(), u64::from(n.get())),
             };
             invocation
                 .arg(channel.resource().unwrap_or_default())
@@ -335,10 +317,11 @@ fn parse_read_reply(
             let Value::Array(parts) = channel else {
                 return Err(protocol("read"));
             };
-            let [floor, items] = parts.as_slice() else {
+            let [floor, start, items] = parts.as_slice() else {
                 return Err(protocol("read"));
             };
             let floor = as_u64(floor).ok_or_else(|| protocol("read"))?;
+            let start = as_u64(start).ok_or_else(|| protocol("read"))?;
             let entries = match items {
                 Value::Array(items) => items
                     .iter()
@@ -351,7 +334,11 @@ fn parse_read_reply(
                 Value::Nil => Vec::new(),
                 _ => return Err(protocol("read")),
             };
-            Ok(ChannelRead { floor, entries })
+            Ok(Ok(ChannelRead {
+                floor,
+                start,
+                entries,
+            }))
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(FamilyRead {
