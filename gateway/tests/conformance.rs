@@ -12,7 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod support;
+
 use logs_sse_gateway::backend::memory::{MemoryBackend, MemoryLimits};
+use logs_sse_gateway::backend::redis::{RedisConfig, RedisStore};
+use logs_sse_gateway::backend::routed::RoutedBackend;
 use logs_sse_gateway::backend::{Backend, NewLog};
 use logs_sse_gateway::metrics::Metrics;
 use logs_sse_gateway::subscriber::Subscriber;
@@ -20,6 +24,7 @@ use logs_sse_protocol::{Channel, Cursor, Epoch, LogEvent, ResumeFrom, StatusKind
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
+use support::redis_server::{Persistence, RedisServer};
 
 mod properties {
     use super::*;
@@ -79,11 +84,13 @@ mod properties {
     /// every order, with other channels listed between them and with
     /// cursors, live or from the earliest. Every stream must get each log
     /// at most once, in publish order per channel, and without a hole after
-    /// its starting point.
+    /// its starting point. Publishers wait `pause` between batches (a
+    /// networked store needs a flood it can absorb).
     pub async fn subscribing_during_a_flood_is_exactly_once(
         backend: Arc<dyn Backend>,
         seed: u64,
         trials: usize,
+        pause: Duration,
     ) {
         let mut rng = StdRng::seed_from_u64(seed);
         let published: Arc<Mutex<Vec<Published>>> = Arc::default();
@@ -116,7 +123,11 @@ mod properties {
                             }
                         }));
                     n += 1;
-                    tokio::task::yield_now().await;
+                    if pause.is_zero() {
+                        tokio::task::yield_now().await;
+                    } else {
+                        tokio::time::sleep(pause).await;
+                    }
                 }
             }));
         }
@@ -259,5 +270,36 @@ fn memory_backend() -> Arc<dyn Backend> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
 async fn memory_subscribing_during_a_flood_is_exactly_once() {
-    properties::subscribing_during_a_flood_is_exactly_once(memory_backend(), seed(), 400).await;
+    properties::subscribing_during_a_flood_is_exactly_once(
+        memory_backend(),
+        seed(),
+        400,
+        Duration::ZERO,
+    )
+    .await;
+}
+
+fn redis_backend(server: &RedisServer) -> Arc<dyn Backend> {
+    let config = RedisConfig {
+        url: server.url(),
+        key_prefix: "conformance".into(),
+        history_per_channel: 5_000,
+        history_ttl: Duration::from_secs(600),
+        timeout: Duration::from_secs(2),
+    };
+    let metrics = Arc::new(Metrics::default());
+    let store = RedisStore::new(config, Duration::from_millis(100), metrics.clone()).unwrap();
+    Arc::new(RoutedBackend::from_store(store, metrics))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+async fn redis_subscribing_during_a_flood_is_exactly_once() {
+    let server = RedisServer::start(Persistence::None);
+    properties::subscribing_during_a_flood_is_exactly_once(
+        redis_backend(&server),
+        seed(),
+        150,
+        Duration::from_millis(2),
+    )
+    .await;
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use logs_sse_gateway::backend::entry::{StoreError, StoredEntry};
 use logs_sse_gateway::backend::redis::feed::{Feed, FeedEvent};
-use logs_sse_gateway::backend::redis::{RedisConfig, RedisStore};
+use logs_sse_gateway::backend::redis::{RedisConfig, RedisOps};
 use logs_sse_gateway::backend::{ChannelRead, FamilyRead, NewLog};
 use logs_sse_gateway::frame::log_frame;
 use logs_sse_protocol::{Channel, Cursor, ResumeFrom};
@@ -51,8 +51,8 @@ fn seqs(entries: &[StoredEntry]) -> Vec<u64> {
 async fn two_nodes_share_one_counter_and_history_per_family() {
     let server = RedisServer::start(Persistence::None);
     let (a, b) = (
-        RedisStore::new(config(&server)).unwrap(),
-        RedisStore::new(config(&server)).unwrap(),
+        RedisOps::new(config(&server)).unwrap(),
+        RedisOps::new(config(&server)).unwrap(),
     );
     let first = a
         .append(&[
@@ -105,7 +105,7 @@ async fn bounded_history_raises_the_floor_and_a_stale_cursor_reads_after_it() {
     let server = RedisServer::start(Persistence::None);
     let mut cfg = config(&server);
     cfg.history_per_channel = 3;
-    let store = RedisStore::new(cfg).unwrap();
+    let store = RedisOps::new(cfg).unwrap();
     let logs: Vec<_> = (0..10).map(|n| log("logs:etl:ws:a", n)).collect();
     let entries = store.append(&logs).await.unwrap();
     let family = ch("logs:etl:ws");
@@ -143,7 +143,7 @@ async fn bounded_history_raises_the_floor_and_a_stale_cursor_reads_after_it() {
 async fn a_redis_restart_keeps_the_epoch_with_aof_and_starts_a_new_one_without() {
     for persistence in [Persistence::Aof, Persistence::None] {
         let mut server = RedisServer::start(persistence);
-        let store = RedisStore::new(config(&server)).unwrap();
+        let store = RedisOps::new(config(&server)).unwrap();
         let before = store.append(&[log("logs:etl:ws:a", 1)]).await.unwrap();
         server.restart();
         // The connection manager reconnects by itself; the first call after
@@ -188,7 +188,7 @@ async fn next_batch(events: &mut mpsc::Receiver<FeedEvent>) -> Vec<StoredEntry> 
 #[tokio::test]
 async fn the_feed_announces_appended_batches_and_resyncs_after_its_connection_is_cut() {
     let server = RedisServer::start(Persistence::None);
-    let store = RedisStore::new(config(&server)).unwrap();
+    let store = RedisOps::new(config(&server)).unwrap();
     let (tx, mut events) = mpsc::channel(64);
     let stop = CancellationToken::new();
     let feed = Feed::start(&store, tx, stop.clone());
@@ -228,7 +228,7 @@ async fn the_feed_announces_appended_batches_and_resyncs_after_its_connection_is
 #[tokio::test]
 async fn a_frozen_redis_fails_calls_within_the_timeout_and_they_recover() {
     let server = RedisServer::start(Persistence::None);
-    let store = RedisStore::new(config(&server)).unwrap();
+    let store = RedisOps::new(config(&server)).unwrap();
     store.append(&[log("logs:etl:ws:a", 1)]).await.unwrap();
     server.signal("STOP");
     let started = std::time::Instant::now();
@@ -260,7 +260,7 @@ async fn concurrent_appends_from_several_nodes_give_each_family_one_gapless_orde
     let mut cfg = config(&server);
     cfg.history_per_channel = 1000;
     let stores: Vec<_> = (0..3)
-        .map(|_| RedisStore::new(cfg.clone()).unwrap())
+        .map(|_| RedisOps::new(cfg.clone()).unwrap())
         .collect();
     let resources = ["a", "b", "c"];
     let mut tasks = Vec::new();

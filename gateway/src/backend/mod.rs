@@ -100,6 +100,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Periodic housekeeping (forget idle channels); `now` is injected so
     /// tests need not sleep.
     fn maintain(&self, now: tokio::time::Instant);
+
+    /// Whether the backend can serve (readiness in `/health`).
+    fn ready(&self) -> bool {
+        true
+    }
 }
 
 /// One family's history as a store read it, in one consistent snapshot.
@@ -174,4 +179,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Periodic housekeeping (forget idle channels not watched).
     fn maintain(&self, now: tokio::time::Instant);
+
+    /// Whether the store and its feed are reachable (readiness).
+    fn ready(&self) -> bool {
+        true
+    }
 }

@@ -144,4 +144,8 @@ impl<S: Store> Backend for RoutedBackend<S> {
         self.store.maintain(now);
         self.router.sweep(self.store.as_ref());
     }
+
+    fn ready(&self) -> bool {
+        self.store.ready()
+    }
 }

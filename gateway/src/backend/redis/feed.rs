@@ -10,6 +10,8 @@
 //! `timeout` and replaced.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -20,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::keys::{family_of_feed, FamilyKeys};
 use super::wire::decode_message;
-use super::RedisStore;
+use super::RedisOps;
 use crate::backend::entry::{StoreError, StoredEntry};
 
 /// What the feed reports to its consumer.
@@ -48,6 +50,7 @@ enum Command {
 #[derive(Debug, Clone)]
 pub struct Feed {
     commands: mpsc::UnboundedSender<Command>,
+    up: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Command {
@@ -66,12 +69,14 @@ impl Feed {
     /// Starts the feed task; events go to `events` (bounded: a full queue
     /// drops the batch and asks for a resync).
     pub fn start(
-        store: &RedisStore,
+        store: &RedisOps,
         events: mpsc::Sender<FeedEvent>,
         shutdown: CancellationToken,
     ) -> Feed {
         let (commands, rx) = mpsc::unbounded_channel();
+        let up = Arc::new(AtomicBool::new(false));
         let task = Task {
+            up: up.clone(),
             client: store.client().clone(),
             prefix: store.config().key_prefix.clone(),
             timeout: store.config().timeout,
@@ -80,7 +85,12 @@ impl Feed {
             wanted: HashMap::new(),
         };
         tokio::spawn(task.run(shutdown));
-        Feed { commands }
+        Feed { commands, up }
+    }
+
+    /// Whether the pub/sub connection is up and subscribed.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
     }
 
     /// Subscribes to the feed of `family`; returns once Redis confirmed, so
@@ -102,6 +112,7 @@ impl Feed {
 }
 
 struct Task {
+    up: Arc<AtomicBool>,
     client: redis::Client,
     prefix: String,
     timeout: Duration,
@@ -136,8 +147,9 @@ impl Task {
                 Ok(Err(e)) => e.to_string(),
                 Err(_) => "connecting to Redis timed out".to_owned(),
             };
+            self.up.store(false, Ordering::Relaxed);
             tracing::warn!(%reason, "Redis pub/sub connection down");
-            let _ = self.events.send(FeedEvent::Down(reason.clone())).await;
+            self.signal(FeedEvent::Down(reason.clone()));
             // While down, subscriptions are refused (their streams answer 503).
             let wake = tokio::time::sleep(backoff);
             tokio::pin!(wake);
@@ -170,7 +182,8 @@ impl Task {
                 Err(_) => return Ended::Broken("resubscribing timed out".into()),
             }
         }
-        let _ = self.events.send(FeedEvent::Resync).await;
+        self.up.store(true, Ordering::Relaxed);
+        self.signal(FeedEvent::Resync);
         let mut ping = tokio::time::interval(self.timeout);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -242,9 +255,17 @@ impl Task {
         if self.events.try_send(event).is_err() {
             // Dropped: the consumer is behind. Ask it to resync once it has
             // room; until then its sequence checks see the jump.
+            self.signal(FeedEvent::Resync);
+        }
+    }
+
+    /// Sends a control event without ever blocking the feed (its consumer
+    /// may be waiting on a subscription from this task).
+    fn signal(&self, event: FeedEvent) {
+        if let Err(mpsc::error::TrySendError::Full(event)) = self.events.try_send(event) {
             let events = self.events.clone();
             tokio::spawn(async move {
-                let _ = events.send(FeedEvent::Resync).await;
+                let _ = events.send(event).await;
             });
         }
     }

@@ -1,7 +1,7 @@
 //! The Redis store: history, cursors and the feed shared by several gateway
 //! nodes.
 //!
-//! [`RedisStore`] keeps each family's epoch, sequence counter, bounded
+//! [`RedisOps`] keeps each family's epoch, sequence counter, bounded
 //! per-channel history and floors in Redis ([`keys`] has the layout) and
 //! announces every appended batch on the family's pub/sub channel
 //! ([`feed`]). An append is one Lua script per family ([`lua::PUBLISH`]);
@@ -20,20 +20,27 @@
 pub mod feed;
 pub mod keys;
 pub mod lua;
+pub mod tracker;
 pub mod wire;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use futures_util::future::try_join_all;
+use futures_util::future::{try_join_all, BoxFuture};
 use logs_sse_protocol::{Channel, Cursor, Epoch, ResumeFrom};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Value;
 
+use tokio_util::sync::CancellationToken;
+
 use self::keys::FamilyKeys;
+use self::tracker::Tracker;
 use super::entry::{StoreError, StoredEntry};
-use super::{ChannelRead, FamilyRead, NewLog};
+use super::{ChannelRead, FamilyRead, FeedSink, NewLog, PublishRejection, Store, StoreStats};
 use crate::frame::{log_frame, LogFrameParts};
+use crate::metrics::Metrics;
 
 /// How to reach Redis and the bounds of what is kept there.
 #[derive(Debug, Clone)]
@@ -50,18 +57,149 @@ pub struct RedisConfig {
     pub timeout: Duration,
 }
 
+/// The Redis store as the router sees it: [`RedisOps`] plus this node's
+/// feed and the [`tracker`] that repairs its holes.
+pub struct RedisStore {
+    ops: RedisOps,
+    tracker: OnceLock<Tracker>,
+    hello_epoch: Arc<AtomicU64>,
+    metrics: Arc<Metrics>,
+    check_every: Duration,
+    stop: CancellationToken,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("ops", &self.ops)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// A store on `config`; `check_every` is the period of the position
+    /// check that finds holes in the feed.
+    pub fn new(
+        config: RedisConfig,
+        check_every: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StoreError> {
+        Ok(RedisStore {
+            ops: RedisOps::new(config)?,
+            tracker: OnceLock::new(),
+            hello_epoch: Arc::new(AtomicU64::new(0)),
+            metrics,
+            check_every,
+            stop: CancellationToken::new(),
+        })
+    }
+
+    pub fn ops(&self) -> &RedisOps {
+        &self.ops
+    }
+
+    fn tracker(&self) -> Result<&Tracker, StoreError> {
+        self.tracker
+            .get()
+            .ok_or_else(|| StoreError::Unavailable("the Redis store is not attached".into()))
+    }
+}
+
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Store for RedisStore {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    /// The `{prefix}:epoch` key, the identity of the shared store (0 until
+    /// read). Cursors carry their family's epoch.
+    fn epoch(&self) -> Epoch {
+        Epoch(self.hello_epoch.load(Ordering::Relaxed))
+    }
+
+    fn attach(&self, sink: Arc<dyn FeedSink>) {
+        let tracker = Tracker::start(
+            self.ops.clone(),
+            sink,
+            self.metrics.clone(),
+            self.check_every,
+            self.stop.clone(),
+        );
+        let _ = self.tracker.set(tracker);
+        let (ops, epoch, stop) = (
+            self.ops.clone(),
+            self.hello_epoch.clone(),
+            self.stop.clone(),
+        );
+        tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                if let Ok(value) = ops.store_epoch().await {
+                    epoch.store(value.0, Ordering::Relaxed);
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+
+    fn append(
+        &self,
+        logs: Vec<NewLog>,
+    ) -> BoxFuture<'_, Result<Vec<Result<StoredEntry, PublishRejection>>, StoreError>> {
+        Box::pin(async move {
+            let entries = self.ops.append(&logs).await?;
+            Ok(entries.into_iter().map(Ok).collect())
+        })
+    }
+
+    fn read<'a>(
+        &'a self,
+        family: &'a Channel,
+        channels: &'a [(Channel, ResumeFrom)],
+    ) -> BoxFuture<'a, Result<FamilyRead, StoreError>> {
+        Box::pin(self.ops.read(family, channels))
+    }
+
+    fn watch<'a>(&'a self, family: &'a Channel) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { self.tracker()?.watch(family).await })
+    }
+
+    fn unwatch(&self, family: &Channel) {
+        if let Ok(tracker) = self.tracker() {
+            tracker.unwatch(family);
+        }
+    }
+
+    /// History lives in Redis; this node reports none of it.
+    fn stats(&self) -> StoreStats {
+        StoreStats::default()
+    }
+
+    /// Redis forgets idle families by TTL.
+    fn maintain(&self, _now: tokio::time::Instant) {}
+
+    fn ready(&self) -> bool {
+        self.tracker().is_ok_and(Tracker::feed_is_up) && self.metrics.backend_up.get() == 1
+    }
+}
+
 /// The Redis store; see the module docs.
 #[derive(Clone)]
-pub struct RedisStore {
+pub struct RedisOps {
     client: redis::Client,
     conn: ConnectionManager,
     config: RedisConfig,
 }
 
-impl std::fmt::Debug for RedisStore {
+impl std::fmt::Debug for RedisOps {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL may hold a password.
-        f.debug_struct("RedisStore")
+        f.debug_struct("RedisOps")
             .field("key_prefix", &self.config.key_prefix)
             .finish_non_exhaustive()
     }
@@ -79,7 +217,7 @@ fn candidate_epoch() -> String {
     format!("{:x}", rand::random::<u64>())
 }
 
-impl RedisStore {
+impl RedisOps {
     /// A store for `config`; the connection is made on first use (and made
     /// again after it breaks), so a gateway starts while Redis is down.
     pub fn new(config: RedisConfig) -> Result<Self, StoreError> {
@@ -92,7 +230,7 @@ impl RedisStore {
             .set_max_delay(Duration::from_secs(1));
         let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager)
             .map_err(unavailable)?;
-        Ok(RedisStore {
+        Ok(RedisOps {
             client,
             conn,
             config,
@@ -124,6 +262,26 @@ impl RedisStore {
                 self.config.timeout.as_millis()
             ))),
         }
+    }
+
+    /// The store-wide epoch (`{prefix}:epoch`), created if absent.
+    pub async fn store_epoch(&self) -> Result<Epoch, StoreError> {
+        let key = format!("{}:epoch", self.config.key_prefix);
+        let mut conn = self.conn.clone();
+        let (_, value): ((), Vec<u8>) = self
+            .timed(
+                redis::pipe()
+                    .cmd("SET")
+                    .arg(&key)
+                    .arg(candidate_epoch())
+                    .arg("NX")
+                    .ignore()
+                    .cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        wire::parse_epoch(&value)
     }
 
     /// Round trip of a `PING`.
