@@ -231,6 +231,15 @@ impl Stream {
         }
     }
 
+    /// The next event; `None` when the stream ends, breaks or stays silent
+    /// for `wait` (a node that died).
+    pub async fn next_event_or_end(&mut self, wait: Duration) -> Option<Event> {
+        match tokio::time::timeout(wait, self.events.next()).await {
+            Ok(Some(Ok(event))) => Some(event),
+            _ => None,
+        }
+    }
+
     /// The next `log` event; fails on any other event.
     pub async fn next_log(&mut self) -> Received {
         let event = self.next_event().await;
