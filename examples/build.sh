@@ -4,7 +4,10 @@
 #   1. npm-package/build.sh when npm-package/dist is missing or older than
 #      its sources (that also builds the wasm client when it is stale),
 #   2. npm ci here from the committed lock (skipped when node_modules matches),
-#   3. tsc (strict) and vite build.
+#   3. tsc (strict) and vite build,
+#   4. the design document's components (examples/design) into
+#      examples/design/dist, with React's development build, for the
+#      end-to-end test e2e/design.test.mjs.
 # Used by scripts/demo.sh and examples/test.sh.
 set -euo pipefail
 
@@ -28,3 +31,7 @@ cd "$HERE"
 node_modules/.bin/tsc -p tsconfig.json --noEmit
 node_modules/.bin/vite build
 note "built $(find app/dist -type f | wc -l) files into examples/app/dist"
+
+section "building the design's components (examples/design → examples/design/dist, React development build)"
+NODE_ENV=development node_modules/.bin/vite build -c design/vite.config.mjs
+note "built $(find design/dist -type f | wc -l) files into examples/design/dist"

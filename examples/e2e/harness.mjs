@@ -29,8 +29,11 @@ export function uniqueWorkspace(prefix = 'ws') {
 
 /** The gateway binary, started and stopped by the test; restarts keep the port. */
 export class Gateway {
-  constructor(name) {
+  /** `staticDir` replaces the demo app; `serviceTokens` (`SERVICES=TOKEN`) replace TOKENS. */
+  constructor(name, { staticDir = APP_DIST, serviceTokens = null } = {}) {
     this.name = name;
+    this.staticDir = staticDir;
+    this.serviceTokens = serviceTokens ?? Object.entries(TOKENS).map(([service, token]) => `${service}=${token}`);
     this.port = 0;
     this.url = null;
     this.child = null;
@@ -40,10 +43,10 @@ export class Gateway {
   async start() {
     const args = [
       '--listen', `127.0.0.1:${this.port}`,
-      '--static-dir', APP_DIST,
+      '--static-dir', this.staticDir,
       '--allow-anonymous',
       '--admin-token', ADMIN_TOKEN,
-      ...Object.entries(TOKENS).flatMap(([service, token]) => ['--service-token', `${service}=${token}`]),
+      ...this.serviceTokens.flatMap((grant) => ['--service-token', grant]),
     ];
     const child = spawn(GATEWAY_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;

@@ -10,6 +10,10 @@ export interface PublisherOptions {
   serviceToken: string;
   /** Service segment of the channels, e.g. `faas`: `[A-Za-z0-9_.-]`, 1..64 bytes. Required. */
   serviceName: string;
+  /** Service of the logs sent by publishFunctionLog. Default `function` (channels `logs:function:{ws}:{fn}`). */
+  functionServiceName?: string;
+  /** Give every plain-object logData an `id` (UUID v4) and a `timestamp` (ISO 8601 UTC, ms) when it has none. Default true. */
+  addIdAndTimestamp?: boolean;
   /** Entries held in memory; beyond it the oldest is dropped. Default 10000, 1..10000000. */
   maxQueueSize?: number;
   /** Most logs per request. Default 500, 1..1000 (the gateway's limit). */
@@ -74,11 +78,13 @@ export class LogsSSEPublisher {
   constructor(options: PublisherOptions);
   /** The validated service name. */
   readonly serviceName: string;
+  /** The service of function logs (option functionServiceName). */
+  readonly functionServiceName: string;
   /** Queues a log sent as `resource_id`. Returns false (and counts a drop) once closed. Throws for invalid ids or logData. */
   publishLog(workspaceId: SegmentId, resourceId: SegmentId, logData: unknown): boolean;
   /** Queues a log sent as `workflow_id`. */
   publishWorkflowLog(workspaceId: SegmentId, workflowId: SegmentId, logData: unknown): boolean;
-  /** Queues a log sent as `function_id`. */
+  /** Queues a log sent as `function_id`, for service `functionServiceName` (default `function`). */
   publishFunctionLog(workspaceId: SegmentId, functionId: SegmentId, logData: unknown): boolean;
   /** Sends now; resolves true once everything queued is delivered or given up, false after timeoutMs. */
   flush(timeoutMs?: number): Promise<boolean>;
@@ -124,5 +130,12 @@ export function validateSegment(field: string, value: unknown): string;
 
 export const MAX_SEGMENT_LEN: 64;
 export const VERSION: string;
-export const DEFAULTS: Readonly<Required<Omit<PublisherOptions, 'gatewayUrl' | 'serviceToken' | 'serviceName' | 'onError' | 'logger'>>>;
+export const DEFAULTS: Readonly<
+  Required<
+    Omit<
+      PublisherOptions,
+      'gatewayUrl' | 'serviceToken' | 'serviceName' | 'functionServiceName' | 'addIdAndTimestamp' | 'onError' | 'logger'
+    >
+  >
+>;
 export const BOUNDS: Readonly<Record<keyof typeof DEFAULTS, readonly [number, number]>>;

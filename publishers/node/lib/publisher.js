@@ -16,6 +16,7 @@
  */
 
 const { BoundedQueue } = require('./queue');
+const { stampLog } = require('./stamp');
 const transport = require('./transport');
 const { validateSegment } = require('./validate');
 const { ConfigError, GatewayError, LogTooLargeError, ValidationError } = require('./errors');
@@ -124,9 +125,14 @@ class LogsSSEPublisher {
     }
     try {
       this.serviceName = validateSegment('serviceName', options.serviceName);
+      this.functionServiceName = validateSegment('functionServiceName', options.functionServiceName ?? 'function');
     } catch (error) {
       throw new ConfigError(error.message);
     }
+    if (options.addIdAndTimestamp != null && typeof options.addIdAndTimestamp !== 'boolean') {
+      throw new ConfigError(`addIdAndTimestamp must be a boolean, got ${JSON.stringify(options.addIdAndTimestamp)}`);
+    }
+    /** @private */ this._stamp = options.addIdAndTimestamp !== false;
     const opts = {};
     for (const name of Object.keys(DEFAULTS)) {
       opts[name] = checkOption(name, options[name] ?? DEFAULTS[name]);
@@ -162,9 +168,11 @@ class LogsSSEPublisher {
         'user-agent': `logs-sse-publisher-node/${VERSION}`,
       },
     };
-    // The item prefix is the same for every log; ids are validated to need
-    // no JSON escaping.
+    // The item prefix is the same for every log of a service; ids are
+    // validated to need no JSON escaping. Function logs have their own
+    // service (see publishFunctionLog).
     /** @private */ this._prefix = `{"service":"${this.serviceName}","workspace_id":"`;
+    /** @private */ this._functionPrefix = `{"service":"${this.functionServiceName}","workspace_id":"`;
     /** @private */ this._state = {
       closed: false, // no new entries; the sender drains and stops
       stopped: false, // the sender must stop now
@@ -203,7 +211,15 @@ class LogsSSEPublisher {
     return this._publish('workflow_id', workspaceId, workflowId, logData);
   }
 
-  /** Like publishLog, sent as `function_id` (function executions). */
+  /**
+   * Queues a log of a function execution for
+   * `logs:{functionServiceName}:{workspaceId}:{functionId}` (sent as
+   * `function_id`). Function logs belong to the function service (default
+   * `function`) whatever this publisher's serviceName, so a FAAS backend
+   * publishing with `serviceName: 'faas'` reaches pages subscribed with
+   * `service: 'function'`; its token must be granted both services
+   * (`--service-token faas+function=TOKEN`).
+   */
   publishFunctionLog(workspaceId, functionId, logData) {
     return this._publish('function_id', workspaceId, functionId, logData);
   }
@@ -268,7 +284,7 @@ class LogsSSEPublisher {
     if (logData === undefined) {
       throw new TypeError('logData is required (any JSON-serialisable value)');
     }
-    const data = JSON.stringify(logData);
+    const data = JSON.stringify(this._stamp ? stampLog(logData) : logData);
     if (typeof data !== 'string') {
       throw new TypeError(`logData must be JSON-serialisable, got ${typeof logData}`);
     }
@@ -278,7 +294,8 @@ class LogsSSEPublisher {
         `logData is ${dataBytes} bytes once encoded as JSON; the limit is ${this._opts.maxLogBytes} bytes per log`,
       );
     }
-    const head = `${this._prefix}${ws}","${field}":"${rid}","logData":`;
+    const prefix = field === 'function_id' ? this._functionPrefix : this._prefix;
+    const head = `${prefix}${ws}","${field}":"${rid}","logData":`;
     const body = `${head}${data}}`;
     return this._enqueue({ body, bytes: head.length + dataBytes + 1, queuedAt: performance.now() });
   }
@@ -514,7 +531,8 @@ class LogsSSEPublisher {
         outcome.status === 401
           ? 'the gateway does not accept this serviceToken'
           : outcome.status === 403
-            ? `this serviceToken may not publish for service '${this.serviceName}'`
+            ? `this serviceToken is not granted the service of these logs ('${this.serviceName}'` +
+              (this.functionServiceName === this.serviceName ? ')' : `, or '${this.functionServiceName}' for function logs)`)
             : 'these logs can never be accepted';
       this._error(
         `publisher '${this.serviceName}': ${error.message} (${hint}); ${count} log(s) dropped and counted as failed. ` +

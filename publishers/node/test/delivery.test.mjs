@@ -55,7 +55,10 @@ test('logs arrive in publish order, once per stream', async () => {
   const logs = await sse.logs(300);
   assert.deepEqual(logs.map((log) => log.logData.seq), [...Array(300).keys()]);
   assert.deepEqual(new Set(logs.map((log) => log.channel)), new Set([channel]));
-  assert.deepEqual(logs[7].logData, { seq: 7, message: 'line 7' });
+  const { id, timestamp, ...own } = logs[7].logData;
+  assert.deepEqual(own, { seq: 7, message: 'line 7' });
+  assert.equal(typeof id, 'string');
+  assert.equal(typeof timestamp, 'string');
   const stats = logsPublisher.stats();
   assert.deepEqual([stats.queued, stats.sent, stats.dropped, stats.failed], [300, 300, 0, 0]);
 });
@@ -64,7 +67,8 @@ test('workflow, function and resource ids route to their channels', async () => 
   const ws = uniqueWorkspace();
   const sse = await stream([`logs:faas:${ws}`]);
   await sse.waitStatuses(1);
-  const logsPublisher = publisher({ serviceName: 'faas' });
+  // Function logs of this publisher stay in its own service.
+  const logsPublisher = publisher({ serviceName: 'faas', functionServiceName: 'faas' });
 
   await logsPublisher.publishWorkflowLog(ws, 'wf-1', { n: 1 });
   await logsPublisher.publishFunctionLog(ws, 'fn.2', { n: 2 });

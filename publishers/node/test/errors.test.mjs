@@ -71,7 +71,7 @@ test('the token of another service is forbidden (403), reported once', async () 
   assert.deepEqual(new Set(errors.map((e) => e.status)), new Set([403]));
   assert.equal(errors[0].code, 'forbidden_service');
   assert.equal(lines.error.length, 1);
-  assert.match(lines.error[0], /may not publish for service 'faas'/);
+  assert.match(lines.error[0], /not granted the service of these logs \('faas', or 'function' for function logs\)/);
 });
 
 test('without onError a 401 goes to console.error once', async (t) => {
@@ -164,6 +164,7 @@ test('unusable logData throws at the call', () => {
     serviceName: 'etl',
     maxLogBytes: 1024,
     logger: null,
+    addIdAndTimestamp: false, // the exact size below is the caller's logData
   });
   assert.throws(
     () => logsPublisher.publishLog('ws', 'wf', { m: 'x'.repeat(2000) }),

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import pino from 'pino';
 
 import LogsSSEPublisher, { createPinoStream } from '@datashop/logs-sse-publisher';
-import { Gateway, SSEStream, TOKENS, uniqueWorkspace } from './helpers/gateway.mjs';
+import { FAAS_FUNCTION_TOKEN, Gateway, SSEStream, TOKENS, uniqueWorkspace } from './helpers/gateway.mjs';
 
 const run = promisify(execFile);
 let gateway;
@@ -31,11 +31,12 @@ async function stream(channels) {
 
 test('pino(options, createPinoStream(publisher)) streams child-logger lines', async () => {
   const ws = uniqueWorkspace();
-  const sse = await stream([`logs:faas:${ws}`]);
+  // Function logs go to the function service: the token is granted both.
+  const sse = await stream([`logs:function:${ws}`, `logs:faas:${ws}`]);
   const errors = [];
   const logsPublisher = new LogsSSEPublisher({
     gatewayUrl: gateway.url,
-    serviceToken: TOKENS.faas,
+    serviceToken: FAAS_FUNCTION_TOKEN,
     serviceName: 'faas',
     logger: { warn() {}, error: (m) => errors.push(m) },
   });
@@ -52,7 +53,7 @@ test('pino(options, createPinoStream(publisher)) streams child-logger lines', as
   assert.equal(await logsPublisher.flush(10000), true);
 
   const logs = await sse.logs(3);
-  assert.deepEqual(logs.map((log) => log.channel), [`logs:faas:${ws}:fn1`, `logs:faas:${ws}:fn1`, `logs:faas:${ws}:wf2`]);
+  assert.deepEqual(logs.map((log) => log.channel), [`logs:function:${ws}:fn1`, `logs:function:${ws}:fn1`, `logs:faas:${ws}:wf2`]);
   const first = logs[0].logData;
   assert.equal(first.msg, 'cold start');
   assert.equal(first.level, 'info');
@@ -71,13 +72,13 @@ test('pino(options, createPinoStream(publisher)) streams child-logger lines', as
 
 test('the pino worker-thread transport delivers before the process exits', async () => {
   const ws = uniqueWorkspace();
-  const sse = await stream([`logs:faas:${ws}`]);
+  const sse = await stream([`logs:function:${ws}`]);
   const child = fileURLToPath(new URL('./fixtures/pino-transport-child.cjs', import.meta.url));
   const started = performance.now();
-  await run(process.execPath, [child, gateway.url, TOKENS.faas, ws, '25'], { timeout: 30000 });
+  await run(process.execPath, [child, gateway.url, FAAS_FUNCTION_TOKEN, ws, '25'], { timeout: 30000 });
   console.log(`pino transport child exited after ${(performance.now() - started).toFixed(0)} ms`);
   const logs = await sse.logs(25);
   assert.deepEqual(logs.map((log) => log.logData.seq), [...Array(25).keys()]);
-  assert.equal(logs[0].channel, `logs:faas:${ws}:fn-transport`);
+  assert.equal(logs[0].channel, `logs:function:${ws}:fn-transport`);
   assert.equal(logs[0].logData.msg, 'invocation 0');
 });

@@ -64,3 +64,28 @@ test('segment validation follows protocol/src/channel.rs', () => {
   assert.throws(() => validateSegment('resource_id', 'a\u0001'), /resource_id contains '\\u\{1\}' at byte 1/);
   assert.throws(() => validateSegment('resource_id', 'a:b'), /contains ':' at byte 1/);
 });
+
+test('stampLog adds a UUID v4 id and an ISO 8601 UTC millisecond timestamp only where missing', () => {
+  const { stampLog, utcTimestamp } = require('../lib/stamp.js');
+  const at = Date.UTC(2026, 11, 1, 10, 0, 0, 123);
+  assert.equal(utcTimestamp(at), '2026-12-01T10:00:00.123Z');
+  const input = { message: 'm' };
+  const stamped = stampLog(input, at);
+  assert.notEqual(stamped, input, 'a copy');
+  assert.deepEqual(input, { message: 'm' }, 'the caller object is untouched');
+  assert.equal(stamped.timestamp, '2026-12-01T10:00:00.123Z');
+  assert.match(stamped.id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  const own = { id: 'x', timestamp: 't' };
+  assert.equal(stampLog(own, at), own, 'nothing to add: the same object');
+  assert.deepEqual(stampLog({ id: undefined, timestamp: null }, at).timestamp, '2026-12-01T10:00:00.123Z');
+  assert.equal(typeof stampLog({ id: undefined }, at).id, 'string');
+  assert.deepEqual(stampLog({ id: false, timestamp: 0 }, at), { id: false, timestamp: 0 });
+  for (const value of ['text', 42, true, null, [1], new Date(at), new Map()]) {
+    assert.equal(stampLog(value, at), value, `${String(value)} is sent as given`);
+  }
+  const bare = Object.create(null);
+  bare.message = 'no prototype';
+  assert.equal(typeof stampLog(bare, at).id, 'string');
+  const ids = new Set(Array.from({ length: 1000 }, () => stampLog({}, at).id));
+  assert.equal(ids.size, 1000);
+});

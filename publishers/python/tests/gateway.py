@@ -23,6 +23,8 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 GATEWAY_BIN = os.environ.get("GATEWAY_BIN", str(REPO_ROOT / "target/debug/logs-sse-gateway"))
 
 TOKENS = {"etl": "etl-test-token", "faas": "faas-test-token"}
+#: A token granted two services, as a FAAS backend's is (workflows and functions).
+FAAS_FUNCTION_TOKEN = "faas-function-test-token"
 ADMIN_TOKEN = "admin-test-token"
 
 _LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
@@ -52,6 +54,7 @@ class Gateway:
                 "--admin-token", ADMIN_TOKEN]
         for service, token in TOKENS.items():
             args += ["--service-token", f"{service}={token}"]
+        args += ["--service-token", f"faas+function={FAAS_FUNCTION_TOKEN}"]
         args += self.extra_args
         env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
         self.process = subprocess.Popen(

@@ -141,7 +141,9 @@ def test_configuration_mistakes_raise_at_construction(args, kwargs, message):
 
 
 def test_unusable_log_data_raises_at_the_call():
-    publisher = LogsSSEPublisher(UNUSED_URL, "token", "etl", max_log_bytes=1024)
+    # add_id_and_timestamp=False: the exact size below is the caller's log_data.
+    publisher = LogsSSEPublisher(UNUSED_URL, "token", "etl", max_log_bytes=1024,
+                                 add_id_and_timestamp=False)
     with pytest.raises(LogTooLargeError, match="log_data is 2008 bytes once encoded as JSON; the limit is 1024"):
         publisher.publish_log("ws", "wf", {"m": "x" * 2000})
     with pytest.raises(TypeError, match="log_data contains a object"):

@@ -59,3 +59,27 @@ def test_encoding_is_compact_utf8_and_converts_common_types():
         '"amount":"1.50","tags":["a"],"text":"é"}'
     )
     assert encode_loose({"o": object})  == '{"o":"<class \'object\'>"}'
+
+
+def test_stamp_log_adds_a_uuid4_id_and_a_utc_millisecond_timestamp_only_where_missing():
+    from logs_sse_publisher.stamp import stamp_log, utc_timestamp
+
+    at = datetime.datetime(2026, 12, 1, 10, 0, 0, 123456, tzinfo=datetime.timezone.utc).timestamp()
+    assert utc_timestamp(at) == "2026-12-01T10:00:00.123Z"
+    # Milliseconds are truncated, never carried into the next second.
+    assert utc_timestamp(int(at) + 0.9999) == "2026-12-01T10:00:00.999Z"
+    assert utc_timestamp(at + 1) == "2026-12-01T10:00:01.123Z"
+    assert utc_timestamp(0) == "1970-01-01T00:00:00.000Z"
+    given = {"message": "m"}
+    stamped = stamp_log(given, at)
+    assert stamped is not given and given == {"message": "m"}, "the caller's dict is untouched"
+    assert stamped["timestamp"] == "2026-12-01T10:00:00.123Z"
+    assert uuid.UUID(stamped["id"]).version == 4
+    assert list(stamped) == ["message", "id", "timestamp"]
+    own = {"id": "x", "timestamp": "t"}
+    assert stamp_log(own, at) is own, "nothing to add: the same dict"
+    assert stamp_log({"id": None, "timestamp": None}, at)["timestamp"] == "2026-12-01T10:00:00.123Z"
+    assert stamp_log({"id": False, "timestamp": 0}, at) == {"id": False, "timestamp": 0}
+    for value in ["text", 42, True, None, [1], ("a",)]:
+        assert stamp_log(value, at) is value
+    assert len({stamp_log({}, at)["id"] for _ in range(1000)}) == 1000

@@ -13,6 +13,8 @@ export const REPO_ROOT = resolve(here, '../../../..');
 export const GATEWAY_BIN = process.env.GATEWAY_BIN || resolve(REPO_ROOT, 'target/debug/logs-sse-gateway');
 
 export const TOKENS = { etl: 'etl-test-token', faas: 'faas-test-token' };
+/** A token granted two services, as a FAAS backend's is (workflows and functions). */
+export const FAAS_FUNCTION_TOKEN = 'faas-function-test-token';
 export const ADMIN_TOKEN = 'admin-test-token';
 
 /** One gateway process; restart() brings it back on the same port. */
@@ -42,6 +44,7 @@ export class Gateway {
   start(port = 0, timeoutMs = 20000) {
     const args = ['--listen', `127.0.0.1:${port}`, '--allow-anonymous', '--admin-token', ADMIN_TOKEN];
     for (const [service, token] of Object.entries(TOKENS)) args.push('--service-token', `${service}=${token}`);
+    args.push('--service-token', `faas+function=${FAAS_FUNCTION_TOKEN}`);
     args.push(...this.extraArgs);
     const child = spawn(GATEWAY_BIN, args, {
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -17,7 +17,6 @@ library logs usually belong to no workflow.
 
 from __future__ import annotations
 
-import datetime
 import logging
 from typing import Any, Dict, Optional, Tuple
 
@@ -25,6 +24,7 @@ from .context import CONTEXT_FIELDS, current_log_context
 from .encoding import encode_loose
 from .errors import ConfigError
 from .publisher import RESOURCE_FIELDS, LogsSSEPublisher
+from .stamp import utc_timestamp
 from .validation import validate_segment
 
 # Attributes every LogRecord has; anything else on a record came from extra=.
@@ -47,11 +47,15 @@ class LogsSSEHandler(logging.Handler):
 
     Each record becomes ``logData`` of the form::
 
-        {"timestamp": "2024-05-01T12:00:00.123+00:00", "level": "INFO",
+        {"timestamp": "2024-05-01T12:00:00.123Z", "level": "INFO",
          "logger": "etl.extract", "message": "extracting 20 rows",
          "module": "extract", "function": "run", "line": 42,
          "exception": "Traceback ...",          # only with exc_info
-         ...extra fields...}                    # other extra= keys, if include_extra
+         ...extra fields...,                    # other extra= keys, if include_extra
+         "id": "3f0c…"}                         # a UUID v4, unless extra= set one
+
+    ``timestamp`` is the record's creation time (ISO 8601 UTC, milliseconds).
+    The ``id`` follows the publisher's ``add_id_and_timestamp`` option.
 
     If a formatter is set, ``message`` is the formatted text instead.
     """
@@ -89,7 +93,7 @@ class LogsSSEHandler(logging.Handler):
                 self.skipped += 1
                 return
             workspace_id, field, resource_id = ids
-            data = self._fit(self.log_data(record))
+            data = self._fit(self.publisher._stamped(self.log_data(record)))
             self.publisher._publish_json(workspace_id, field, resource_id, data)
         except RecursionError:
             raise
@@ -100,9 +104,7 @@ class LogsSSEHandler(logging.Handler):
         """The ``logData`` object for ``record``; override to change the shape."""
         message = self.format(record) if self.formatter else record.getMessage()
         data: Dict[str, Any] = {
-            "timestamp": datetime.datetime.fromtimestamp(
-                record.created, datetime.timezone.utc
-            ).isoformat(timespec="milliseconds"),
+            "timestamp": utc_timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": message,
@@ -182,5 +184,9 @@ class LogsSSEHandler(logging.Handler):
         if len(text.encode("utf-8")) <= limit:
             return text
         # Still too large: the extra fields are the culprit; keep the core.
-        core = {key: data[key] for key in ("timestamp", "level", "logger", "message", "truncated")}
+        core = {
+            key: data[key]
+            for key in ("id", "timestamp", "level", "logger", "message", "truncated")
+            if key in data
+        }
         return encode_loose(core)

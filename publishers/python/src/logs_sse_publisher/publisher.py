@@ -31,6 +31,7 @@ from . import transport as tx
 from .buffer import BoundedQueue, Entry
 from .encoding import encode_json
 from .errors import ConfigError, GatewayError, InvalidIdError, LogTooLargeError
+from .stamp import stamp_log
 from .validation import validate_segment
 
 __all__ = ["LogsSSEPublisher", "PublisherStats"]
@@ -131,6 +132,8 @@ class LogsSSEPublisher:
         max_log_bytes: int = 64 * 1024,
         shutdown_timeout: float = 5.0,
         on_error: Optional[Callable[[GatewayError], None]] = None,
+        function_service_name: str = "function",
+        add_id_and_timestamp: bool = True,
     ) -> None:
         publish_url = _publish_url(gateway_url)
         if not isinstance(service_token, str) or not service_token.strip():
@@ -140,8 +143,17 @@ class LogsSSEPublisher:
             )
         try:
             self.service_name = validate_segment("service_name", service_name)
+            #: The service of logs identified by a ``function_id``.
+            self.function_service_name = validate_segment(
+                "function_service_name", function_service_name
+            )
         except InvalidIdError as error:
             raise ConfigError(str(error)) from None
+        if not isinstance(add_id_and_timestamp, bool):
+            raise ConfigError(
+                f"add_id_and_timestamp must be a bool, got {add_id_and_timestamp!r}"
+            )
+        self._stamp = add_id_and_timestamp
         self._max_batch_size: int = _bounded("max_batch_size", max_batch_size, 1, 1000, True)
         self._max_batch_bytes: int = _bounded("max_batch_bytes", max_batch_bytes, 1024, 16 << 20, True)
         self._flush_interval: float = _bounded("flush_interval", flush_interval, 0, 60, False)
@@ -162,9 +174,11 @@ class LogsSSEPublisher:
             f"logs-sse-publisher-python/{__version__}",
         )
         self._queue = BoundedQueue(_bounded("max_queue_size", max_queue_size, 1, 10_000_000, True))
-        # The item prefix is the same for every log of this publisher; ids are
-        # validated to need no JSON escaping.
+        # The item prefix is the same for every log of a service; ids are
+        # validated to need no JSON escaping. Function logs have their own
+        # service (see publish_function_log).
         self._prefix = '{"service":"%s","workspace_id":"' % self.service_name
+        self._function_prefix = '{"service":"%s","workspace_id":"' % self.function_service_name
         self._init_runtime_state()
         _LIVE.add(self)
 
@@ -201,9 +215,12 @@ class LogsSSEPublisher:
         """Queues one log for ``logs:{service}:{workspace_id}:{id}``.
 
         Pass exactly one of ``workflow_id``, ``function_id`` or
-        ``resource_id`` (they name the same channel segment). ``log_data`` is
-        any JSON-serialisable value (datetimes, UUIDs, Decimals, enums and
-        sets are converted).
+        ``resource_id`` (they name the same channel segment). A log with a
+        ``function_id`` is a function log: it goes to
+        ``logs:{function_service_name}:{workspace_id}:{function_id}`` (see
+        :meth:`publish_function_log`). ``log_data`` is any JSON-serialisable
+        value (datetimes, UUIDs, Decimals, enums and sets are converted); a
+        dict without ``id`` / ``timestamp`` gets them (see the README).
 
         Returns ``True`` when queued and ``False`` when the publisher is
         closed (the entry is counted as dropped). Raises
@@ -227,14 +244,23 @@ class LogsSSEPublisher:
         rid = validate_segment(field, value)
         if log_data is None:
             raise ValueError("log_data is required (any JSON-serialisable value but None)")
-        return self._publish_json(ws, field, rid, encode_json(log_data))
+        return self._publish_json(ws, field, rid, encode_json(self._stamped(log_data)))
 
     def publish_workflow_log(self, workspace_id: Any, workflow_id: Any, log_data: Any) -> bool:
         """Shorthand for ``publish_log(workspace_id, workflow_id, log_data)``."""
         return self.publish_log(workspace_id, workflow_id, log_data)
 
     def publish_function_log(self, workspace_id: Any, function_id: Any, log_data: Any) -> bool:
-        """Shorthand for ``publish_log(workspace_id, log_data=..., function_id=...)``."""
+        """Queues a log of a function execution.
+
+        It goes to ``logs:{function_service_name}:{workspace_id}:{function_id}``:
+        function logs belong to the function service (default ``function``)
+        whatever this publisher's ``service_name``, so a FAAS backend
+        publishing as ``faas`` reaches pages subscribed with
+        ``service: 'function'``. Its token must be granted both services
+        (``--service-token faas+function=TOKEN``). Shorthand for
+        ``publish_log(workspace_id, log_data=..., function_id=...)``.
+        """
         return self.publish_log(workspace_id, log_data=log_data, function_id=function_id)
 
     def publish_resource_log(self, workspace_id: Any, resource_id: Any, log_data: Any) -> bool:
@@ -333,6 +359,10 @@ class LogsSSEPublisher:
         """The largest accepted ``log_data``, in bytes of compact JSON."""
         return self._max_log_bytes
 
+    def _stamped(self, log_data: Any) -> Any:
+        """``log_data`` with an ``id`` and ``timestamp`` where missing, if enabled."""
+        return stamp_log(log_data) if self._stamp else log_data
+
     def _publish_json(self, workspace_id: str, field: str, resource_id: str, data: str) -> bool:
         """Queues a log whose ids are validated and whose data is JSON text."""
         encoded = data.encode("utf-8")
@@ -341,7 +371,8 @@ class LogsSSEPublisher:
                 f"log_data is {len(encoded)} bytes once encoded as JSON; "
                 f"the limit is {self._max_log_bytes} bytes per log"
             )
-        head = f'{self._prefix}{workspace_id}","{field}":"{resource_id}","logData":'
+        prefix = self._function_prefix if field == "function_id" else self._prefix
+        head = f'{prefix}{workspace_id}","{field}":"{resource_id}","logData":'
         return self._enqueue(Entry(head.encode("ascii") + encoded + b"}", time.monotonic()))
 
     def _enqueue(self, entry: Entry) -> bool:
@@ -544,7 +575,13 @@ class LogsSSEPublisher:
         if first:
             hint = {
                 401: "the gateway does not accept this service_token",
-                403: f"this service_token may not publish for service {self.service_name!r}",
+                403: "this service_token is not granted the service of these logs (%r%s)"
+                % (
+                    self.service_name,
+                    ""
+                    if self.function_service_name == self.service_name
+                    else f", or {self.function_service_name!r} for function logs",
+                ),
             }.get(outcome.status, "these logs can never be accepted")
             _LOGGER.error(
                 "logs-sse publisher %r: %s (%s); %d log(s) dropped and counted as failed. "
