@@ -102,7 +102,7 @@ pub struct PublishItem {
         (status = 415, description = "Unsupported Content-Type", body = ErrorBody),
         (status = 429, description = "The service's publish rate is exceeded; see Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "Shutting down or channel limit reached; see Retry-After", body = PublishError,
+        (status = 503, description = "Shutting down, channel limit reached, or the history store (Redis) unreachable (`backend_unavailable`); see Retry-After", body = PublishError,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -228,7 +228,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Res
 
     let (indices, logs): (Vec<usize>, Vec<NewLog>) = routed.into_iter().unzip();
     let channels: Vec<Channel> = logs.iter().map(|l| l.channel.clone()).collect();
-    let results = state.backend().publish(logs).await;
+    let results = state.backend().publish(logs).await?;
     let mut cursors = Vec::with_capacity(results.len());
     for ((index, channel), result) in indices.into_iter().zip(channels).zip(results) {
         match result {

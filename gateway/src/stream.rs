@@ -62,7 +62,7 @@ pub struct StreamParams {
         (status = 401, description = "Missing or refused subscriber token", body = ErrorBody),
         (status = 403, description = "No requested channel is allowed", body = ErrorBody),
         (status = 429, description = "Too many open streams", body = ErrorBody),
-        (status = 503, description = "Shutting down", body = ErrorBody),
+        (status = 503, description = "Shutting down, or the history store (Redis) unreachable (`backend_unavailable`); see Retry-After", body = ErrorBody),
     ))]
 pub async fn stream(
     State(state): State<AppState>,
@@ -142,7 +142,7 @@ async fn open(
         config.send_queue_events as usize,
         config.send_queue_bytes,
     );
-    let mut subscribed = state.backend().subscribe(&subscriber, &allowed).await;
+    let mut subscribed = state.backend().subscribe(&subscriber, &allowed).await?;
     let joined: Vec<Channel> = subscribed
         .statuses
         .iter()

@@ -12,14 +12,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod support;
+
 use logs_sse_gateway::backend::memory::{MemoryBackend, MemoryLimits};
+use logs_sse_gateway::backend::redis::{RedisConfig, RedisStore};
+use logs_sse_gateway::backend::routed::RoutedBackend;
 use logs_sse_gateway::backend::{Backend, NewLog};
 use logs_sse_gateway::metrics::Metrics;
 use logs_sse_gateway::subscriber::Subscriber;
-use logs_sse_protocol::{Channel, Cursor, LogEvent, ResumeFrom, StatusKind};
+use logs_sse_protocol::{Channel, Cursor, Epoch, LogEvent, ResumeFrom, StatusKind};
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
+use support::redis_server::{Persistence, RedisServer};
 
 mod properties {
     use super::*;
@@ -27,6 +32,7 @@ mod properties {
     /// One log of the flood as its publisher saw it accepted.
     #[derive(Debug, Clone, Copy)]
     struct Published {
+        epoch: Epoch,
         seq: u64,
         resource: usize,
     }
@@ -78,16 +84,17 @@ mod properties {
     /// every order, with other channels listed between them and with
     /// cursors, live or from the earliest. Every stream must get each log
     /// at most once, in publish order per channel, and without a hole after
-    /// its starting point.
+    /// its starting point. Publishers wait `pause` between batches (a
+    /// networked store needs a flood it can absorb).
     pub async fn subscribing_during_a_flood_is_exactly_once(
         backend: Arc<dyn Backend>,
         seed: u64,
         trials: usize,
+        pause: Duration,
     ) {
         let mut rng = StdRng::seed_from_u64(seed);
         let published: Arc<Mutex<Vec<Published>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let epoch = backend.epoch();
         let mut publishers = Vec::new();
         for p in 0..2usize {
             let (backend, published, stop) = (backend.clone(), published.clone(), stop.clone());
@@ -103,21 +110,24 @@ mod properties {
                             ts: 0,
                         })
                         .collect();
-                    let results = backend.publish(logs).await;
+                    let results = backend.publish(logs).await.unwrap();
                     published
                         .lock()
                         .unwrap()
-                        .extend(
-                            indices
-                                .into_iter()
-                                .zip(results)
-                                .map(|(r, result)| Published {
-                                    seq: result.unwrap().seq,
-                                    resource: r,
-                                }),
-                        );
+                        .extend(indices.into_iter().zip(results).map(|(r, result)| {
+                            let cursor = result.unwrap();
+                            Published {
+                                epoch: cursor.epoch,
+                                seq: cursor.seq,
+                                resource: r,
+                            }
+                        }));
                     n += 1;
-                    tokio::task::yield_now().await;
+                    if pause.is_zero() {
+                        tokio::task::yield_now().await;
+                    } else {
+                        tokio::time::sleep(pause).await;
+                    }
                 }
             }));
         }
@@ -127,6 +137,9 @@ mod properties {
         while published.lock().unwrap().len() < 200 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        // Cursors carry the epoch of the family's store (one per family
+        // for Redis), not necessarily the backend's `hello` epoch.
+        let epoch = published.lock().unwrap()[0].epoch;
         let mut subscriptions = Vec::new();
         for trial in 0..trials {
             let watched = rng.random_range(0..2usize);
@@ -164,7 +177,7 @@ mod properties {
                 channels.swap(at, last);
             }
             let (subscriber, queue) = Subscriber::new(trial as u64 + 1, 1 << 20, 1 << 30);
-            let subscribed = backend.subscribe(&subscriber, &channels).await;
+            let subscribed = backend.subscribe(&subscriber, &channels).await.unwrap();
             subscriptions.push((channels, subscriber, queue, subscribed));
             if rng.random_bool(0.3) {
                 tokio::task::yield_now().await;
@@ -257,5 +270,36 @@ fn memory_backend() -> Arc<dyn Backend> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
 async fn memory_subscribing_during_a_flood_is_exactly_once() {
-    properties::subscribing_during_a_flood_is_exactly_once(memory_backend(), seed(), 400).await;
+    properties::subscribing_during_a_flood_is_exactly_once(
+        memory_backend(),
+        seed(),
+        400,
+        Duration::ZERO,
+    )
+    .await;
+}
+
+fn redis_backend(server: &RedisServer) -> Arc<dyn Backend> {
+    let config = RedisConfig {
+        url: server.url(),
+        key_prefix: "conformance".into(),
+        history_per_channel: 5_000,
+        history_ttl: Duration::from_secs(600),
+        timeout: Duration::from_secs(2),
+    };
+    let metrics = Arc::new(Metrics::default());
+    let store = RedisStore::new(config, Duration::from_millis(100), metrics.clone()).unwrap();
+    Arc::new(RoutedBackend::from_store(store, metrics))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+async fn redis_subscribing_during_a_flood_is_exactly_once() {
+    let server = RedisServer::start(Persistence::None);
+    properties::subscribing_during_a_flood_is_exactly_once(
+        redis_backend(&server),
+        seed(),
+        150,
+        Duration::from_millis(2),
+    )
+    .await;
 }

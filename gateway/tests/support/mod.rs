@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod redis_server;
+
 use std::time::Duration;
 
 use eventsource_stream::{Event, Eventsource};
@@ -27,6 +29,14 @@ pub struct TestGateway {
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    /// The gateway's own Redis when the suite runs on the Redis backend.
+    redis: Option<redis_server::RedisServer>,
+}
+
+/// Whether the suite runs on the Redis backend (`LOGS_SSE_TEST_BACKEND=redis`):
+/// every test gateway then gets a redis-server of its own.
+pub fn on_redis() -> bool {
+    std::env::var("LOGS_SSE_TEST_BACKEND").is_ok_and(|b| b == "redis")
 }
 
 impl TestGateway {
@@ -36,6 +46,12 @@ impl TestGateway {
 
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::for_tests();
+        let redis = on_redis().then(|| {
+            let server = redis_server::RedisServer::start(redis_server::Persistence::None);
+            config.redis_url = Some(server.url());
+            config.redis_check_ms = 100;
+            server
+        });
         configure(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -52,6 +68,7 @@ impl TestGateway {
             http: reqwest::Client::new(),
             stop: Some(stop),
             task: Some(task),
+            redis,
         }
     }
 
@@ -226,6 +243,15 @@ impl Stream {
             Ok(Some(Ok(event))) => Some(event),
             Ok(Some(Err(error))) => panic!("stream error: {error}"),
             Ok(None) | Err(_) => None,
+        }
+    }
+
+    /// The next event; `None` when the stream ends, breaks or stays silent
+    /// for `wait` (a node that died).
+    pub async fn next_event_or_end(&mut self, wait: Duration) -> Option<Event> {
+        match tokio::time::timeout(wait, self.events.next()).await {
+            Ok(Some(Ok(event))) => Some(event),
+            _ => None,
         }
     }
 
