@@ -7,6 +7,7 @@
 // gzipped, the emitted .wasm gzipped, and their sum.
 //
 // Usage: node size.mjs        (after `bash build.sh`; reads dist/)
+//        node size.mjs --modules   also lists each app's JS by module
 // The apps are written to test/.out/size/ (gitignored) and resolve the
 // package through node_modules like an installed dependency would.
 
@@ -76,6 +77,17 @@ for (const [name, source] of Object.entries(apps)) {
     wasmGzip: sum(wasm, gz),
   };
   row.totalGzip = row.jsGzip + row.wasmGzip;
+  // Which modules the entry JS is made of (bytes as rendered into the
+  // chunk, before minification): where to look when the JS grows.
+  row.modules = outputs
+    .filter((o) => o.type === 'chunk')
+    .flatMap((c) => Object.entries(c.modules ?? {}))
+    .map(([id, m]) => {
+      const name = id.includes('/dist/') ? id.slice(id.lastIndexOf('/dist/') + 1) : 'the app';
+      return [name, m.renderedLength];
+    })
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1]);
   rows.push(row);
 }
 
@@ -85,4 +97,11 @@ for (const r of rows) {
   console.log(
     `${r.app.padEnd(6)} ${pad(r.jsRaw, 9)} ${pad(r.jsGzip, 9)} ${pad(r.wasmRaw, 9)} ${pad(r.wasmGzip, 9)} ${pad(r.totalGzip, 10)}`,
   );
+}
+
+if (process.argv.includes('--modules')) {
+  for (const r of rows) {
+    console.log(`\n${r.app}: JS by module (bytes before minification)`);
+    for (const [id, n] of r.modules) console.log(`${pad(n, 9)}  ${id}`);
+  }
 }
