@@ -41,6 +41,15 @@ ensure_chromium() {
   fi
 }
 
+# The Redis backend's tests start their own redis-server on a free loopback
+# port (no system service is used).
+ensure_redis() {
+  if ! command -v redis-server >/dev/null; then
+    section "installing redis-server"
+    as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server
+  fi
+}
+
 ensure_node() {
   command -v node >/dev/null && command -v npm >/dev/null || {
     echo "node and npm are needed (Node.js 18 or newer)" >&2; return 1

@@ -62,6 +62,7 @@ run_suite() {
 
 suite_rust() {
   ensure_rust
+  ensure_redis
   cargo fmt --all -- --check || { echo "cargo fmt reports unformatted code; run: cargo fmt --all"; return 1; }
   cargo clippy --workspace --all-targets --locked -- -D warnings || return 1
   # The browser boundary of the wasm client only compiles for wasm32.

@@ -199,6 +199,36 @@ pub struct Config {
     /// Log output format.
     #[arg(long, env = "LOGS_SSE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+
+    /// Share channels and history with other gateway nodes through this
+    /// Redis (`redis://[user:password@]host:port[/db]`). Without it the
+    /// gateway keeps history in memory.
+    #[arg(long, env = "LOGS_SSE_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key and pub/sub channel of this gateway.
+    #[arg(long, env = "LOGS_SSE_REDIS_KEY_PREFIX", default_value = "logs-sse")]
+    pub redis_key_prefix: String,
+
+    /// A family's history in Redis expires after this many seconds without
+    /// a publish (`--history-size` bounds its length).
+    #[arg(long, env = "LOGS_SSE_REDIS_HISTORY_TTL_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub redis_history_ttl_secs: u64,
+
+    /// Longest a Redis command or connection attempt may take, in
+    /// milliseconds; past it a publish or a stream open answers 503.
+    #[arg(long, env = "LOGS_SSE_REDIS_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub redis_timeout_ms: u64,
+
+    /// Period of the check that finds logs the pub/sub feed dropped, in
+    /// milliseconds.
+    #[arg(long, env = "LOGS_SSE_REDIS_CHECK_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub redis_check_ms: u64,
+
+    /// Name of this node in `/admin/logs/stats` and `/health` (default: the
+    /// host name and process id).
+    #[arg(long, env = "LOGS_SSE_NODE_ID")]
+    pub node_id: Option<String>,
 }
 
 /// How the gateway writes its own logs.
@@ -300,6 +330,19 @@ impl Config {
 
     pub fn channel_idle(&self) -> Duration {
         Duration::from_secs(self.channel_idle_secs)
+    }
+
+    /// This node's name: `--node-id`, else host name and process id.
+    pub fn node_name(&self) -> String {
+        self.node_id.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME")
+                .ok()
+                .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "gateway".to_owned());
+            format!("{host}-{}", std::process::id())
+        })
     }
 }
 

@@ -91,6 +91,14 @@ impl AppError {
         }
     }
 
+    /// The history store cannot be reached: nothing was done, retry.
+    pub fn backend_unavailable(error: &crate::backend::StoreError) -> Self {
+        AppError::Unavailable {
+            code: "backend_unavailable",
+            message: format!("{error}; retry shortly"),
+        }
+    }
+
     pub fn shutting_down() -> Self {
         AppError::Unavailable {
             code: "shutting_down",
@@ -103,6 +111,12 @@ impl AppError {
             code,
             message: message.into(),
         }
+    }
+}
+
+impl From<crate::backend::StoreError> for AppError {
+    fn from(error: crate::backend::StoreError) -> Self {
+        AppError::backend_unavailable(&error)
     }
 }
 

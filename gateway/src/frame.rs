@@ -23,22 +23,41 @@ pub const KEEP_ALIVE: &[u8] = b": keep-alive\nevent: ping\ndata: {}\n\n";
 
 /// Encodes a `log` event. `log_data` must already be single-line JSON.
 pub fn log_frame(channel: &Channel, cursor: Cursor, ts: u64, log_data: &str) -> Frame {
-    debug_assert!(!log_data.contains(['\n', '\r']));
-    // Channel names and cursors use only [A-Za-z0-9_.:-], so they need no
-    // JSON escaping; the payload is inserted as the publisher sent it.
+    let parts = LogFrameParts::new(channel, ts, log_data);
     let cursor = cursor.to_string();
-    let mut out =
-        BytesMut::with_capacity(64 + channel.as_str().len() + cursor.len() + log_data.len());
-    out.put_slice(b"event: log\ndata: {\"channel\":\"");
-    out.put_slice(channel.as_str().as_bytes());
-    out.put_slice(b"\",\"cursor\":\"");
+    let mut out = BytesMut::with_capacity(parts.head.len() + cursor.len() + parts.tail.len());
+    out.put_slice(parts.head.as_bytes());
     out.put_slice(cursor.as_bytes());
-    out.put_slice(b"\",\"ts\":");
-    out.put_slice(ts.to_string().as_bytes());
-    out.put_slice(b",\"logData\":");
-    out.put_slice(log_data.as_bytes());
-    out.put_slice(b"}\n\n");
+    out.put_slice(parts.tail.as_bytes());
     out.freeze()
+}
+
+/// A `log` frame without its cursor: `head + cursor + tail` is the frame.
+/// A store that assigns cursors itself (the Redis script) joins the parts,
+/// so the frame is still encoded once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFrameParts {
+    pub head: String,
+    pub tail: String,
+}
+
+impl LogFrameParts {
+    pub fn new(channel: &Channel, ts: u64, log_data: &str) -> Self {
+        debug_assert!(!log_data.contains(['\n', '\r']));
+        // Channel names and cursors use only [A-Za-z0-9_.:-], so they need no
+        // JSON escaping; the payload is inserted as the publisher sent it.
+        let head = format!(
+            "event: log\ndata: {{\"channel\":\"{}\",\"cursor\":\"",
+            channel.as_str()
+        );
+        let mut tail = String::with_capacity(24 + log_data.len());
+        tail.push_str("\",\"ts\":");
+        tail.push_str(&ts.to_string());
+        tail.push_str(",\"logData\":");
+        tail.push_str(log_data);
+        tail.push_str("}\n\n");
+        LogFrameParts { head, tail }
+    }
 }
 
 /// Encodes a control event (`hello`, `status`, `close`) from its payload.

@@ -27,6 +27,11 @@ pub struct Metrics {
     pub history_entries: Gauge,
     pub history_bytes: Gauge,
     pub queued_bytes: Gauge,
+    pub backend_resyncs: Counter,
+    pub backend_repaired_logs: Counter,
+    pub backend_lost_families: Counter,
+    pub backend_rtt_micros: Gauge,
+    pub backend_up: Gauge,
 }
 
 impl Default for Metrics {
@@ -50,6 +55,18 @@ impl Default for Metrics {
             "Streams closed because their send queue was full",
         );
         let streams_opened = counter("streams_opened", "Streams opened");
+        let backend_resyncs = counter(
+            "backend_resyncs",
+            "Position checks of the watched families after the feed may have missed logs",
+        );
+        let backend_repaired_logs = counter(
+            "backend_repaired_logs",
+            "Logs the feed missed and the node fetched from history",
+        );
+        let backend_lost_families = counter(
+            "backend_lost_families",
+            "Families whose streams were cut to resume because history no longer covered a hole",
+        );
         let stream_rejections = counter(
             "stream_rejections",
             "Stream requests answered with an error",
@@ -69,6 +86,17 @@ impl Default for Metrics {
             history_entries: gauge("history_entries", "Log entries held in history"),
             history_bytes: gauge("history_bytes", "Bytes of encoded frames held in history"),
             queued_bytes: gauge("queued_bytes", "Bytes waiting in stream send queues"),
+            backend_rtt_micros: gauge(
+                "backend_rtt_micros",
+                "Round trip of the last position check to the shared store, in microseconds",
+            ),
+            backend_up: gauge(
+                "backend_up",
+                "1 while the history store and its feed are reachable",
+            ),
+            backend_resyncs,
+            backend_repaired_logs,
+            backend_lost_families,
             registry,
             publish_requests,
             publish_rejected_requests,

@@ -227,7 +227,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Res
 
     let (indices, logs): (Vec<usize>, Vec<NewLog>) = routed.into_iter().unzip();
     let channels: Vec<Channel> = logs.iter().map(|l| l.channel.clone()).collect();
-    let results = state.backend().publish(logs).await;
+    let results = state.backend().publish(logs).await?;
     let mut cursors = Vec::with_capacity(results.len());
     for ((index, channel), result) in indices.into_iter().zip(channels).zip(results) {
         match result {

@@ -10,7 +10,11 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::jwt::{ClaimNames, JwtVerifier, KeySource};
 use crate::auth::subscriber::SubscriberAuth;
 use crate::auth::{configured_digest, SecretDigest, ServiceTokens};
+use std::time::Duration;
+
 use crate::backend::memory::{MemoryBackend, MemoryLimits};
+use crate::backend::redis::{RedisConfig, RedisStore};
+use crate::backend::routed::RoutedBackend;
 use crate::backend::Backend;
 use crate::config::Config;
 use crate::limits::{PublishLimiter, StreamLimits};
@@ -21,6 +25,7 @@ use crate::stats::RateWindow;
 pub struct AppState(Arc<Inner>);
 
 struct Inner {
+    node: String,
     config: Config,
     backend: Arc<dyn Backend>,
     tokens: ServiceTokens,
@@ -61,6 +66,8 @@ pub enum ConfigError {
     File { path: String, error: String },
     #[error("{flag}: {message}")]
     Token { flag: &'static str, message: String },
+    #[error("--redis-url: {0}")]
+    Redis(String),
     #[error("--publish-burst ({burst}) must be at least --max-batch ({batch}), or a full batch could never pass")]
     BurstSmallerThanBatch { burst: u32, batch: usize },
 }
@@ -107,9 +114,24 @@ fn jwt_verifier(config: &Config) -> Result<Option<JwtVerifier>, ConfigError> {
 }
 
 impl AppState {
-    /// State with the embedded in-memory backend.
+    /// State with the backend the configuration selects: Redis with
+    /// `--redis-url`, else the embedded in-memory backend.
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         let metrics = Arc::new(Metrics::default());
+        if let Some(url) = &config.redis_url {
+            let redis = RedisConfig {
+                url: url.clone(),
+                key_prefix: config.redis_key_prefix.clone(),
+                history_per_channel: config.history_size as usize,
+                history_ttl: Duration::from_secs(config.redis_history_ttl_secs),
+                timeout: Duration::from_millis(config.redis_timeout_ms),
+            };
+            let check_every = Duration::from_millis(config.redis_check_ms);
+            let store = RedisStore::new(redis, check_every, metrics.clone())
+                .map_err(|e| ConfigError::Redis(e.to_string()))?;
+            let backend = Arc::new(RoutedBackend::from_store(store, metrics.clone()));
+            return Self::with_backend(config, backend, metrics);
+        }
         let limits = MemoryLimits {
             history_per_channel: config.history_size as usize,
             max_history_bytes: config.history_max_bytes,
@@ -168,6 +190,7 @@ impl AppState {
             allow_query_token: config.allow_query_token,
         };
         Ok(AppState(Arc::new(Inner {
+            node: config.node_name(),
             tokens: ServiceTokens::new(service_tokens),
             admin,
             subscribers,
@@ -184,6 +207,11 @@ impl AppState {
             next_connection_id: AtomicU64::new(1),
             rates: Mutex::new(RateWindow::default()),
         })))
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.0.node
     }
 
     pub fn config(&self) -> &Config {

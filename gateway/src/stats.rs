@@ -93,12 +93,33 @@ pub struct HistoryStats {
     pub per_channel: u32,
 }
 
+/// The shared store as this node sees it (zeros for the memory backend).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendStats {
+    /// The store and its feed are reachable.
+    pub ready: bool,
+    /// Round trip of the last position check, in microseconds.
+    pub rtt_micros: i64,
+    /// Position checks after the feed may have missed logs.
+    pub resyncs: u64,
+    /// Logs the feed missed and were fetched from history.
+    pub repaired_logs: u64,
+    /// Families whose streams were cut because history no longer covered
+    /// a hole (they resume and are told of the gap).
+    pub lost_families: u64,
+}
+
 /// The gateway's figures.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
+    /// The node that answered (`--node-id`).
+    pub node: String,
     pub uptime_secs: u64,
+    /// `memory` or `redis`.
     pub backend: &'static str,
+    pub backend_details: BackendStats,
     /// Epoch of the cursors issued (hex).
     pub epoch: String,
     /// Open streams.
@@ -148,8 +169,16 @@ pub async fn stats(
         .collect();
     let config = state.config();
     Ok(Json(Stats {
+        node: state.node().to_owned(),
         uptime_secs: state.started().elapsed().as_secs(),
         backend: state.backend().name(),
+        backend_details: BackendStats {
+            ready: state.backend().ready(),
+            rtt_micros: m.backend_rtt_micros.get(),
+            resyncs: m.backend_resyncs.get(),
+            repaired_logs: m.backend_repaired_logs.get(),
+            lost_families: m.backend_lost_families.get(),
+        },
         epoch: state.backend().epoch().to_string(),
         connections: m.open_streams.get(),
         stream_subscriptions: m.stream_subscriptions.get(),

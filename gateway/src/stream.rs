@@ -141,7 +141,7 @@ async fn open(
         config.send_queue_events as usize,
         config.send_queue_bytes,
     );
-    let mut subscribed = state.backend().subscribe(&subscriber, &allowed).await;
+    let mut subscribed = state.backend().subscribe(&subscriber, &allowed).await?;
     let joined: Vec<Channel> = subscribed
         .statuses
         .iter()

@@ -1,18 +1,12 @@
-//! The embedded in-memory backend: bounded per-channel history and fan-out
-//! within one process.
+//! The embedded in-memory store: bounded per-channel history within one
+//! process, fed synchronously to the router.
 //!
 //! Channels are grouped into *families*: a service-level channel
 //! `logs:{service}:{workspace}` and its resource channels. One mutex guards a
-//! family, and both publishing (assign a sequence number, append to history,
-//! enqueue to subscribers) and subscribing (register, snapshot history) hold
-//! it. That single rule gives the stream invariants:
-//!
-//! - per-channel order: sequence numbers of a family are assigned under its
-//!   lock, so they increase in publish order;
-//! - replay and live never overlap nor leave a hole: a subscriber sees every
-//!   entry up to the snapshot in the replay and every later one in its queue;
-//! - once per stream: a log goes to the union of the subscribers of its
-//!   resource channel and of its service-level channel, each once.
+//! family; an append assigns the sequence number, appends to both histories
+//! and feeds the router while holding it, so a family's entries reach the
+//! router in sequence order, and a read of several channels of a family is
+//! one snapshot (one hold of the lock, the channels created where missing).
 //!
 //! A log's frame is encoded once and the same [`Entry`] sits in both
 //! histories. Every channel has a *floor*: the highest sequence number it may
@@ -20,22 +14,27 @@
 //! A cursor at or above the floor resumes exactly; below it is a gap.
 //!
 //! Bounds: entries per channel, bytes of all history (oldest families are
-//! cleared first), and channels tracked (idle, unsubscribed channels are
-//! forgotten first; past the bound new channels are refused).
+//! cleared first), and channels tracked (idle channels no local stream
+//! watches are forgotten first; past the bound new channels are refused).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
+use std::sync::OnceLock;
+
 use futures_util::future::BoxFuture;
-use logs_sse_protocol::{Channel, ChannelStatus, Cursor, Epoch, ResumeFrom, StatusKind};
+use logs_sse_protocol::{Channel, Cursor, Epoch, ResumeFrom};
 use tokio::time::Instant;
 
-use super::{Backend, NewLog, PublishRejection, StoreStats, Subscribed};
-use crate::frame::{log_frame, Frame};
+use super::routed::RoutedBackend;
+use super::{
+    ChannelRead, FamilyRead, FeedSink, NewLog, PublishRejection, Store, StoreError, StoreStats,
+    StoredEntry,
+};
+use crate::frame::log_frame;
 use crate::metrics::Metrics;
-use crate::subscriber::{Delivery, Subscriber};
 
 /// Bounds of the in-memory store.
 #[derive(Debug, Clone)]
@@ -50,16 +49,16 @@ pub struct MemoryLimits {
 #[derive(Debug)]
 struct Entry {
     seq: u64,
-    frame: Frame,
+    stored: StoredEntry,
     history_bytes: Arc<AtomicUsize>,
 }
 
 impl Entry {
-    fn new(seq: u64, frame: Frame, history_bytes: &Arc<AtomicUsize>) -> Arc<Self> {
-        history_bytes.fetch_add(frame.len(), Ordering::Relaxed);
+    fn new(stored: StoredEntry, history_bytes: &Arc<AtomicUsize>) -> Arc<Self> {
+        history_bytes.fetch_add(stored.frame.len(), Ordering::Relaxed);
         Arc::new(Entry {
-            seq,
-            frame,
+            seq: stored.cursor.seq,
+            stored,
             history_bytes: history_bytes.clone(),
         })
     }
@@ -68,7 +67,7 @@ impl Entry {
 impl Drop for Entry {
     fn drop(&mut self) {
         self.history_bytes
-            .fetch_sub(self.frame.len(), Ordering::Relaxed);
+            .fetch_sub(self.stored.frame.len(), Ordering::Relaxed);
     }
 }
 
@@ -77,16 +76,7 @@ struct ChannelLog {
     channel: Channel,
     history: VecDeque<Arc<Entry>>,
     floor: u64,
-    subscribers: HashMap<u64, Arc<Subscriber>>,
     last_active: Instant,
-}
-
-/// How a subscription starts on one channel.
-struct Opening {
-    status: StatusKind,
-    cursor: Cursor,
-    replayed: u32,
-    reason: Option<&'static str>,
 }
 
 impl ChannelLog {
@@ -95,7 +85,6 @@ impl ChannelLog {
             channel,
             history: VecDeque::new(),
             floor,
-            subscribers: HashMap::new(),
             last_active: now,
         }
     }
@@ -118,101 +107,43 @@ impl ChannelLog {
         self.history.clear();
     }
 
-    /// Offers a frame to every subscriber not in `skip`; drops those that are
-    /// gone or too slow. Returns (queued, slow consumers).
-    fn fan_out(
-        &mut self,
-        frame: &Frame,
-        skip: Option<&HashMap<u64, Arc<Subscriber>>>,
-    ) -> (u64, u64) {
-        let (mut queued, mut slow) = (0, 0);
-        self.subscribers.retain(|id, subscriber| {
-            if skip.is_some_and(|skip| skip.contains_key(id)) {
-                return true;
-            }
-            match subscriber.deliver(frame) {
-                Delivery::Queued => {
-                    queued += 1;
-                    true
-                }
-                Delivery::SlowConsumer => {
-                    slow += 1;
-                    false
-                }
-                Delivery::Gone => false,
-            }
-        });
-        (queued, slow)
-    }
-
-    /// Decides where a subscription starts and collects what to replay.
-    fn open(
-        &self,
-        epoch: Epoch,
-        resume: ResumeFrom,
-        head: u64,
-        replay: &mut Vec<Arc<Entry>>,
-    ) -> Opening {
-        let floor = Cursor::new(epoch, self.floor);
-        let mut replay_after = |seq: u64| -> u32 {
+    /// What a stream starting at `resume` reads: the floor, where it
+    /// starts (see [`super::resume`]) and the entries after that.
+    fn read(&self, epoch: Epoch, resume: ResumeFrom, head: u64) -> ChannelRead {
+        let entries_after = |seq: u64| -> Vec<StoredEntry> {
             let start = self.history.partition_point(|e| e.seq <= seq);
-            let entries = self.history.range(start..);
-            let count = entries.len();
-            replay.extend(entries.cloned());
-            u32::try_from(count).unwrap_or(u32::MAX)
+            self.history
+                .range(start..)
+                .map(|e| e.stored.clone())
+                .collect()
         };
-        let gap = |replayed, reason| Opening {
-            status: StatusKind::Gap,
-            cursor: floor,
-            replayed,
-            reason: Some(reason),
-        };
-        match resume {
-            ResumeFrom::Live => Opening {
-                status: StatusKind::Subscribed,
-                cursor: Cursor::new(epoch, head),
-                replayed: 0,
-                reason: None,
-            },
-            ResumeFrom::Earliest => Opening {
-                status: StatusKind::Subscribed,
-                cursor: floor,
-                replayed: replay_after(self.floor),
-                reason: None,
-            },
+        let start = match resume {
+            ResumeFrom::Live => head,
+            ResumeFrom::Earliest => self.floor,
             ResumeFrom::Last(n) => {
-                // The latest n entries, or all of them; the status cursor is
-                // the entry just before the first replayed one (or the floor).
+                // The latest n entries, or all of them: start after the
+                // entry just before the first one (or the floor).
                 let wanted = usize::try_from(n.get()).unwrap_or(usize::MAX);
                 let skip = self.history.len().saturating_sub(wanted);
-                let after = match skip.checked_sub(1) {
+                match skip.checked_sub(1) {
                     Some(i) => self.history[i].seq,
                     None => self.floor,
-                };
-                Opening {
-                    status: StatusKind::Subscribed,
-                    cursor: Cursor::new(epoch, after),
-                    replayed: replay_after(after),
-                    reason: None,
                 }
             }
-            ResumeFrom::After(cursor) if cursor.epoch != epoch => gap(
-                replay_after(self.floor),
-                "foreign_epoch: the cursor comes from another gateway epoch (a restart or another cluster); logs since then may be missing",
-            ),
-            ResumeFrom::After(cursor) if cursor.seq < self.floor => gap(
-                replay_after(self.floor),
-                "expired: the history no longer reaches back to the cursor; logs in between are missing",
-            ),
-            ResumeFrom::After(cursor) if cursor.seq > head => gap(
-                replay_after(self.floor),
-                "unknown_cursor: the cursor is ahead of this gateway",
-            ),
-            ResumeFrom::After(cursor) => Opening {
-                status: StatusKind::Resumed,
-                cursor,
-                replayed: replay_after(cursor.seq),
-                reason: None,
+            ResumeFrom::After(cursor)
+                if super::resume::resumes_exactly(cursor, epoch, self.floor, head) =>
+            {
+                cursor.seq
+            }
+            ResumeFrom::After(_) => self.floor,
+        };
+        ChannelRead {
+            floor: self.floor,
+            start,
+            entries: if start >= head {
+                Vec::new()
+            } else {
+                entries_after(start)
             },
         }
     }
@@ -230,16 +161,37 @@ struct Family {
 
 type FamilyRef = Arc<Mutex<Family>>;
 
-/// The embedded backend; see the module docs.
-#[derive(Debug)]
-pub struct MemoryBackend {
+/// The embedded store; see the module docs.
+pub struct MemoryStore {
     epoch: Epoch,
     last_seq: AtomicU64,
     families: RwLock<HashMap<String, FamilyRef>>,
     channel_count: AtomicUsize,
     history_bytes: Arc<AtomicUsize>,
     limits: MemoryLimits,
-    metrics: Arc<Metrics>,
+    sink: OnceLock<Arc<dyn FeedSink>>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("epoch", &self.epoch)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The embedded default backend: the router over a [`MemoryStore`].
+pub type MemoryBackend = RoutedBackend<MemoryStore>;
+
+impl MemoryBackend {
+    pub fn new(limits: MemoryLimits, metrics: Arc<Metrics>) -> Self {
+        RoutedBackend::from_store(MemoryStore::new(limits), metrics)
+    }
+
+    pub fn with_epoch(epoch: Epoch, limits: MemoryLimits, metrics: Arc<Metrics>) -> Self {
+        RoutedBackend::from_store(MemoryStore::with_epoch(epoch, limits), metrics)
+    }
 }
 
 fn lock(family: &FamilyRef) -> MutexGuard<'_, Family> {
@@ -257,21 +209,25 @@ enum Sweep {
     ToCount(usize),
 }
 
-impl MemoryBackend {
-    pub fn new(limits: MemoryLimits, metrics: Arc<Metrics>) -> Self {
-        Self::with_epoch(Epoch(rand::random()), limits, metrics)
+impl MemoryStore {
+    pub fn new(limits: MemoryLimits) -> Self {
+        Self::with_epoch(Epoch(rand::random()), limits)
     }
 
-    pub fn with_epoch(epoch: Epoch, limits: MemoryLimits, metrics: Arc<Metrics>) -> Self {
-        MemoryBackend {
+    pub fn with_epoch(epoch: Epoch, limits: MemoryLimits) -> Self {
+        MemoryStore {
             epoch,
             last_seq: AtomicU64::new(0),
             families: RwLock::new(HashMap::new()),
             channel_count: AtomicUsize::new(0),
             history_bytes: Arc::new(AtomicUsize::new(0)),
             limits,
-            metrics,
+            sink: OnceLock::new(),
         }
+    }
+
+    fn watched(&self, channel: &Channel) -> bool {
+        self.sink.get().is_some_and(|sink| sink.watched(channel))
     }
 
     fn families_read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, FamilyRef>> {
@@ -338,19 +294,76 @@ impl MemoryBackend {
     ) -> Result<T, PublishRejection> {
         for attempt in 0..2 {
             match self.try_with_channel(channel, &mut op) {
-                Err(PublishRejection::ChannelLimit { .. }) if attempt == 0 => {
-                    // Make room for a tenth of the bound (and at least one) at once,
-                    // so a burst of new channels does not sweep on every publish.
-                    let max = self.limits.max_channels;
-                    let target = max.saturating_sub(max / 10).saturating_sub(1);
-                    self.sweep(Instant::now(), Sweep::ToCount(target));
-                }
+                Err(PublishRejection::ChannelLimit { .. }) if attempt == 0 => self.make_room(),
                 result => return result,
             }
         }
         Err(PublishRejection::ChannelLimit {
             max: self.limits.max_channels,
         })
+    }
+
+    /// Runs `op` once on the locked family `service_channel` with the logs
+    /// of the resource channels `resources` created where missing (those the channel
+    /// bound refuses stay missing). On the bound, makes room and retries.
+    fn with_family<T>(
+        &self,
+        service_channel: &Channel,
+        resources: &[&Channel],
+        op: impl FnOnce(&mut Family, u64) -> T,
+    ) -> Result<T, PublishRejection> {
+        // Room is made at most once for the family and once for its resources.
+        let (mut room_for_family, mut room_for_resources) = (false, false);
+        loop {
+            let family_ref = match self.family(service_channel) {
+                Ok(family) => family,
+                Err(_) if !room_for_family => {
+                    room_for_family = true;
+                    self.make_room();
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            let mut family = lock(&family_ref);
+            if family.removed {
+                continue;
+            }
+            let mut refused = false;
+            for channel in resources {
+                let Some(resource) = channel.resource() else {
+                    continue;
+                };
+                if family.resources.contains_key(resource) {
+                    continue;
+                }
+                if self.reserve_channel().is_err() {
+                    refused = true;
+                    continue;
+                }
+                let floor = self.last_seq.load(Ordering::SeqCst);
+                family.resources.insert(
+                    resource.to_owned(),
+                    ChannelLog::new((*channel).clone(), floor, Instant::now()),
+                );
+            }
+            if refused && !room_for_resources {
+                // Nothing is joined yet: make room without the lock and retry.
+                drop(family);
+                room_for_resources = true;
+                self.make_room();
+                continue;
+            }
+            let head = self.last_seq.load(Ordering::SeqCst);
+            return Ok(op(&mut family, head));
+        }
+    }
+
+    /// Forgets channels until a tenth of the bound (and at least one) is
+    /// free, so a burst of new channels does not sweep on every publish.
+    fn make_room(&self) {
+        let max = self.limits.max_channels;
+        let target = max.saturating_sub(max / 10).saturating_sub(1);
+        self.sweep(Instant::now(), Sweep::ToCount(target));
     }
 
     fn try_with_channel<T>(
@@ -378,31 +391,28 @@ impl MemoryBackend {
         Ok(op(&mut family, channel.resource(), head))
     }
 
-    fn publish_one(&self, log: &NewLog) -> Result<Cursor, PublishRejection> {
+    fn append_one(&self, log: &NewLog) -> Result<StoredEntry, PublishRejection> {
         let capacity = self.limits.history_per_channel;
         self.with_channel(&log.channel, |family, resource, _| {
             let now = Instant::now();
             let seq = self.last_seq.fetch_add(1, Ordering::SeqCst) + 1;
             let cursor = Cursor::new(self.epoch, seq);
-            let entry = Entry::new(
-                seq,
-                log_frame(&log.channel, cursor, log.ts, &log.log_data),
-                &self.history_bytes,
-            );
-            let Family {
-                root, resources, ..
-            } = family;
-            let (mut queued, mut slow) = root.fan_out(&entry.frame, None);
-            if let Some(log) = resource.and_then(|r| resources.get_mut(r)) {
-                let (q, s) = log.fan_out(&entry.frame, Some(&root.subscribers));
-                queued += q;
-                slow += s;
+            let stored = StoredEntry {
+                cursor,
+                channel: log.channel.clone(),
+                frame: log_frame(&log.channel, cursor, log.ts, &log.log_data),
+            };
+            let entry = Entry::new(stored.clone(), &self.history_bytes);
+            if let Some(log) = resource.and_then(|r| family.resources.get_mut(r)) {
                 log.push(entry.clone(), capacity, now);
             }
-            root.push(entry, capacity, now);
-            self.metrics.deliveries.inc_by(queued);
-            self.metrics.slow_consumer_disconnects.inc_by(slow);
-            cursor
+            family.root.push(entry, capacity, now);
+            // Fed under the family's lock: the router sees the family's
+            // entries in sequence order.
+            if let Some(sink) = self.sink.get() {
+                sink.deliver(&family.root.channel, std::slice::from_ref(&stored));
+            }
+            stored
         })
     }
 
@@ -439,7 +449,7 @@ impl MemoryBackend {
             .collect();
         let idle = self.limits.channel_idle;
         let eligible = |log: &ChannelLog| {
-            log.subscribers.is_empty()
+            !self.watched(&log.channel)
                 && match mode {
                     Sweep::Idle => now.saturating_duration_since(log.last_active) >= idle,
                     Sweep::ToCount(_) => true,
@@ -489,57 +499,46 @@ impl MemoryBackend {
         }
     }
 
-    fn subscribe_sync(
-        &self,
-        subscriber: &Arc<Subscriber>,
-        channels: &[(Channel, ResumeFrom)],
-    ) -> Subscribed {
-        let mut replay: Vec<Arc<Entry>> = Vec::new();
-        let mut statuses = Vec::with_capacity(channels.len());
-        for (channel, resume) in channels {
-            let opened = self.with_channel(channel, |family, resource, head| {
-                let log = match resource {
-                    Some(r) => match family.resources.get_mut(r) {
-                        Some(log) => log,
-                        None => return None,
-                    },
-                    None => &mut family.root,
-                };
-                log.subscribers.insert(subscriber.id(), subscriber.clone());
-                Some(log.open(self.epoch, *resume, head, &mut replay))
-            });
-            statuses.push(match opened {
-                Ok(Some(o)) => ChannelStatus {
-                    channel: channel.clone(),
-                    status: o.status,
-                    cursor: Some(o.cursor),
-                    replayed: o.replayed,
-                    reason: o.reason.map(str::to_owned),
-                },
-                Ok(None) | Err(_) => ChannelStatus {
-                    channel: channel.clone(),
-                    status: StatusKind::Denied,
-                    cursor: None,
-                    replayed: 0,
-                    reason: Some(format!(
-                        "channel_limit: the gateway tracks its maximum of {} channels",
-                        self.limits.max_channels
-                    )),
-                },
-            });
-        }
-        // A log can be in the replay of both a resource channel and its
-        // service-level channel: send it once, in publish order.
-        replay.sort_by_key(|e| e.seq);
-        replay.dedup_by_key(|e| e.seq);
-        Subscribed {
-            statuses,
-            replay: replay.into_iter().map(|e| e.frame.clone()).collect(),
+    /// Reads channels of one family in one hold of its lock, creating the
+    /// channels that are missing (those the channel bound refuses read as
+    /// refused).
+    fn read_sync(&self, family: &Channel, channels: &[(Channel, ResumeFrom)]) -> FamilyRead {
+        let resources: Vec<&Channel> = channels
+            .iter()
+            .map(|(c, _)| c)
+            .filter(|c| !c.is_service_level())
+            .collect();
+        let max = self.limits.max_channels;
+        let read = self.with_family(family, &resources, |family, head| {
+            let reads = channels
+                .iter()
+                .map(|(channel, resume)| {
+                    let log = match channel.resource() {
+                        Some(r) => family.resources.get(r),
+                        None => Some(&family.root),
+                    };
+                    log.map(|log| log.read(self.epoch, *resume, head))
+                        .ok_or(PublishRejection::ChannelLimit { max })
+                })
+                .collect();
+            (head, reads)
+        });
+        let (head, channels) = match read {
+            Ok(read) => read,
+            Err(rejection) => (
+                self.last_seq.load(Ordering::SeqCst),
+                channels.iter().map(|_| Err(rejection.clone())).collect(),
+            ),
+        };
+        FamilyRead {
+            epoch: self.epoch,
+            head,
+            channels,
         }
     }
 }
 
-impl Backend for MemoryBackend {
+impl Store for MemoryStore {
     fn name(&self) -> &'static str {
         "memory"
     }
@@ -548,44 +547,35 @@ impl Backend for MemoryBackend {
         self.epoch
     }
 
-    fn publish(&self, logs: Vec<NewLog>) -> BoxFuture<'_, Vec<Result<Cursor, PublishRejection>>> {
-        let results: Vec<_> = logs.iter().map(|log| self.publish_one(log)).collect();
+    fn attach(&self, sink: Arc<dyn FeedSink>) {
+        let _ = self.sink.set(sink);
+    }
+
+    fn append(
+        &self,
+        logs: Vec<NewLog>,
+    ) -> BoxFuture<'_, Result<Vec<Result<StoredEntry, PublishRejection>>, StoreError>> {
+        let results: Vec<_> = logs.iter().map(|log| self.append_one(log)).collect();
         if self.history_bytes.load(Ordering::Relaxed) > self.limits.max_history_bytes {
             self.shed_history();
         }
-        Box::pin(std::future::ready(results))
+        Box::pin(std::future::ready(Ok(results)))
     }
 
-    fn subscribe<'a>(
+    fn read<'a>(
         &'a self,
-        subscriber: &'a Arc<Subscriber>,
+        family: &'a Channel,
         channels: &'a [(Channel, ResumeFrom)],
-    ) -> BoxFuture<'a, Subscribed> {
-        Box::pin(std::future::ready(
-            self.subscribe_sync(subscriber, channels),
-        ))
+    ) -> BoxFuture<'a, Result<FamilyRead, StoreError>> {
+        Box::pin(std::future::ready(Ok(self.read_sync(family, channels))))
     }
 
-    fn unsubscribe(&self, subscriber_id: u64, channels: &[Channel]) {
-        let now = Instant::now();
-        for channel in channels {
-            let family = self
-                .families_read()
-                .get(channel.service_level().as_str())
-                .cloned();
-            let Some(family) = family else { continue };
-            let mut family = lock(&family);
-            let log = match channel.resource() {
-                Some(r) => family.resources.get_mut(r),
-                None => Some(&mut family.root),
-            };
-            if let Some(log) = log {
-                if log.subscribers.remove(&subscriber_id).is_some() {
-                    log.last_active = now;
-                }
-            }
-        }
+    fn watch<'a>(&'a self, _family: &'a Channel) -> BoxFuture<'a, Result<(), StoreError>> {
+        // Every family is always fed.
+        Box::pin(std::future::ready(Ok(())))
     }
+
+    fn unwatch(&self, _family: &Channel) {}
 
     fn stats(&self) -> StoreStats {
         let mut stats = StoreStats {
@@ -593,27 +583,13 @@ impl Backend for MemoryBackend {
             history_bytes: self.history_bytes.load(Ordering::Relaxed),
             ..StoreStats::default()
         };
-        let mut seen = std::collections::HashSet::new();
         let families: Vec<FamilyRef> = self.families_read().values().cloned().collect();
         for family in families {
             let family = lock(&family);
             for log in std::iter::once(&family.root).chain(family.resources.values()) {
                 stats.history_entries += log.history.len();
-                if !log.subscribers.is_empty() {
-                    stats
-                        .subscriptions
-                        .push((log.channel.to_string(), log.subscribers.len()));
-                }
-                for (id, subscriber) in &log.subscribers {
-                    if seen.insert(*id) {
-                        stats.queued_bytes += subscriber.queued_bytes();
-                    }
-                }
             }
         }
-        stats
-            .subscriptions
-            .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         stats
     }
 
@@ -625,7 +601,10 @@ impl Backend for MemoryBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::subscriber::{Next, SubscriberQueue};
+    use crate::backend::{Backend, Subscribed};
+    use crate::subscriber::{Next, Subscriber, SubscriberQueue};
+    use futures_util::FutureExt;
+    use logs_sse_protocol::StatusKind;
 
     fn backend(configure: impl FnOnce(&mut MemoryLimits)) -> MemoryBackend {
         let mut limits = MemoryLimits {
@@ -655,7 +634,7 @@ mod tests {
         channel: &str,
         data: &str,
     ) -> Result<Cursor, PublishRejection> {
-        b.publish(vec![log(channel, data)]).await.remove(0)
+        b.publish(vec![log(channel, data)]).await.unwrap().remove(0)
     }
 
     fn subscribe(
@@ -665,7 +644,12 @@ mod tests {
     ) -> (Arc<Subscriber>, SubscriberQueue, Subscribed) {
         let (sub, queue) = Subscriber::new(id, 100, 1 << 20);
         let request: Vec<_> = channels.iter().map(|(c, r)| (ch(c), *r)).collect();
-        let subscribed = b.subscribe_sync(&sub, &request);
+        // The memory store never waits, so neither does subscribing.
+        let subscribed = b
+            .subscribe(&sub, &request)
+            .now_or_never()
+            .expect("ready at once")
+            .unwrap();
         (sub, queue, subscribed)
     }
 

@@ -2,17 +2,30 @@
 //!
 //! [`Backend`] is all the HTTP layer knows: publish logs, subscribe a stream
 //! to channels (getting per-channel statuses and the replay), unsubscribe,
-//! report figures. [`memory::MemoryBackend`] is the embedded default; a
-//! shared backend (e.g. Redis, for several gateway nodes) implements the same
-//! trait and plugs in without touching the handlers.
+//! report figures. Both calls that touch storage can fail
+//! ([`StoreError`]: the store is unreachable); the handlers answer 503.
+//!
+//! Behind it, every backend is a [`routed::RoutedBackend`]: the node-local
+//! [`router::Router`] (this node's streams, the fan-out of one encoded frame
+//! to their queues, once per stream, the merge of history and live by
+//! cursor, the resume/gap rules in [`resume`]) over a [`Store`] (append a
+//! batch, read history after a cursor with floors and epoch, and a feed of
+//! new entries into the router). [`memory::MemoryStore`] is the embedded
+//! default; [`redis::RedisStore`] is shared by several gateway nodes.
 
+pub mod entry;
 pub mod memory;
+pub mod redis;
+pub mod resume;
+pub mod routed;
+pub mod router;
 
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use logs_sse_protocol::{Channel, ChannelStatus, Cursor, Epoch, ResumeFrom};
 
+pub use self::entry::{StoreError, StoredEntry};
 use crate::frame::Frame;
 use crate::subscriber::Subscriber;
 
@@ -58,20 +71,25 @@ pub trait Backend: Send + Sync + 'static {
     /// Short name for health and stats output.
     fn name(&self) -> &'static str;
 
-    /// The epoch of the cursors this backend issues.
+    /// The epoch reported in `hello` (cursors carry their own).
     fn epoch(&self) -> Epoch;
 
-    /// Stores and routes logs in order; one result per log.
-    fn publish(&self, logs: Vec<NewLog>) -> BoxFuture<'_, Vec<Result<Cursor, PublishRejection>>>;
+    /// Stores and routes logs in order; one result per log, or an error
+    /// when none was stored.
+    fn publish(
+        &self,
+        logs: Vec<NewLog>,
+    ) -> BoxFuture<'_, Result<Vec<Result<Cursor, PublishRejection>>, StoreError>>;
 
     /// Joins `subscriber` to `channels` and returns statuses and replay.
     /// Logs published after this returns reach the subscriber's queue; logs
-    /// before are in the replay; none is in both.
+    /// before are in the replay; none is in both. On an error the
+    /// subscriber joined nothing.
     fn subscribe<'a>(
         &'a self,
         subscriber: &'a Arc<Subscriber>,
         channels: &'a [(Channel, ResumeFrom)],
-    ) -> BoxFuture<'a, Subscribed>;
+    ) -> BoxFuture<'a, Result<Subscribed, StoreError>>;
 
     /// Removes a subscriber from channels it joined.
     fn unsubscribe(&self, subscriber_id: u64, channels: &[Channel]);
@@ -82,4 +100,88 @@ pub trait Backend: Send + Sync + 'static {
     /// Periodic housekeeping (forget idle channels); `now` is injected so
     /// tests need not sleep.
     fn maintain(&self, now: tokio::time::Instant);
+
+    /// Whether the backend can serve (readiness in `/health`).
+    fn ready(&self) -> bool {
+        true
+    }
+}
+
+/// One family's history as a store read it, in one consistent snapshot.
+#[derive(Debug, Clone)]
+pub struct FamilyRead {
+    pub epoch: Epoch,
+    /// The family's last sequence number (or any number at least as high
+    /// that no later entry of the family will have).
+    pub head: u64,
+    /// Per requested channel, in request order; an error when the store
+    /// refused to track the channel (its channel bound).
+    pub channels: Vec<Result<ChannelRead, PublishRejection>>,
+}
+
+/// One channel of a [`FamilyRead`].
+#[derive(Debug, Clone)]
+pub struct ChannelRead {
+    /// The highest sequence number this channel may have lost.
+    pub floor: u64,
+    /// The sequence number after which `entries` start: the cursor's when
+    /// it resumes exactly, else the floor (or the head, for live).
+    pub start: u64,
+    /// Entries after `start`, oldest first.
+    pub entries: Vec<StoredEntry>,
+}
+
+/// Where new entries go: the router. A store delivers each family's
+/// entries in sequence order, never two batches of one family at once.
+pub trait FeedSink: Send + Sync + 'static {
+    fn deliver(&self, family: &Channel, entries: &[StoredEntry]);
+    /// The family's entries may have been missed and cannot be repaired
+    /// (history lost, new epoch): its streams must resume from cursors.
+    fn lost(&self, family: &Channel);
+    /// Whether any local stream watches `channel` (a store keeps watched
+    /// channels when it forgets idle ones).
+    fn watched(&self, channel: &Channel) -> bool;
+}
+
+/// What a store provides; see the module docs.
+pub trait Store: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+
+    /// The epoch reported in `hello`.
+    fn epoch(&self) -> Epoch;
+
+    /// Connects the store's feed to the router; called once.
+    fn attach(&self, sink: Arc<dyn FeedSink>);
+
+    /// Appends logs (any families) and feeds them to the sink.
+    fn append(
+        &self,
+        logs: Vec<NewLog>,
+    ) -> BoxFuture<'_, Result<Vec<Result<StoredEntry, PublishRejection>>, StoreError>>;
+
+    /// Reads channels of one family (`family` is its service-level channel)
+    /// in one snapshot.
+    fn read<'a>(
+        &'a self,
+        family: &'a Channel,
+        channels: &'a [(Channel, ResumeFrom)],
+    ) -> BoxFuture<'a, Result<FamilyRead, StoreError>>;
+
+    /// Starts feeding `family`: once this returns, every later entry of the
+    /// family reaches the sink (or the sink hears `lost`).
+    fn watch<'a>(&'a self, family: &'a Channel) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Stops feeding `family` (no local streams are left).
+    fn unwatch(&self, family: &Channel);
+
+    /// History figures (channels, entries, bytes).
+    fn stats(&self) -> StoreStats;
+
+    /// Periodic housekeeping (forget idle channels not watched).
+    fn maintain(&self, now: tokio::time::Instant);
+
+    /// Whether the store and its feed are reachable (readiness).
+    fn ready(&self) -> bool {
+        true
+    }
 }

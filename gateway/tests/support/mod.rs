@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod redis_server;
+
 use std::time::Duration;
 
 use eventsource_stream::{Event, Eventsource};
@@ -226,6 +228,15 @@ impl Stream {
             Ok(Some(Ok(event))) => Some(event),
             Ok(Some(Err(error))) => panic!("stream error: {error}"),
             Ok(None) | Err(_) => None,
+        }
+    }
+
+    /// The next event; `None` when the stream ends, breaks or stays silent
+    /// for `wait` (a node that died).
+    pub async fn next_event_or_end(&mut self, wait: Duration) -> Option<Event> {
+        match tokio::time::timeout(wait, self.events.next()).await {
+            Ok(Some(Ok(event))) => Some(event),
+            _ => None,
         }
     }
 

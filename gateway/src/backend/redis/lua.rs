@@ -1,0 +1,127 @@
+//! The two Lua scripts, each one atomic step in Redis.
+//!
+//! **Publish** appends a batch of one family: it creates the family's epoch
+//! if absent, takes the next sequence numbers from the family's counter,
+//! builds each frame from its parts and the cursor, appends the item to the
+//! service-level and the resource history (trimmed to the bound, raising
+//! the channel's floor past what it drops), refreshes the TTL and publishes
+//! the batch on the family's feed — so no log is in history unannounced,
+//! nor announced without being in history. It returns the epoch and the
+//! first sequence number.
+//!
+//! **Read** returns, for several channels of one family, the epoch (created
+//! if absent), the head (last sequence number), and per channel its floor
+//! and the items after a start: the cursor's sequence number when the cursor
+//! resumes exactly (same epoch, between floor and head), else the floor.
+//! Reading all channels of a family in one script gives one consistent
+//! snapshot. The resume/gap *decision* is made in Rust from what it returns;
+//! the script only needs to know where to start.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// KEYS: meta, chans, root list, feed channel, then one resource list per
+/// item. ARGV: candidate epoch, max items per list, TTL seconds, then
+/// (resource id, frame head, frame tail) per item.
+pub static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local meta, chans, root, feed = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local max, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('HSETNX', meta, 'epoch', ARGV[1])
+local epoch = redis.call('HGET', meta, 'epoch')
+local n = (#ARGV - 3) / 3
+local first = redis.call('HINCRBY', meta, 'seq', n) - n + 1
+local out = {epoch, '\n'}
+local function append(key, item, floor_field)
+  local len = redis.call('RPUSH', key, item)
+  if len > max then
+    local dropped = redis.call('LPOP', key, len - max)
+    redis.call('HSET', chans, floor_field, string.match(dropped[#dropped], '^(%d+)'))
+  end
+  redis.call('EXPIRE', key, ttl)
+end
+for i = 1, n do
+  local res, head, tail = ARGV[3 * i + 1], ARGV[3 * i + 2], ARGV[3 * i + 3]
+  local seq = string.format('%d', first + i - 1)
+  local item = seq .. '\t' .. res .. '\t' .. head .. epoch .. '-' .. seq .. tail
+  append(root, item, 'floor')
+  append(KEYS[4 + i], item, 'floor:' .. res)
+  redis.call('HSET', chans, 'last:' .. res, seq)
+  out[#out + 1] = string.format('%d', #item) .. ':' .. item
+end
+redis.call('EXPIRE', meta, ttl)
+redis.call('EXPIRE', chans, ttl)
+redis.call('PUBLISH', feed, table.concat(out))
+return {epoch, first}
+",
+    )
+});
+
+/// KEYS: meta, chans, then one history list per channel. ARGV: candidate
+/// epoch, TTL seconds, then per channel: resource id (empty for the
+/// service-level channel), mode, cursor epoch, cursor seq. Modes: `L` live
+/// (no items), `E` earliest, `A` after the cursor, `N` the last `seq` items.
+/// Returns {epoch, head, {floor, start, {items}} per channel}, where
+/// `start` is the sequence number the items follow.
+pub static READ: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local meta, chans = KEYS[1], KEYS[2]
+if redis.call('HSETNX', meta, 'epoch', ARGV[1]) == 1 then
+  redis.call('EXPIRE', meta, tonumber(ARGV[2]))
+end
+local epoch = redis.call('HGET', meta, 'epoch')
+local head = tonumber(redis.call('HGET', meta, 'seq') or '0')
+local function seq_of(item) return tonumber(string.match(item, '^(%d+)')) end
+local function after(key, s)
+  local lo, hi = 0, redis.call('LLEN', key)
+  local n = hi
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if seq_of(redis.call('LINDEX', key, mid)) <= s then lo = mid + 1 else hi = mid end
+  end
+  if lo >= n then return {} end
+  return redis.call('LRANGE', key, lo, -1)
+end
+local out = {epoch, head}
+for i = 1, (#ARGV - 2) / 4 do
+  local res, mode = ARGV[4 * i - 1], ARGV[4 * i]
+  local key = KEYS[2 + i]
+  local floor
+  if res == '' then
+    floor = tonumber(redis.call('HGET', chans, 'floor') or '0')
+  else
+    floor = tonumber(redis.call('HGET', chans, 'floor:' .. res) or '0')
+    -- A resource list that expired while its family lived on lost its items.
+    if redis.call('EXISTS', key) == 0 then
+      floor = math.max(floor, tonumber(redis.call('HGET', chans, 'last:' .. res) or '0'))
+    end
+  end
+  local items, start = {}, head
+  if mode == 'E' then
+    start = floor
+    items = after(key, floor)
+  elseif mode == 'A' then
+    start = tonumber(ARGV[4 * i + 2])
+    if ARGV[4 * i + 1] ~= epoch or start < floor or start > head then start = floor end
+    items = after(key, start)
+  elseif mode == 'N' then
+    -- The latest n items: start after the one before them, or the floor.
+    local n = tonumber(ARGV[4 * i + 2])
+    local len = redis.call('LLEN', key)
+    if n >= len then
+      start = floor
+      items = redis.call('LRANGE', key, 0, -1)
+    else
+      start = seq_of(redis.call('LINDEX', key, len - n - 1))
+      items = redis.call('LRANGE', key, len - n, -1)
+    end
+  end
+  out[#out + 1] = {floor, start, items}
+end
+return out
+",
+    )
+});

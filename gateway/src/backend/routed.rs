@@ -1,0 +1,151 @@
+//! A [`Backend`] made of the node-local [`Router`] over a [`Store`]: what
+//! the HTTP layer talks to, whatever the store.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use logs_sse_protocol::{Channel, Cursor, Epoch, ResumeFrom};
+
+use super::router::Router;
+use super::{Backend, NewLog, PublishRejection, Store, StoreError, StoreStats, Subscribed};
+use crate::metrics::Metrics;
+use crate::subscriber::Subscriber;
+
+/// The router over a store; see the module docs.
+#[derive(Debug)]
+pub struct RoutedBackend<S> {
+    router: Arc<Router>,
+    store: Arc<S>,
+}
+
+impl<S: Store> RoutedBackend<S> {
+    /// Connects `store`'s feed to a new router.
+    pub fn from_store(store: S, metrics: Arc<Metrics>) -> Self {
+        let router = Arc::new(Router::new(metrics));
+        store.attach(router.clone());
+        RoutedBackend {
+            router,
+            store: Arc::new(store),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    pub fn router(&self) -> &Arc<Router> {
+        &self.router
+    }
+}
+
+/// Groups channels by family, in order of first appearance; each channel
+/// keeps its index in the request.
+fn by_family<T: Clone>(
+    channels: &[T],
+    channel_of: impl Fn(&T) -> &Channel,
+) -> Vec<(Channel, Vec<(usize, T)>)> {
+    let mut families: Vec<(Channel, Vec<(usize, T)>)> = Vec::new();
+    for (index, item) in channels.iter().enumerate() {
+        let family = channel_of(item).service_level();
+        match families.iter_mut().find(|(f, _)| *f == family) {
+            Some((_, members)) => members.push((index, item.clone())),
+            None => families.push((family, vec![(index, item.clone())])),
+        }
+    }
+    families
+}
+
+impl<S: Store> Backend for RoutedBackend<S> {
+    fn name(&self) -> &'static str {
+        self.store.name()
+    }
+
+    fn epoch(&self) -> Epoch {
+        self.store.epoch()
+    }
+
+    fn publish(
+        &self,
+        logs: Vec<NewLog>,
+    ) -> BoxFuture<'_, Result<Vec<Result<Cursor, PublishRejection>>, StoreError>> {
+        Box::pin(async move {
+            let appended = self.store.append(logs).await?;
+            Ok(appended
+                .into_iter()
+                .map(|result| result.map(|entry| entry.cursor))
+                .collect())
+        })
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        subscriber: &'a Arc<Subscriber>,
+        channels: &'a [(Channel, ResumeFrom)],
+    ) -> BoxFuture<'a, Result<Subscribed, StoreError>> {
+        Box::pin(async move {
+            let mut statuses = vec![None; channels.len()];
+            let mut replay = Vec::new();
+            let mut joined: Vec<(Channel, Vec<Channel>)> = Vec::new();
+            for (family, members) in by_family(channels, |(c, _)| c) {
+                let request: Vec<(Channel, ResumeFrom)> =
+                    members.iter().map(|(_, item)| item.clone()).collect();
+                match self
+                    .router
+                    .join(self.store.as_ref(), subscriber, &family, &request)
+                    .await
+                {
+                    Ok((family_statuses, entries)) => {
+                        for ((index, _), status) in members.iter().zip(family_statuses) {
+                            statuses[*index] = Some(status);
+                        }
+                        replay.extend(entries);
+                        joined.push((family, request.into_iter().map(|(c, _)| c).collect()));
+                    }
+                    Err(error) => {
+                        // All or nothing: leave what was joined.
+                        for (family, channels) in joined {
+                            self.router.leave(
+                                self.store.as_ref(),
+                                subscriber.id(),
+                                &family,
+                                &channels,
+                            );
+                        }
+                        return Err(error);
+                    }
+                }
+            }
+            // Per-family order is sequence order; a stable sort keeps it.
+            replay.sort_by_key(|e| e.cursor.seq);
+            Ok(Subscribed {
+                statuses: statuses.into_iter().flatten().collect(),
+                replay: replay.into_iter().map(|e| e.frame).collect(),
+            })
+        })
+    }
+
+    fn unsubscribe(&self, subscriber_id: u64, channels: &[Channel]) {
+        for (family, members) in by_family(channels, |c| c) {
+            let channels: Vec<Channel> = members.into_iter().map(|(_, c)| c).collect();
+            self.router
+                .leave(self.store.as_ref(), subscriber_id, &family, &channels);
+        }
+    }
+
+    fn stats(&self) -> StoreStats {
+        let mut stats = self.store.stats();
+        let (subscriptions, queued) = self.router.subscriptions();
+        stats.subscriptions = subscriptions;
+        stats.queued_bytes = queued;
+        stats
+    }
+
+    fn maintain(&self, now: tokio::time::Instant) {
+        self.store.maintain(now);
+        self.router.sweep(self.store.as_ref());
+    }
+
+    fn ready(&self) -> bool {
+        self.store.ready()
+    }
+}
