@@ -175,4 +175,117 @@ mod tests {
         };
         assert!(f.accept(&fresh));
     }
+
+    /// One step of the randomised run.
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// A log published to resource `r` (0..3: two etl resources and a faas one).
+        Publish(usize),
+        /// The stream drops; the follower reconnects with its query.
+        Drop,
+        /// The gateway sends the last delivered log again.
+        Repeat,
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![6 => (0usize..3).prop_map(Step::Publish), 1 => Just(Step::Drop), 1 => Just(Step::Repeat)]
+    }
+
+    const RESOURCES: [&str; 3] = ["logs:etl:ws1:r1", "logs:etl:ws1:r2", "logs:faas:ws1:x"];
+    const FOLLOWABLE: [&str; 5] = [
+        "logs:etl:ws1:r1",
+        "logs:etl:ws1:r2",
+        "logs:etl:ws1",
+        "logs:faas:ws1:x",
+        "logs:faas:ws1",
+    ];
+
+    /// A model of the gateway's resume rules: a status per channel with the
+    /// cursor after which everything follows, then the replay merged in
+    /// cursor order, then live logs once per stream.
+    fn connect(follow: &mut Follow, published: &[(usize, u64)], printed: &mut Vec<u64>) {
+        let data = RawValue::from_string("{}".into()).unwrap();
+        let last = published.last().map_or(0, |(_, seq)| *seq);
+        let mut replay: Vec<(usize, u64)> = Vec::new();
+        for (channel, resume) in follow.query().channels {
+            let after = match resume {
+                ResumeFrom::After(c) => c.seq,
+                ResumeFrom::Live => last,
+                other => panic!("unexpected {other:?}"),
+            };
+            let status = ChannelStatus {
+                channel: channel.clone(),
+                status: StatusKind::Resumed,
+                cursor: Some(Cursor::new(Epoch(7), after)),
+                replayed: 0,
+                reason: None,
+            };
+            follow.on_status(&status);
+            replay.extend(
+                published
+                    .iter()
+                    .filter(|(r, seq)| *seq > after && channel.covers(&ch(RESOURCES[*r])))
+                    .copied(),
+            );
+        }
+        replay.sort_by_key(|(_, seq)| *seq);
+        replay.dedup();
+        for (r, seq) in replay {
+            if follow.accept(&log(RESOURCES[r], seq, &data)) {
+                printed.push(seq);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the drops and repeats, the follower prints every log of
+        /// its channels published after it started, once, in publish order.
+        #[test]
+        fn drops_and_repeats_lose_and_repeat_nothing(
+            picks in proptest::collection::vec(proptest::bool::ANY, 5),
+            steps in proptest::collection::vec(step(), 0..80),
+        ) {
+            let data = RawValue::from_string("{}".into()).unwrap();
+            let channels: Vec<Channel> = FOLLOWABLE
+                .iter()
+                .zip(&picks)
+                .filter(|(_, pick)| **pick)
+                .map(|(c, _)| ch(c))
+                .collect();
+            proptest::prop_assume!(!channels.is_empty());
+            let mut follow = Follow::new(channels.clone(), ResumeFrom::Live);
+            let mut published: Vec<(usize, u64)> = Vec::new();
+            let mut printed = Vec::new();
+            let mut last_sent: Option<(usize, u64)> = None;
+            connect(&mut follow, &published, &mut printed);
+            for step in steps {
+                match step {
+                    Step::Publish(r) => {
+                        let seq = published.len() as u64 + 1;
+                        published.push((r, seq));
+                        let resource = ch(RESOURCES[r]);
+                        if channels.iter().any(|c| c.covers(&resource)) {
+                            last_sent = Some((r, seq));
+                            if follow.accept(&log(RESOURCES[r], seq, &data)) {
+                                printed.push(seq);
+                            }
+                        }
+                    }
+                    Step::Drop => connect(&mut follow, &published, &mut printed),
+                    Step::Repeat => {
+                        if let Some((r, seq)) = last_sent {
+                            proptest::prop_assert!(!follow.accept(&log(RESOURCES[r], seq, &data)));
+                        }
+                    }
+                }
+            }
+            let expected: Vec<u64> = published
+                .iter()
+                .filter(|(r, _)| channels.iter().any(|c| c.covers(&ch(RESOURCES[*r]))))
+                .map(|(_, seq)| *seq)
+                .collect();
+            proptest::prop_assert_eq!(printed, expected);
+        }
+    }
 }
