@@ -61,6 +61,44 @@ async fn ten_thousand_piped_lines_arrive_once_and_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_starts_with_the_latest_logs_then_follows_live() {
+    let gateway = Gateway::start(|_| {}).await;
+    let url = gateway.url();
+    let args = publish_args(&["--token", ETL_TOKEN]);
+    assert_eq!(publish(&url, &args, &numbered(0, 20)).await.0, 0);
+    let mut tail = Tail::spawn(
+        &url,
+        &[
+            "tail",
+            "--json",
+            "--history",
+            "5",
+            "--exit-after",
+            "7",
+            CHANNEL,
+        ],
+    );
+    tail.notice("(5 from history)").await;
+    expect_lines(&mut tail, 15, 20).await;
+    assert_eq!(publish(&url, &args, &numbered(20, 22)).await.0, 0);
+    expect_lines(&mut tail, 20, 22).await;
+    assert_eq!(tail.exit_code().await, 0);
+
+    // Without --json: one readable line per log, uncoloured (a pipe, NO_COLOR).
+    let mut plain = Tail::spawn(
+        &url,
+        &["tail", "--history", "1", "--exit-after", "1", CHANNEL],
+    );
+    let line = plain.line().await;
+    assert!(
+        line.ends_with(&format!(" INFO  {CHANNEL} line 21")),
+        "{line}"
+    );
+    assert!(!line.contains('\x1b'), "{line}");
+    assert_eq!(plain.exit_code().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_resumes_after_a_gateway_restart_without_loss_on_redis() {
     let redis = redis_server::RedisServer::start(redis_server::Persistence::None);
     let mut gateway = Gateway::start(|c| c.redis_url = Some(redis.url())).await;
