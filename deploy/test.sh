@@ -9,6 +9,7 @@
 #      unit read the same files, and the proxy's read timeout is above the
 #      heartbeat,
 #   3. the nginx configuration passes `nginx -t` as rendered for a local run,
+#      and the gateway image's HEALTHCHECK probe works against a real node,
 #   4. proxy-test/cluster.test.mjs: scripts/cluster-demo.sh (redis-server,
 #      two nodes, nginx with TLS and HTTP/2) with Chromium through the proxy.
 # Sums up as "deploy: N passed, N failed" for the checks of 1–3; node's
@@ -94,11 +95,37 @@ nginx_config_test() {
   return $rc
 }
 check "the rendered deploy/nginx/logs-sse.conf passes nginx -t" nginx_config_test
-echo "deploy: $passed passed, $failed failed"
 
 section "building the gateway and the demo app"
 cargo build --locked -p logs-sse-gateway || exit 1
 bash "$ROOT/examples/build.sh" || exit 1
+
+section "the image's HEALTHCHECK against a real node"
+# The probe of deploy/docker/gateway.Dockerfile, run as the container
+# would, against a node that is up, and with none listening.
+healthcheck_probe() {
+  local port="$1"
+  python3 - "$HERE/docker/gateway.Dockerfile" "$port" <<'PY'
+import json, re, subprocess, sys
+text = open(sys.argv[1]).read()
+cmd = json.loads(re.search(r'^\s*CMD (\[.*\])$', text, re.M).group(1))
+cmd = [c.replace('127.0.0.1/3002', '127.0.0.1/' + sys.argv[2]) for c in cmd]
+sys.exit(subprocess.run(cmd).returncode)
+PY
+}
+healthcheck_works() {
+  local port pid rc=0
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  "$ROOT/target/debug/logs-sse-gateway" --listen "127.0.0.1:$port" --allow-anonymous >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  healthcheck_probe "$port" || { echo "the probe failed against a healthy node"; rc=1; }
+  kill "$pid"; wait "$pid" 2>/dev/null
+  healthcheck_probe "$port" && { echo "the probe passed with no node"; rc=1; }
+  return $rc
+}
+check "the Dockerfile's HEALTHCHECK passes on a running node and fails without one" healthcheck_works
+echo "deploy: $passed passed, $failed failed"
 
 section "the cluster behind nginx, in Chromium (proxy-test/cluster.test.mjs)"
 # The run's own CA is not known before the cluster starts: the test's fetch

@@ -5,7 +5,7 @@
 //! | 0 | done: `tail` interrupted or `--exit-after` reached; `publish` delivered every log |
 //! | 1 | `publish`: the gateway rejected some logs (each one is reported on stderr) |
 //! | 2 | usage: bad flags, a malformed channel name, or the gateway answered 400 |
-//! | 3 | the gateway could not be reached or kept failing (`publish`: logs not delivered) |
+//! | 3 | `publish`: the gateway could not be reached or kept failing; logs not delivered (`tail` retries) |
 //! | 4 | authentication failed (401): missing, malformed or expired token |
 //! | 5 | forbidden (403), or a `tail` channel was denied |
 //! | 6 | `tail --fail-on-gap`: logs may be missing (history no longer covered the cursor) |
@@ -62,7 +62,8 @@ Exit codes:
   0  done (tail interrupted or --exit-after reached; publish delivered every log)
   1  publish: the gateway rejected some logs (each is reported on stderr)
   2  usage: bad flags, a malformed channel name, or the gateway answered 400
-  3  the gateway could not be reached or kept failing (publish: logs not delivered)
+  3  publish: the gateway could not be reached or kept failing, logs not delivered
+     (tail keeps retrying, like tail -f)
   4  authentication failed (401)
   5  forbidden (403), or a tail channel was denied
   6  tail --fail-on-gap: logs may be missing";

@@ -19,7 +19,7 @@ USER 10001:10001
 ENV LOGS_SSE_LISTEN=0.0.0.0:3002 \
     LOGS_SSE_LOG_FORMAT=json
 EXPOSE 3002
-# /health answers 200 while the node serves and 503 once it stops; bash's
+# /health answers 200 while the node serves (503 once it stops); bash's
 # /dev/tcp keeps curl out of the image.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
     CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/3002 && printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3 && head -1 <&3 | grep -q ' 200 '"]
