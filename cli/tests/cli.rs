@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::json;
-use support::{message, publish, Gateway, Tail, ETL_TOKEN};
+use support::{message, publish, Gateway, Publisher, Tail, ETL_TOKEN};
 
 const CHANNEL: &str = "logs:etl:ws1:job1";
 const PUBLISH: [&str; 7] = [
@@ -124,6 +124,45 @@ async fn tail_resumes_after_a_gateway_restart_without_loss_on_redis() {
         "nothing repeated after the last log"
     );
     let _ = tail.child.start_kill();
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_retries_while_the_gateway_is_down_and_loses_nothing() {
+    let redis = redis_server::RedisServer::start(redis_server::Persistence::None);
+    let mut gateway = Gateway::start(|c| c.redis_url = Some(redis.url())).await;
+    let url = gateway.url();
+    let mut job = Publisher::spawn(
+        &url,
+        &publish_args(&["--token", ETL_TOKEN, "--linger-ms", "20"]),
+    );
+    job.write(&numbered(0, 50)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gateway.stop().await;
+    // Written while nothing listens: the batch is retried with backoff.
+    job.write(&numbered(50, 100)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    gateway.start_again().await;
+    let (code, stderr) = job.finish().await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("retrying"),
+        "the outage was noticed: {stderr}"
+    );
+    let mut tail = Tail::spawn(
+        &url,
+        &[
+            "tail",
+            "--json",
+            "--history",
+            "1000",
+            "--exit-after",
+            "100",
+            CHANNEL,
+        ],
+    );
+    expect_lines(&mut tail, 0, 100).await;
+    assert_eq!(tail.exit_code().await, 0);
     gateway.stop().await;
 }
 

@@ -72,6 +72,11 @@ impl Gateway {
     /// it again on the same port with the same configuration.
     pub async fn restart(&mut self) {
         self.stop().await;
+        self.start_again().await;
+    }
+
+    /// Starts a stopped gateway again on its port.
+    pub async fn start_again(&mut self) {
         let listener = TcpListener::bind(self.addr).await.expect("rebind");
         self.serve(listener);
     }
@@ -172,6 +177,42 @@ pub async fn publish(gateway: &str, args: &[&str], input: &str) -> (i32, String)
         out.status.code().expect("exit code"),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A running `logs-sse publish` whose stdin the test writes over time.
+pub struct Publisher {
+    pub child: Child,
+    stdin: Option<tokio::process::ChildStdin>,
+}
+
+impl Publisher {
+    pub fn spawn(gateway: &str, args: &[&str]) -> Self {
+        let mut child = cli(gateway, args)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("spawn logs-sse");
+        let stdin = child.stdin.take();
+        Publisher { child, stdin }
+    }
+
+    pub async fn write(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(text.as_bytes()).await.expect("write stdin");
+        stdin.flush().await.expect("flush stdin");
+    }
+
+    /// Closes stdin and waits: exit code and stderr.
+    pub async fn finish(mut self) -> (i32, String) {
+        drop(self.stdin.take());
+        let out = tokio::time::timeout(WAIT, self.child.wait_with_output())
+            .await
+            .expect("publish exits in time")
+            .expect("wait");
+        (
+            out.status.code().expect("exit code"),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
 }
 
 /// The message of a `--json` tail line.
