@@ -97,7 +97,7 @@ nginx_config_test() {
 check "the rendered deploy/nginx/logs-sse.conf passes nginx -t" nginx_config_test
 
 section "building the gateway and the demo app"
-cargo build --locked -p logs-sse-gateway || exit 1
+cargo build --locked -p logs-sse-gateway -p logs-sse-cli || exit 1
 bash "$ROOT/examples/build.sh" || exit 1
 
 section "the image's HEALTHCHECK against a real node"
@@ -130,7 +130,7 @@ echo "deploy: $passed passed, $failed failed"
 section "the cluster behind nginx, in Chromium (proxy-test/cluster.test.mjs)"
 # The run's own CA is not known before the cluster starts: the test's fetch
 # calls go to the proxy with certificate checks off, the browser context
-# ignores certificate errors, and the HTTP/2 probe pins the generated CA.
+# ignores certificate errors; the HTTP/2 probe and logs-sse trust the CA.
 NODE_TLS_REJECT_UNAUTHORIZED=0 NODE_NO_WARNINGS=1 node --test --test-reporter=tap --test-concurrency=1 "$HERE/proxy-test/cluster.test.mjs"
 rc=$?
 [ "$failed" -eq 0 ] && [ $rc -eq 0 ]

@@ -93,9 +93,15 @@ for n in 1 2; do
 done
 
 section "starting nginx on https://127.0.0.1:$PORT (TLS, HTTP/2)"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-  -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' \
-  -keyout "$CLUSTER_DIR/tls.key" -out "$CLUSTER_DIR/tls.crt" 2>/dev/null
+# A CA for this run and the proxy's certificate signed by it (clients trust
+# the CA: curl --cacert, SSL_CERT_FILE for logs-sse, NODE_EXTRA_CA_CERTS).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj '/CN=logs-sse cluster demo CA' -keyout "$CLUSTER_DIR/ca.key" -out "$CLUSTER_DIR/ca.crt" 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+  -keyout "$CLUSTER_DIR/tls.key" -out "$CLUSTER_DIR/tls.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$CLUSTER_DIR/tls.ext"
+openssl x509 -req -in "$CLUSTER_DIR/tls.csr" -CA "$CLUSTER_DIR/ca.crt" -CAkey "$CLUSTER_DIR/ca.key" \
+  -CAcreateserial -days 2 -extfile "$CLUSTER_DIR/tls.ext" -out "$CLUSTER_DIR/tls.crt" 2>/dev/null
 bash "$ROOT/deploy/nginx/render.sh" "$CLUSTER_DIR/logs-sse.conf" "$PORT" \
   "$CLUSTER_DIR/tls.crt" "$CLUSTER_DIR/tls.key" "$APP_DIR" \
   "127.0.0.1:$NODE1_PORT" "127.0.0.1:$NODE2_PORT"
@@ -121,7 +127,7 @@ nginx -e "$CLUSTER_DIR/nginx-error.log" -p "$CLUSTER_DIR/nginx" -c "$CLUSTER_DIR
 pids+=($!)
 nginx_pid=$!
 URL="https://127.0.0.1:$PORT"
-wait_for nginx "${pids[-1]}" curl -fsk "$URL/health"
+wait_for nginx "${pids[-1]}" curl -fs --cacert "$CLUSTER_DIR/ca.crt" "$URL/health"
 
 watched=("$redis_pid" "$nginx_pid")
 publisher_note="  demo publisher: off (DEMO_PUBLISHER=0)"
@@ -139,7 +145,7 @@ fi
 
 cat >"$CLUSTER_DIR/cluster.env" <<ENV
 URL=$URL
-CA_CERT=$CLUSTER_DIR/tls.crt
+CA_CERT=$CLUSTER_DIR/ca.crt
 REDIS_PORT=$REDIS_PORT
 NODE1_URL=http://127.0.0.1:$NODE1_PORT
 NODE2_URL=http://127.0.0.1:$NODE2_PORT
@@ -149,13 +155,13 @@ ENV
 
 cat <<INFO
 
-Datashop logs cluster:  $URL/   (self-signed certificate: $CLUSTER_DIR/tls.crt)
+Datashop logs cluster:  $URL/   (certificate of a CA made for this run: $CLUSTER_DIR/ca.crt)
 
   nginx (TLS, HTTP/2) → gateway-1 http://127.0.0.1:$NODE1_PORT, gateway-2 http://127.0.0.1:$NODE2_PORT
   → redis-server 127.0.0.1:$REDIS_PORT
 $publisher_note
   stats of a node:  curl -H 'Authorization: Bearer admin-dev-token' http://127.0.0.1:$NODE1_PORT/admin/logs/stats
-  follow:           target/release/logs-sse --gateway http://127.0.0.1:$NODE2_PORT tail logs:etl:ws-demo
+  follow:           SSL_CERT_FILE=$CLUSTER_DIR/ca.crt target/release/logs-sse --gateway $URL tail logs:etl:ws-demo
   logs and config:  $CLUSTER_DIR
 
 cluster ready

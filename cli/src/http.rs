@@ -12,6 +12,8 @@ use crate::exit::Failure;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn client() -> Result<reqwest::Client, Failure> {
+    // One process-wide TLS provider; a second install is a no-op error.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .user_agent(concat!("logs-sse/", env!("CARGO_PKG_VERSION")))
@@ -19,19 +21,16 @@ pub fn client() -> Result<reqwest::Client, Failure> {
         .map_err(|e| Failure::Usage(format!("cannot create the HTTP client: {e}")))
 }
 
-/// The gateway's base URL without a trailing slash; only `http://` is
-/// supported (terminate TLS in front, or run next to the gateway).
+/// The gateway's base URL without a trailing slash: `http://` (a node) or
+/// `https://` (the proxy; certificates from the platform's store, or the
+/// file named by `SSL_CERT_FILE`).
 pub fn base_url(gateway: &str) -> Result<String, Failure> {
     let base = gateway.trim_end_matches('/');
-    if base.starts_with("http://") {
+    if base.starts_with("http://") || base.starts_with("https://") {
         Ok(base.to_owned())
-    } else if base.starts_with("https://") {
-        Err(Failure::Usage(format!(
-            "{base}: this build speaks plain http only; point --gateway at a node or an http listener of the proxy"
-        )))
     } else {
         Err(Failure::Usage(format!(
-            "--gateway must be an http:// URL, got {gateway:?}"
+            "--gateway must be an http:// or https:// URL, got {gateway:?}"
         )))
     }
 }
@@ -41,6 +40,22 @@ pub fn with_token(request: RequestBuilder, token: Option<&str>) -> RequestBuilde
         Some(token) => request.bearer_auth(token),
         None => request,
     }
+}
+
+/// An error with its causes (`reqwest` keeps the useful part, such as a
+/// refused connection or an untrusted certificate, in the sources).
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 #[derive(Deserialize)]
@@ -114,9 +129,9 @@ mod tests {
     }
 
     #[test]
-    fn accepts_only_http_urls() {
+    fn accepts_http_and_https_urls() {
         assert_eq!(base_url("http://h:1/").unwrap(), "http://h:1");
-        assert!(matches!(base_url("https://h"), Err(Failure::Usage(_))));
+        assert_eq!(base_url("https://h/").unwrap(), "https://h");
         assert!(matches!(base_url("h:1"), Err(Failure::Usage(_))));
     }
 }

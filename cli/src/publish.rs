@@ -179,7 +179,10 @@ async fn flush(
             options.token.as_deref(),
         );
         let problem = match request.send().await {
-            Err(error) => (format!("cannot reach {}: {error}", options.base), None),
+            Err(error) => (
+                format!("cannot reach {}: {}", options.base, http::chain(&error)),
+                None,
+            ),
             Ok(response) if response.status().is_success() => {
                 // A 2xx whose body is not the documented JSON: the status says accepted.
                 let text = response.text().await.unwrap_or_default();

@@ -73,8 +73,9 @@ pub async fn run(options: TailOptions) -> Result<(), Failure> {
                 notice(
                     &options,
                     format_args!(
-                        "cannot reach {}: {error}; retrying in {delay:.1?}",
-                        options.base
+                        "cannot reach {}: {}; retrying in {delay:.1?}",
+                        options.base,
+                        http::chain(&error)
                     ),
                 );
                 delay
@@ -136,7 +137,7 @@ async fn follow_stream(
             Ok(Some(Err(error))) => {
                 notice(
                     options,
-                    format_args!("stream broken ({error}); reconnecting"),
+                    format_args!("stream broken ({}); reconnecting", http::chain(&error)),
                 );
                 return Ok(Ended::Reconnect(backoff.next_delay()));
             }

@@ -9,11 +9,14 @@
 //     printed,
 //   - ten tabs of the app on one origin do not exhaust the browser's
 //     connections: every tab goes live and an ordinary fetch completes,
+//   - the terminal client `logs-sse` publishes and tails through the proxy
+//     over TLS, trusting the run's CA, and refuses an unknown certificate,
 //   - the node holding the page's stream is killed (SIGKILL): the page
 //     reconnects through the proxy to the other node and has every log
 //     once, in order, without a gap.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
 import net from 'node:net';
@@ -216,6 +219,34 @@ test('ten tabs of the app on one origin do not exhaust the connections', async (
   const streams = (await nodeStats(cluster.env.NODE1_URL)).connections + (await nodeStats(cluster.env.NODE2_URL)).connections;
   console.log(`ten tabs: all live, a fetch from tab 1 answered ${health.status} in ${health.ms.toFixed(0)} ms (pages over ${health.protocol}); gateway streams open for them: ${streams}`);
   await context.close();
+});
+
+const CLI = process.env.LOGS_SSE_BIN ?? path.join(ROOT, 'target/debug/logs-sse');
+
+/** Runs logs-sse with `input` on stdin; resolves to {code, stdout, stderr}. */
+function cli(args, { input = '', env = {} } = {}) {
+  return new Promise((resolve) => {
+    const child = execFile(CLI, args, { env: { ...process.env, NO_COLOR: '1', ...env }, timeout: 20_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? error.code : 0, stdout, stderr });
+    });
+    child.stdin.end(input);
+  });
+}
+
+test('the terminal client publishes and tails through the proxy over TLS', async () => {
+  const ws = uniqueWorkspace('cli');
+  const trust = { SSL_CERT_FILE: cluster.env.CA_CERT };
+  const target = ['--gateway', cluster.env.URL, '--token', ETL, 'publish', '--service', 'etl', '--workspace', ws, '--resource', 'job'];
+  const published = await cli(target, { input: 'step 1\nstep 2\nstep 3\n', env: trust });
+  assert.equal(published.code, 0, published.stderr);
+  const tail = await cli(['--gateway', cluster.env.URL, 'tail', '--json', '--history', '3', '--exit-after', '3', `logs:etl:${ws}:job`], { env: trust });
+  assert.equal(tail.code, 0, tail.stderr);
+  assert.deepEqual(tail.stdout.trim().split('\n').map((l) => JSON.parse(l).logData.message), ['step 1', 'step 2', 'step 3']);
+  // Without the CA the proxy's certificate is refused: nothing is sent.
+  const untrusted = await cli([...target, '--retries', '0'], { input: 'x\n', env: { SSL_CERT_FILE: '/dev/null' } });
+  assert.equal(untrusted.code, 3, untrusted.stderr);
+  assert.match(untrusted.stderr, /certificate|UnknownIssuer/i);
+  console.log(`logs-sse through the proxy: published 3 lines and tailed them back; an untrusted certificate: exit 3 (${untrusted.stderr.match(/[^:]*(certificate|UnknownIssuer)[^;\n]*/i)?.[0]?.trim()})`);
 });
 
 test('a node killed behind the proxy: the page reconnects to the other node with nothing lost', async () => {
