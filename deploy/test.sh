@@ -34,6 +34,7 @@ check() { # description, command...
 
 section "installing what is missing"
 ensure_promtool
+python3 -c 'import yaml' 2>/dev/null || apt_install python3-yaml
 ensure_nginx
 ensure_redis
 ensure_chromium
@@ -75,12 +76,38 @@ timeouts_above_heartbeat() {
   grep -q 'proxy_buffering off' "$HERE/nginx/logs-sse.conf" || { echo "SSE must not be buffered"; return 1; }
   grep -q 'proxy-read-timeout: "60"' "$HERE/k8s/service.yaml" || { echo "ingress read timeout differs from nginx"; return 1; }
 }
+manifests_are_valid() {
+  python3 - "$HERE" <<'PY'
+import glob, os, sys, yaml
+here = sys.argv[1]
+kinds = {}
+for path in sorted(glob.glob(os.path.join(here, "k8s", "*.yaml"))):
+    for doc in yaml.safe_load_all(open(path)):
+        assert doc["apiVersion"] and doc["metadata"]["name"], path
+        kinds[doc["kind"]] = doc
+need = {"ConfigMap", "Secret", "Deployment", "Service", "Ingress", "PodDisruptionBudget"}
+assert need <= set(kinds), f"missing kinds: {need - set(kinds)}"
+pod = kinds["Deployment"]["spec"]["template"]["spec"]
+container = pod["containers"][0]
+assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+assert pod["securityContext"]["runAsNonRoot"] is True
+assert {"configMapRef", "secretRef"} <= {k for e in container["envFrom"] for k in e}
+compose = yaml.safe_load(open(os.path.join(here, "compose.yaml")))
+assert {"redis", "gateway-1", "gateway-2", "nginx", "publisher"} <= set(compose["services"])
+for node in ("gateway-1", "gateway-2"):
+    service = compose["services"][node]
+    assert service["env_file"] == ["gateway.env", "demo.env"], node
+    assert service["environment"]["LOGS_SSE_REDIS_URL"].startswith("redis://redis:"), node
+yaml.safe_load(open(os.path.join(here, "prometheus", "logs-sse.rules.yaml")))
+PY
+}
 dashboard_is_json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["panels"]' "$HERE/grafana/logs-sse-gateway.json"; }
 check "every LOGS_SSE_* name in deploy/ and cluster-demo.sh is a gateway setting" settings_are_real
 check "the Kubernetes ConfigMap carries deploy/gateway.env" configmap_matches_env
 check "compose, cluster-demo.sh, systemd and Kubernetes read the same settings" everyone_reads_the_env_files
 check "proxy timeouts are above the heartbeat; SSE unbuffered" timeouts_above_heartbeat
 check "the Grafana dashboard is JSON with panels" dashboard_is_json
+check "the Kubernetes manifests and compose.yaml parse and hold what they must" manifests_are_valid
 
 section "nginx -t"
 nginx_config_test() {
