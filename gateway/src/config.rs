@@ -358,6 +358,11 @@ mod tests {
         assert_eq!(c.max_channels_per_stream, 64);
         assert_eq!(c.max_body_bytes, 1 << 20);
         assert!(!c.allow_anonymous);
+        assert_eq!(c.redis_url, None, "memory is the default backend");
+        assert_eq!(c.redis_key_prefix, "logs-sse");
+        assert_eq!(c.redis_history_ttl_secs, 86_400);
+        assert_eq!(c.redis_timeout_ms, 2000);
+        assert_eq!(c.redis_check_ms, 1000);
     }
 
     #[test]

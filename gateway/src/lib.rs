@@ -9,8 +9,9 @@
 //!   [`publish`] (`POST /api/logs/publish`; the body parser is
 //!   `logs_sse_protocol::publish`), [`health`] (`GET /health`), [`stats`]
 //!   (`GET /admin/logs/stats`, `GET /metrics`), [`openapi`] (`GET /openapi.json`).
-//! - [`backend`] is the seam for history and fan-out; the embedded
-//!   [`backend::memory`] is the default.
+//! - [`backend`] is the seam for history and fan-out: a node-local router
+//!   over a store; the embedded [`backend::memory`] is the default,
+//!   [`backend::redis`] is shared by several nodes (`--redis-url`).
 //! - [`subscriber`] is one stream's bounded send queue; [`frame`] encodes SSE
 //!   frames once; [`metrics`] holds the counters.
 //! - [`auth`] checks service, subscriber and admin tokens and decides what

@@ -96,7 +96,7 @@ pub struct PublishItem {
         (status = 415, description = "Unsupported Content-Type", body = ErrorBody),
         (status = 429, description = "The service's publish rate is exceeded; see Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "Shutting down or channel limit reached; see Retry-After", body = PublishError,
+        (status = 503, description = "Shutting down, channel limit reached, or the history store (Redis) unreachable (`backend_unavailable`); see Retry-After", body = PublishError,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {

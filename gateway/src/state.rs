@@ -262,3 +262,25 @@ impl AppState {
         self.0.rates.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_redis_url_selects_the_redis_backend_and_a_bad_one_is_refused() {
+        let mut config = Config::for_tests();
+        config.redis_url = Some("redis://127.0.0.1:1/".into());
+        let state = AppState::new(config).expect("a lazy connection starts while Redis is down");
+        assert_eq!(state.backend().name(), "redis");
+        assert!(!state.backend().ready(), "not ready before Redis answered");
+        let mut config = Config::for_tests();
+        config.redis_url = Some("http://127.0.0.1:6379/".into());
+        let error = AppState::new(config).expect_err("not a Redis URL");
+        assert!(error.to_string().starts_with("--redis-url"), "{error}");
+        assert_eq!(
+            AppState::new(Config::for_tests()).unwrap().backend().name(),
+            "memory"
+        );
+    }
+}

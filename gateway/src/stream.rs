@@ -61,7 +61,7 @@ pub struct StreamParams {
         (status = 401, description = "Missing or refused subscriber token", body = ErrorBody),
         (status = 403, description = "No requested channel is allowed", body = ErrorBody),
         (status = 429, description = "Too many open streams", body = ErrorBody),
-        (status = 503, description = "Shutting down", body = ErrorBody),
+        (status = 503, description = "Shutting down, or the history store (Redis) unreachable (`backend_unavailable`); see Retry-After", body = ErrorBody),
     ))]
 pub async fn stream(
     State(state): State<AppState>,

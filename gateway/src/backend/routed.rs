@@ -115,8 +115,17 @@ impl<S: Store> Backend for RoutedBackend<S> {
                     }
                 }
             }
-            // Per-family order is sequence order; a stable sort keeps it.
-            replay.sort_by_key(|e| e.cursor.seq);
+            // Within a family the replay is in sequence order. Across
+            // families, sequence numbers compare only within one epoch (the
+            // memory store's single counter): then the replay is merged in
+            // publish order; else (one counter per family, as in Redis) it
+            // comes family by family in the order requested.
+            let one_epoch = replay
+                .windows(2)
+                .all(|w| w[0].cursor.epoch == w[1].cursor.epoch);
+            if one_epoch {
+                replay.sort_by_key(|e| e.cursor.seq);
+            }
             Ok(Subscribed {
                 statuses: statuses.into_iter().flatten().collect(),
                 replay: replay.into_iter().map(|e| e.frame).collect(),

@@ -29,6 +29,14 @@ pub struct TestGateway {
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    /// The gateway's own Redis when the suite runs on the Redis backend.
+    redis: Option<redis_server::RedisServer>,
+}
+
+/// Whether the suite runs on the Redis backend (`LOGS_SSE_TEST_BACKEND=redis`):
+/// every test gateway then gets a redis-server of its own.
+pub fn on_redis() -> bool {
+    std::env::var("LOGS_SSE_TEST_BACKEND").is_ok_and(|b| b == "redis")
 }
 
 impl TestGateway {
@@ -38,6 +46,12 @@ impl TestGateway {
 
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::for_tests();
+        let redis = on_redis().then(|| {
+            let server = redis_server::RedisServer::start(redis_server::Persistence::None);
+            config.redis_url = Some(server.url());
+            config.redis_check_ms = 100;
+            server
+        });
         configure(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -54,6 +68,7 @@ impl TestGateway {
             http: reqwest::Client::new(),
             stop: Some(stop),
             task: Some(task),
+            redis,
         }
     }
 

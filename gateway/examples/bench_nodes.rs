@@ -1,0 +1,372 @@
+//! Benchmark of the Redis backend against the memory backend in the same
+//! run: publish-to-receive latency at a steady publish rate fanned out to
+//! many streams, Redis commands per publish request, and CPU of the
+//! gateways and of Redis.
+//!
+//! ```text
+//! cargo build --release -p logs-sse-gateway
+//! cargo run --release -p logs-sse-gateway --example bench_nodes -- [logs_per_sec] [streams] [secs]
+//! ```
+//!
+//! Defaults: 2000 logs/s (a batch every 10 ms) over 20 resource channels of
+//! one family, 2000 streams (100 per channel), 10 s per backend. Memory: one
+//! gateway holds every stream. Redis: two gateways on one local
+//! redis-server, each holding half the streams; publishes go to the first.
+//! Every tenth stream parses its events for latency; all count deliveries.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+
+const TOKEN: &str = "bench-token-0001";
+const CHANNELS: usize = 20;
+
+fn arg(n: usize, default: u64) -> u64 {
+    std::env::args()
+        .nth(n)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
+}
+
+fn micros_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+/// Kills a child process when dropped, also on a panic.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// CPU time (user + system) of a process, in seconds (100 ticks/s).
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn start_redis() -> (Proc, u16, std::path::PathBuf) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("logs-sse-bench-redis-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args([
+            "--dir",
+            &dir.to_string_lossy(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    for _ in 0..200 {
+        if redis_cli(port, &["PING"]).trim() == "PONG" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (Proc(child), port, dir)
+}
+
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Calls per command from `INFO commandstats`.
+fn command_calls(port: u16) -> Vec<(String, u64)> {
+    redis_cli(port, &["INFO", "commandstats"])
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect()
+}
+
+fn start_gateway(redis_port: Option<u16>) -> (Proc, String) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bin = std::env::var("GATEWAY_BIN")
+        .map_or_else(|_| root.join("target/release/logs-sse-gateway"), Into::into);
+    assert!(bin.exists(), "{} not found: build it first", bin.display());
+    let mut command = Command::new(bin);
+    command
+        .args(["--listen", "127.0.0.1:0", "--allow-anonymous"])
+        .arg("--service-token")
+        .arg(format!("bench={TOKEN}"))
+        .args(["--publish-rate", "0", "--max-streams-per-ip", "1000000"])
+        .env("LOGS_SSE_LOG", "warn")
+        .stdout(Stdio::piped());
+    if let Some(port) = redis_port {
+        command.args(["--redis-url", &format!("redis://127.0.0.1:{port}/")]);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    (Proc(child), base)
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+struct Figures {
+    p50: u64,
+    p99: u64,
+    max: u64,
+    deliveries_per_sec: f64,
+    requests: u64,
+    publish_p50: u64,
+    gateway_cpu: f64,
+}
+
+async fn run(bases: &[String], pids: &[u32], rate: u64, streams: u64, secs: u64) -> Figures {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let measuring = Arc::new(AtomicBool::new(false));
+    let delivered = Arc::new(AtomicU64::new(0));
+    let samples: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let mut readers = Vec::new();
+    for i in 0..streams {
+        let base = &bases[i as usize % bases.len()];
+        let channel = format!("logs:bench:ws0:c{}", i as usize % CHANNELS);
+        let response = http
+            .get(format!("{base}/api/logs/stream?channels={channel}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let mut body = response.bytes_stream();
+        let (measuring, delivered, samples) =
+            (measuring.clone(), delivered.clone(), samples.clone());
+        let parse = i % 10 == 0;
+        readers.push(tokio::spawn(async move {
+            let mut buf = String::new();
+            let mut mine = Vec::new();
+            while let Some(Ok(chunk)) = body.next().await {
+                if !measuring.load(Ordering::Relaxed) {
+                    continue;
+                }
+                if !parse {
+                    let text = std::str::from_utf8(&chunk).unwrap_or_default();
+                    delivered
+                        .fetch_add(text.matches("event: log").count() as u64, Ordering::Relaxed);
+                    continue;
+                }
+                buf.push_str(&String::from_utf8_lossy(&chunk));
+                let now = micros_now();
+                while let Some(end) = buf.find("\n\n") {
+                    let event: String = buf.drain(..end + 2).collect();
+                    if let Some(sent) = event
+                        .split("\"t\":")
+                        .nth(1)
+                        .and_then(|t| t.split([',', '}']).next())
+                        .and_then(|t| t.parse::<u64>().ok())
+                    {
+                        delivered.fetch_add(1, Ordering::Relaxed);
+                        mine.push(now.saturating_sub(sent));
+                    }
+                }
+                if mine.len() >= 50 {
+                    samples.lock().unwrap().append(&mut mine);
+                }
+            }
+            samples.lock().unwrap().append(&mut mine);
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let per_batch = (rate / 100).max(1);
+    let pad = "x".repeat(100);
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let publish = |n: u64| {
+        let body: Vec<serde_json::Value> = (0..per_batch)
+            .map(|k| {
+                serde_json::json!({
+                    "service": "bench", "workspace_id": "ws0",
+                    "resource_id": format!("c{}", (n * per_batch + k) as usize % CHANNELS),
+                    "logData": {"t": micros_now(), "pad": pad},
+                })
+            })
+            .collect();
+        let request = http
+            .post(format!("{}/api/logs/publish", bases[0]))
+            .bearer_auth(TOKEN)
+            .json(&body);
+        async move {
+            let started = Instant::now();
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 202);
+            started.elapsed().as_micros() as u64
+        }
+    };
+    // Warm-up second, then the measured run.
+    for n in 0..100 {
+        tick.tick().await;
+        publish(n).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    measuring.store(true, Ordering::Relaxed);
+    let cpu_before: f64 = pids.iter().map(|p| cpu_secs(*p)).sum();
+    let started = Instant::now();
+    let mut publish_times = Vec::new();
+    let batches = secs * 100;
+    let mut inflight = futures_util::stream::FuturesUnordered::new();
+    for n in 0..batches {
+        tick.tick().await;
+        // Requests overlap when one is slow, as independent publishers would.
+        inflight.push(publish(100 + n));
+        while let Some(Some(t)) = futures_util::FutureExt::now_or_never(inflight.next()) {
+            publish_times.push(t);
+        }
+    }
+    while let Some(t) = inflight.next().await {
+        publish_times.push(t);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after: f64 = pids.iter().map(|p| cpu_secs(*p)).sum();
+    measuring.store(false, Ordering::Relaxed);
+    for reader in &readers {
+        reader.abort();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut sorted = std::mem::take(&mut *samples.lock().unwrap());
+    sorted.sort_unstable();
+    publish_times.sort_unstable();
+    Figures {
+        p50: percentile(&sorted, 0.5),
+        p99: percentile(&sorted, 0.99),
+        max: sorted.last().copied().unwrap_or(0),
+        deliveries_per_sec: delivered.load(Ordering::Relaxed) as f64 / elapsed,
+        requests: batches,
+        publish_p50: percentile(&publish_times, 0.5),
+        gateway_cpu: (cpu_after - cpu_before) / elapsed * 100.0,
+    }
+}
+
+fn print(name: &str, f: &Figures) {
+    println!(
+        "{name}: latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {:.0} deliveries/s; publish request p50 {:.2} ms; gateway CPU {:.0}% of one core",
+        f.p50 as f64 / 1000.0,
+        f.p99 as f64 / 1000.0,
+        f.max as f64 / 1000.0,
+        f.deliveries_per_sec,
+        f.publish_p50 as f64 / 1000.0,
+        f.gateway_cpu,
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let (rate, streams, secs) = (arg(1, 2000), arg(2, 2000), arg(3, 10));
+    println!("{rate} logs/s over {CHANNELS} channels, {streams} streams, {secs} s per backend");
+
+    let (memory, base) = start_gateway(None);
+    let figures = run(&[base], &[memory.0.id()], rate, streams, secs).await;
+    print("memory (1 node)", &figures);
+    drop(memory);
+
+    let (redis, port, dir) = start_redis();
+    let (a, base_a) = start_gateway(Some(port));
+    let (b, base_b) = start_gateway(Some(port));
+    let calls_before = command_calls(port);
+    let redis_cpu_before = cpu_secs(redis.0.id());
+    let started = Instant::now();
+    let figures = run(
+        &[base_a, base_b],
+        &[a.0.id(), b.0.id()],
+        rate,
+        streams,
+        secs,
+    )
+    .await;
+    let redis_cpu =
+        (cpu_secs(redis.0.id()) - redis_cpu_before) / started.elapsed().as_secs_f64() * 100.0;
+    print("redis (2 nodes)", &figures);
+    let calls_after = command_calls(port);
+    let mut per_command: Vec<(String, u64)> = calls_after
+        .iter()
+        .map(|(name, after)| {
+            let before = calls_before
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(0, |(_, c)| *c);
+            (name.clone(), after - before)
+        })
+        .filter(|(_, calls)| *calls > 0)
+        .collect();
+    per_command.sort_by_key(|(_, calls)| std::cmp::Reverse(*calls));
+    let requests = figures.requests + 100;
+    let scripts: u64 = per_command
+        .iter()
+        .filter(|(n, _)| n.starts_with("eval"))
+        .map(|(_, c)| c)
+        .sum();
+    // One read script per stream open; the rest are publish scripts.
+    let scripts = scripts.saturating_sub(streams);
+    println!(
+        "redis: {:.2} publish scripts per publish request ({} requests), Redis CPU {:.0}% of one core; commands during the run: {}",
+        scripts as f64 / requests as f64,
+        requests,
+        redis_cpu,
+        per_command
+            .iter()
+            .map(|(n, c)| format!("{n} {c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    drop((a, b, redis));
+    let _ = std::fs::remove_dir_all(dir);
+}
