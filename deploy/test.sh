@@ -124,7 +124,8 @@ nginx_config_test() {
 check "the rendered deploy/nginx/logs-sse.conf passes nginx -t" nginx_config_test
 
 section "building the gateway and the demo app"
-cargo build --locked -p logs-sse-gateway -p logs-sse-cli || exit 1
+cargo build --locked -p logs-sse-gateway || exit 1
+cargo build --locked -p logs-sse-cli --features tls || exit 1
 bash "$ROOT/examples/build.sh" || exit 1
 
 section "the image's HEALTHCHECK against a real node"

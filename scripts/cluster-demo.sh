@@ -161,7 +161,7 @@ Datashop logs cluster:  $URL/   (certificate of a CA made for this run: $CLUSTER
   → redis-server 127.0.0.1:$REDIS_PORT
 $publisher_note
   stats of a node:  curl -H 'Authorization: Bearer admin-dev-token' http://127.0.0.1:$NODE1_PORT/admin/logs/stats
-  follow:           SSL_CERT_FILE=$CLUSTER_DIR/ca.crt target/release/logs-sse --gateway $URL tail logs:etl:ws-demo
+  follow:           SSL_CERT_FILE=$CLUSTER_DIR/ca.crt logs-sse --gateway $URL tail logs:etl:ws-demo   (cargo build -p logs-sse-cli --features tls)
   logs and config:  $CLUSTER_DIR
 
 cluster ready

@@ -69,6 +69,8 @@ suite_rust() {
   # The browser boundary of the wasm client only compiles for wasm32.
   ensure_wasm_target
   cargo clippy --locked -p logs-sse-client-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings || return 1
+  # The terminal client's TLS build (a feature, kept out of workspace builds).
+  cargo clippy --locked -p logs-sse-cli --all-targets --features tls -- -D warnings || return 1
   cargo test --workspace --locked || return 1
   # The stream and auth suites again, each test gateway on a redis-server of
   # its own (the memory-specific history model of backfill.rs stays out).

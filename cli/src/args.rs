@@ -15,7 +15,7 @@ use crate::tail::TailOptions;
 #[derive(Debug, Parser)]
 #[command(name = "logs-sse", version, about = "Follow and publish Datashop log channels", after_help = EXIT_CODES_HELP)]
 pub struct Cli {
-    /// Gateway base URL: http:// (a node) or https:// (the proxy; SSL_CERT_FILE replaces the system CAs).
+    /// Gateway base URL: http:// (a node) or, built with TLS, https:// (the proxy; SSL_CERT_FILE replaces the system CAs).
     #[arg(
         long,
         global = true,

@@ -13,6 +13,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn client() -> Result<reqwest::Client, Failure> {
     // One process-wide TLS provider; a second install is a no-op error.
+    #[cfg(feature = "tls")]
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
@@ -21,13 +22,17 @@ pub fn client() -> Result<reqwest::Client, Failure> {
         .map_err(|e| Failure::Usage(format!("cannot create the HTTP client: {e}")))
 }
 
-/// The gateway's base URL without a trailing slash: `http://` (a node) or
-/// `https://` (the proxy; certificates from the platform's store, or the
-/// file named by `SSL_CERT_FILE`).
+/// The gateway's base URL without a trailing slash: `http://` (a node) or,
+/// when built with the `tls` feature, `https://` (the proxy; the system's
+/// CA certificates, or the bundle named by `SSL_CERT_FILE`).
 pub fn base_url(gateway: &str) -> Result<String, Failure> {
     let base = gateway.trim_end_matches('/');
-    if base.starts_with("http://") || base.starts_with("https://") {
+    if base.starts_with("http://") || (cfg!(feature = "tls") && base.starts_with("https://")) {
         Ok(base.to_owned())
+    } else if base.starts_with("https://") {
+        Err(Failure::Usage(format!(
+            "{base}: this logs-sse was built without TLS (cargo build -p logs-sse-cli --features tls)"
+        )))
     } else {
         Err(Failure::Usage(format!(
             "--gateway must be an http:// or https:// URL, got {gateway:?}"
@@ -131,7 +136,12 @@ mod tests {
     #[test]
     fn accepts_http_and_https_urls() {
         assert_eq!(base_url("http://h:1/").unwrap(), "http://h:1");
-        assert_eq!(base_url("https://h/").unwrap(), "https://h");
+        let https = base_url("https://h/");
+        if cfg!(feature = "tls") {
+            assert_eq!(https.unwrap(), "https://h");
+        } else {
+            assert!(matches!(https, Err(Failure::Usage(m)) if m.contains("--features tls")));
+        }
         assert!(matches!(base_url("h:1"), Err(Failure::Usage(_))));
     }
 }

@@ -9,7 +9,8 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p logs-sse-gateway -p logs-sse-cli \
+    cargo build --release --locked -p logs-sse-gateway \
+    && cargo build --release --locked -p logs-sse-cli --features tls \
     && install -D target/release/logs-sse-gateway target/release/logs-sse -t /out
 
 FROM debian:bookworm-slim

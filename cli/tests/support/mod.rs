@@ -77,7 +77,17 @@ impl Gateway {
 
     /// Starts a stopped gateway again on its port.
     pub async fn start_again(&mut self) {
-        let listener = TcpListener::bind(self.addr).await.expect("rebind");
+        // The old listener may close a moment after the server returned.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let listener = loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(listener) => break listener,
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(error) => panic!("rebind {}: {error}", self.addr),
+            }
+        };
         self.serve(listener);
     }
 }
