@@ -4,7 +4,8 @@
 #      or older than the Rust sources it is built from;
 #   2. copies its wasm-bindgen `--target web` glue and .wasm to src/wasm/
 #      (gitignored) so tsc can type-check the import;
-#   3. tsc (strict) -> dist/*.js + .d.ts, and the glue + .wasm -> dist/wasm/;
+#   3. tsc (strict) -> dist/*.js + .d.ts, and the glue + .wasm -> dist/wasm/
+#      (src/contract.ts checks the package's types against the glue's .d.ts);
 #   4. prints the package's JS and wasm sizes, raw and gzipped.
 #
 # SKIP_WASM_BUILD=1 uses client-wasm/pkg as it is (it must exist).
@@ -37,6 +38,8 @@ rm -rf src/wasm dist
 mkdir -p src/wasm
 cp "$PKG/logs_sse_client.js" "$PKG/logs_sse_client.d.ts" "$PKG/logs_sse_client_bg.wasm" src/wasm/
 node_modules/.bin/tsc -p tsconfig.json
+# contract.ts holds type checks only (nothing imports it): not shipped.
+rm -f dist/contract.js dist/contract.d.ts
 mkdir -p dist/wasm
 cp src/wasm/logs_sse_client.js src/wasm/logs_sse_client.d.ts src/wasm/logs_sse_client_bg.wasm dist/wasm/
 

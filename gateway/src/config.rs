@@ -196,6 +196,52 @@ pub struct Config {
     #[arg(long, env = "LOGS_SSE_MAX_BATCH", default_value_t = 1000)]
     pub max_batch: usize,
 
+    /// Seconds a connection has to send a complete request head, counted
+    /// from when it starts waiting for one: a new connection, or a kept-alive
+    /// one after its previous response (so it also ends idle keep-alives).
+    #[arg(long, env = "LOGS_SSE_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_read_timeout_secs: u64,
+
+    /// Seconds without a byte read or written after which any connection is
+    /// closed. Streams send a heartbeat, so this must exceed --heartbeat-secs.
+    #[arg(long, env = "LOGS_SSE_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout_secs: u64,
+
+    /// Seconds a write may wait for the client to accept bytes; past it the
+    /// connection is dropped (a stream's client resumes from its cursors).
+    #[arg(long, env = "LOGS_SSE_WRITE_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub write_timeout_secs: u64,
+
+    /// Seconds a publish request body may take in total.
+    #[arg(long, env = "LOGS_SSE_BODY_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_secs: u64,
+
+    /// Seconds a publish request body may pause between two chunks.
+    #[arg(long, env = "LOGS_SSE_BODY_IDLE_TIMEOUT_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_idle_timeout_secs: u64,
+
+    /// Most open connections; beyond it a lane of a few more answers only
+    /// `/health` (others get 503), its oldest dropped for the newest.
+    /// Default: the soft open-file limit minus 256.
+    #[arg(long, env = "LOGS_SSE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_connections: Option<u64>,
+
+    /// Longest request target (path and query), in bytes; longer ones get
+    /// `414 uri_too_long`. The target also counts toward --max-header-bytes.
+    #[arg(long, env = "LOGS_SSE_MAX_URI_BYTES", default_value_t = 8 * 1024, value_parser = clap::value_parser!(u64).range(256..=1024 * 1024))]
+    pub max_uri_bytes: u64,
+
+    /// Largest request head (request line and headers), in bytes; larger
+    /// ones get `431 headers_too_large`.
+    #[arg(long, env = "LOGS_SSE_MAX_HEADER_BYTES", default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024))]
+    pub max_header_bytes: u64,
+
+    /// Kernel send buffer of each accepted socket, in bytes (SO_SNDBUF);
+    /// unset leaves the kernel's autotuning. Bounds what a client that stops
+    /// reading holds in the kernel before the write timeout cuts it.
+    #[arg(long, env = "LOGS_SSE_SOCKET_SEND_BUFFER_BYTES", value_parser = clap::value_parser!(u64).range(4096..=64 * 1024 * 1024))]
+    pub socket_send_buffer_bytes: Option<u64>,
+
     /// Log output format.
     #[arg(long, env = "LOGS_SSE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -344,6 +390,26 @@ impl Config {
             format!("{host}-{}", std::process::id())
         })
     }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_secs(self.write_timeout_secs)
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_timeout_secs)
+    }
+
+    pub fn body_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_idle_timeout_secs)
+    }
 }
 
 #[cfg(test)]
@@ -363,6 +429,12 @@ mod tests {
         assert_eq!(c.redis_history_ttl_secs, 86_400);
         assert_eq!(c.redis_timeout_ms, 2000);
         assert_eq!(c.redis_check_ms, 1000);
+        assert_eq!(c.header_read_timeout_secs, 10);
+        assert_eq!(c.idle_timeout_secs, 60);
+        assert_eq!(c.write_timeout_secs, 30);
+        assert_eq!((c.body_timeout_secs, c.body_idle_timeout_secs), (10, 5));
+        assert_eq!((c.max_uri_bytes, c.max_header_bytes), (8192, 16384));
+        assert_eq!(c.max_connections, None);
     }
 
     #[test]

@@ -48,6 +48,13 @@ pub enum AppError {
     },
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
+    /// A status without a variant of its own (408, 404, 405, 414, 431, …).
+    #[error("{message}")]
+    Status {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -64,6 +71,7 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Status { status, .. } => *status,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -76,7 +84,8 @@ impl AppError {
             | AppError::Forbidden { code, .. }
             | AppError::TooLarge { code, .. }
             | AppError::TooManyRequests { code, .. }
-            | AppError::Unavailable { code, .. } => code,
+            | AppError::Unavailable { code, .. }
+            | AppError::Status { code, .. } => code,
             AppError::InvalidQuery(e) => match e {
                 QueryError::NoChannels => "missing_channels",
                 QueryError::TooManyChannels { .. } => "too_many_channels",
@@ -103,6 +112,14 @@ impl AppError {
         AppError::Unavailable {
             code: "shutting_down",
             message: "the gateway is shutting down; retry shortly".into(),
+        }
+    }
+
+    pub fn status_with(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Status {
+            status,
+            code,
+            message: message.into(),
         }
     }
 

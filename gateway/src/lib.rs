@@ -5,6 +5,12 @@
 //!
 //! - [`run`] serves a bound listener until the shutdown future resolves;
 //!   [`app`] builds the router so handlers can be tested with `oneshot`.
+//! - [`server`] is the connection layer: the accept loop, the connection
+//!   cap, hyper's HTTP/1.1 server with its timeouts, and a watchdog per
+//!   connection (idle and write timeouts).
+//! - [`head_limits`] refuses oversized request heads and [`fallback`] gives
+//!   every error without a body (404, 405, …) the JSON error body;
+//!   [`static_files`] serves `--static-dir`, confined to the folder.
 //! - One module per endpoint: [`stream`] (`GET /api/logs/stream`),
 //!   [`publish`] (`POST /api/logs/publish`; the body parser is
 //!   `logs_sse_protocol::publish`), [`health`] (`GET /health`), [`stats`]
@@ -25,13 +31,17 @@ pub mod backend;
 pub mod config;
 pub mod cors;
 pub mod error;
+pub mod fallback;
 pub mod frame;
+pub mod head_limits;
 pub mod health;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod publish;
+pub mod server;
 pub mod state;
+pub mod static_files;
 pub mod stats;
 pub mod stream;
 pub mod subscriber;
@@ -42,7 +52,6 @@ use std::time::Duration;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
-use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
 pub use config::Config;
@@ -55,7 +64,12 @@ const MAINTENANCE_EVERY: Duration = Duration::from_secs(30);
 pub fn app(state: AppState) -> Router {
     // Validated when the state was built.
     let cors = cors::layer(&state.config().cors_origins).ok().flatten();
-    let static_dir = state.config().static_dir.clone();
+    let static_root = state
+        .config()
+        .static_dir
+        .as_deref()
+        .and_then(|dir| static_files::root(dir).ok());
+    let limits = head_limits(state.config());
     let router = Router::new()
         .route("/api/logs/stream", get(stream::stream))
         .route("/api/logs/publish", post(publish::publish))
@@ -65,14 +79,52 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::openapi))
         .with_state(state);
     // A built web app beside the API: one origin, no CORS needed.
-    let router = match static_dir {
-        Some(dir) => {
-            let index = dir.join("index.html");
-            router.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)))
-        }
-        None => router,
+    let router = match static_root {
+        Some(root) => router.fallback(static_files::service(root)),
+        None => router.fallback(fallback::not_found),
     };
-    let router = router.layer(TraceLayer::new_for_http().make_span_with(request_span));
+    finish(router, limits, cors)
+}
+
+/// The router of connections beyond `--max-connections`: `/health` answers,
+/// everything else is `503 too_many_connections`.
+pub fn overflow_app(state: AppState) -> Router {
+    let limits = head_limits(state.config());
+    let max = server::Settings::from_config(state.config()).max_connections;
+    let router = Router::new()
+        .route("/health", get(health::health))
+        .with_state(state)
+        .fallback(move || async move {
+            error::AppError::Unavailable {
+                code: "too_many_connections",
+                message: format!(
+                    "the gateway serves its maximum of {max} connections; retry shortly"
+                ),
+            }
+        });
+    finish(router, limits, None)
+}
+
+fn head_limits(config: &Config) -> head_limits::HeadLimits {
+    head_limits::HeadLimits {
+        max_uri_bytes: usize::try_from(config.max_uri_bytes).unwrap_or(usize::MAX),
+        max_header_bytes: usize::try_from(config.max_header_bytes).unwrap_or(usize::MAX),
+    }
+}
+
+/// The layers every router gets: tracing, head limits, JSON error bodies and
+/// CORS (outermost, so even refusals carry its headers).
+fn finish(
+    router: Router,
+    limits: head_limits::HeadLimits,
+    cors: Option<tower_http::cors::CorsLayer>,
+) -> Router {
+    let router = router
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            head_limits::enforce(limits, request, next)
+        }))
+        .layer(axum::middleware::from_fn(fallback::json_error_bodies));
     match cors {
         Some(cors) => router.layer(cors),
         None => router,
@@ -112,11 +164,16 @@ pub async fn serve(
         }
     });
     tokio::spawn(housekeeping(state.clone()));
-    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(token.cancelled_owned())
-        .await
-        .map_err(RunError::Serve)
+    let settings = server::Settings::from_config(state.config());
+    server::serve(
+        listener,
+        app(state.clone()),
+        overflow_app(state.clone()),
+        settings,
+        state,
+    )
+    .await;
+    Ok(())
 }
 
 /// Samples counters for rates every second and sweeps idle channels.
@@ -142,6 +199,4 @@ async fn housekeeping(state: AppState) {
 pub enum RunError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("server error: {0}")]
-    Serve(std::io::Error),
 }

@@ -1,5 +1,6 @@
 //! `logs-sse-gateway`: parses configuration, binds, and runs until SIGINT or
-//! SIGTERM. Everything else lives in the library.
+//! SIGTERM. Everything else lives in the library; the binary also picks the
+//! allocator (embedders of the library keep their own).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -8,6 +9,13 @@ use clap::Parser;
 use logs_sse_gateway::config::{Config, LogFormat};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
+
+/// jemalloc hands memory freed by cut connections back to the system within
+/// seconds; with glibc's malloc the gateway's RSS stayed at its peak after
+/// a crowd of stalled or hostile clients was gone (see BENCHMARKS.md).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {

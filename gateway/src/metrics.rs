@@ -22,6 +22,12 @@ pub struct Metrics {
     pub streams_opened: Counter,
     pub stream_rejections: Counter,
     pub open_streams: Gauge,
+    pub open_connections: Gauge,
+    pub connections_over_capacity: Counter,
+    pub overflow_evictions: Counter,
+    pub accept_errors: Counter,
+    pub idle_timeouts: Counter,
+    pub write_timeouts: Counter,
     pub stream_subscriptions: Gauge,
     pub channels: Gauge,
     pub history_entries: Gauge,
@@ -71,6 +77,26 @@ impl Default for Metrics {
             "stream_rejections",
             "Stream requests answered with an error",
         );
+        let connections_over_capacity = counter(
+            "connections_over_capacity",
+            "Connections beyond --max-connections served only /health",
+        );
+        let overflow_evictions = counter(
+            "overflow_evictions",
+            "Over-capacity connections dropped to make room for newer ones",
+        );
+        let accept_errors = counter(
+            "accept_errors",
+            "Failed accepts (e.g. out of file descriptors), each followed by a back-off",
+        );
+        let idle_timeouts = counter(
+            "idle_timeouts",
+            "Connections closed after --idle-timeout-secs without traffic",
+        );
+        let write_timeouts = counter(
+            "write_timeouts",
+            "Connections dropped because the client accepted no bytes for --write-timeout-secs",
+        );
         let mut gauge = |name: &str, help: &str| {
             let metric = Gauge::default();
             registry.register(name, help, metric.clone());
@@ -78,6 +104,7 @@ impl Default for Metrics {
         };
         Metrics {
             open_streams: gauge("open_streams", "Streams currently open"),
+            open_connections: gauge("open_connections", "TCP connections currently served"),
             stream_subscriptions: gauge(
                 "stream_subscriptions",
                 "Channel subscriptions of open streams",
@@ -106,6 +133,11 @@ impl Default for Metrics {
             slow_consumer_disconnects,
             streams_opened,
             stream_rejections,
+            connections_over_capacity,
+            overflow_evictions,
+            accept_errors,
+            idle_timeouts,
+            write_timeouts,
         }
     }
 }

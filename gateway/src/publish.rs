@@ -1,13 +1,18 @@
 //! `POST /api/logs/publish`: authenticate the service, parse the body, route
 //! each log, and say exactly what was accepted and what was rejected.
 
-use axum::body::Body;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bytes::BytesMut;
+use http_body_util::BodyExt;
 use logs_sse_protocol::{Channel, Cursor};
 use serde::Serialize;
+use tokio::time::Instant;
 use utoipa::ToSchema;
 
 use crate::backend::{NewLog, PublishRejection};
@@ -93,6 +98,7 @@ pub struct PublishItem {
         (status = 401, description = "Missing or unknown service token", body = ErrorBody),
         (status = 403, description = "The token may not publish for the logs' service", body = PublishError),
         (status = 413, description = "Body, batch or log too large", body = PublishError),
+        (status = 408, description = "The body did not arrive within --body-timeout-secs, or paused longer than --body-idle-timeout-secs", body = ErrorBody),
         (status = 415, description = "Unsupported Content-Type", body = ErrorBody),
         (status = 429, description = "The service's publish rate is exceeded; see Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -150,18 +156,13 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Res
     if content_length(headers).is_some_and(|len| len > limit) {
         return Err(AppError::PayloadTooLarge { limit });
     }
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|error| {
-        if std::error::Error::source(&error)
-            .is_some_and(|e| e.is::<http_body_util::LengthLimitError>())
-        {
-            AppError::PayloadTooLarge { limit }
-        } else {
-            AppError::bad_request(
-                "body_read_failed",
-                format!("could not read the request body: {error}"),
-            )
-        }
-    })?;
+    let bytes = read_body(
+        body,
+        limit,
+        config.body_timeout(),
+        config.body_idle_timeout(),
+    )
+    .await?;
     let limits = ParseLimits {
         max_items: config.max_batch,
         max_log_bytes: config.max_log_bytes,
@@ -286,6 +287,54 @@ fn respond(cursors: Vec<Accepted>, errors: Vec<Rejected>) -> Response {
     };
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     (status, Json(body)).into_response()
+}
+
+/// Reads the whole body within `limit` bytes, `total` time and at most
+/// `idle` between two chunks, so a publisher that trickles its body cannot
+/// hold a connection and a buffer for long.
+async fn read_body(
+    body: Body,
+    limit: usize,
+    total: Duration,
+    idle: Duration,
+) -> Result<Bytes, AppError> {
+    let deadline = Instant::now() + total;
+    let mut body = body;
+    let mut out = BytesMut::new();
+    loop {
+        let wait = idle.min(deadline.saturating_duration_since(Instant::now()));
+        let frame = match tokio::time::timeout(wait, body.frame()).await {
+            Ok(Some(Ok(frame))) => frame,
+            Ok(None) => return Ok(out.freeze()),
+            Ok(Some(Err(error))) => {
+                return Err(AppError::bad_request(
+                    "body_read_failed",
+                    format!("could not read the request body: {error}"),
+                ))
+            }
+            Err(_) => {
+                let message = if Instant::now() >= deadline {
+                    format!(
+                        "the request body did not arrive within {} s",
+                        total.as_secs()
+                    )
+                } else {
+                    format!("the request body paused for more than {} s", idle.as_secs())
+                };
+                return Err(AppError::status_with(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    message,
+                ));
+            }
+        };
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > limit {
+                return Err(AppError::PayloadTooLarge { limit });
+            }
+            out.extend_from_slice(&data);
+        }
+    }
 }
 
 fn content_length(headers: &HeaderMap) -> Option<usize> {

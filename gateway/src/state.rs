@@ -68,6 +68,10 @@ pub enum ConfigError {
     Token { flag: &'static str, message: String },
     #[error("--redis-url: {0}")]
     Redis(String),
+    #[error("--idle-timeout-secs ({idle}) must exceed --heartbeat-secs ({heartbeat}), or idle streams would be cut")]
+    IdleBelowHeartbeat { idle: u64, heartbeat: u64 },
+    #[error("--static-dir: {0}")]
+    StaticDir(String),
     #[error("--publish-burst ({burst}) must be at least --max-batch ({batch}), or a full batch could never pass")]
     BurstSmallerThanBatch { burst: u32, batch: usize },
 }
@@ -165,6 +169,15 @@ impl AppState {
                 burst: config.publish_burst,
                 batch: config.max_batch,
             });
+        }
+        if config.idle_timeout_secs <= config.heartbeat_secs {
+            return Err(ConfigError::IdleBelowHeartbeat {
+                idle: config.idle_timeout_secs,
+                heartbeat: config.heartbeat_secs,
+            });
+        }
+        if let Some(dir) = &config.static_dir {
+            crate::static_files::root(dir).map_err(ConfigError::StaticDir)?;
         }
         let mut service_tokens = Vec::new();
         for (service, token) in config.all_service_tokens() {

@@ -38,8 +38,9 @@ use crate::subscriber::{Next, Subscriber, SubscriberQueue};
 
 /// Most queued frames merged into one write.
 const COALESCE_FRAMES: usize = 64;
-/// Most bytes merged into one write.
-const COALESCE_BYTES: usize = 64 * 1024;
+/// Most bytes merged into one write. Each merge is a copy owned by this
+/// stream; kept small so a stalled stream holds little (see `server`).
+const COALESCE_BYTES: usize = 16 * 1024;
 
 #[derive(Debug, Deserialize)]
 pub struct StreamParams {

@@ -394,3 +394,34 @@ async fn every_start_form_over_random_histories_matches_the_model() {
     }
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn last_n_is_bounded_by_the_history_bytes_too() {
+    // Histories are cleared, oldest family first, when all history outgrows
+    // --history-max-bytes: last:N then replays only what is left.
+    let gw = TestGateway::start_with(|c| c.history_max_bytes = 8 * 1024).await;
+    let mut cursors = Vec::new();
+    for i in 0..20 {
+        cursors.push(
+            gw.publish_etl("ws1", "wf1", json!({"i": i, "pad": "x".repeat(1000)}))
+                .await,
+        );
+    }
+    let mut s = gw
+        .subscribe("channels=logs:etl:ws1:wf1&since=logs:etl:ws1:wf1@last:20")
+        .await;
+    let status = &s.statuses[0];
+    let kept = status.replayed as usize;
+    assert_eq!(status.status, StatusKind::Subscribed);
+    assert!((1..20).contains(&kept), "replayed {kept} of 20");
+    // The tail of what was published, in order, after the status cursor.
+    assert_eq!(status.cursor.unwrap().to_string(), cursors[19 - kept]);
+    let logs = s.logs(kept).await;
+    assert_eq!(
+        logs.iter()
+            .map(|l| l.data["i"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        ((20 - kept) as i64..20).collect::<Vec<_>>()
+    );
+    s.expect_silence(Duration::from_millis(200)).await;
+}

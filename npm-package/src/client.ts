@@ -13,7 +13,7 @@
 
 import { LogsSSEError } from './errors.js';
 import { acquireShared, registryKey, resolveUrl } from './registry.js';
-import type { RawClient, RawStatusListener, RawSubscription, SharedEntry } from './registry.js';
+import type { RawClient, RawStatusListener, RawSubscribeOptions, RawSubscription, SharedEntry } from './registry.js';
 import type {
   ChannelStatusKind,
   ClientStats,
@@ -308,13 +308,13 @@ class HandleSubscription<T> implements Subscription<T> {
 
   constructor(
     readonly channel: string,
-    private readonly options: Record<string, unknown>,
+    private readonly options: RawSubscribeOptions,
     private readonly onUpdate: (update: SubscriptionUpdate) => void,
     private readonly onEnd: (subscription: HandleSubscription<T>) => void,
   ) {}
 
   get channelStatus(): ChannelStatusKind | undefined {
-    return (this.raw?.channelStatus as ChannelStatusKind | undefined) ?? undefined;
+    return this.raw?.channelStatus ?? undefined;
   }
 
   snapshot(): readonly LogEntry<T>[] {
@@ -359,13 +359,16 @@ function isNone(token: TokenSource): boolean {
 }
 
 /** The wasm client's subscribe options: only those that are set (it rejects unknown ones). */
-function rawOptions<T>(options: SubscribeOptions<T>): Record<string, unknown> {
-  const raw: Record<string, unknown> = {};
+function rawOptions<T>(options: SubscribeOptions<T>): RawSubscribeOptions {
+  const raw: RawSubscribeOptions = {};
   if (options.maxLogs !== undefined) raw.maxLogs = options.maxLogs;
   if (options.persist !== undefined) raw.persist = options.persist;
   if (options.persistKey !== undefined) raw.persistKey = options.persistKey;
   if (options.resumeFrom !== undefined) raw.resumeFrom = options.resumeFrom;
-  if (options.filter !== undefined) raw.filter = options.filter;
+  if (options.history !== undefined) raw.history = options.history;
+  // The wasm client hands the filter the entries it snapshots, whose
+  // `logData` is what the caller's `T` says it is.
+  if (options.filter !== undefined) raw.filter = options.filter as RawSubscribeOptions['filter'];
   return raw;
 }
 

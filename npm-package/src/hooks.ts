@@ -29,6 +29,15 @@ export interface UseLogsSSEOptions<T = LogData> {
   persistence?: boolean;
   /** `sessionStorage` key. Default `datashop-logs-sse:v1:{channel}`. */
   persistenceKey?: string;
+  /**
+   * Backfill: start with the last `history` logs the gateway still holds,
+   * then live (0 – 100000). Default 0: live only, because a component that
+   * also loads logs from its API and concatenates both lists would show the
+   * backfilled ones twice; with `mergeLogs` / `useMergedLogs` (which drop
+   * duplicates) or without an API list, set it. A persisted subscription
+   * restored with a cursor resumes there and does not backfill again.
+   */
+  history?: number;
   /** Keep a log only when this returns true; receives the log's `logData`. Applied as logs arrive. */
   filter?: (log: T) => boolean;
 }
@@ -48,7 +57,7 @@ const useIsomorphicLayoutEffect = typeof window === 'undefined' ? useEffect : us
 export function useLogsSSE<T = LogData>(options: UseLogsSSEOptions<T>): UseLogsSSEResult<T> {
   const client = useProviderClient('useLogsSSE');
   const target = channelFromOptions(options);
-  const { maxLogs, persistenceKey } = options;
+  const { maxLogs, persistenceKey, history } = options;
   const persist = options.persistence ?? persistenceKey !== undefined;
 
   // The latest filter is read per log, so an inline arrow function does not
@@ -70,13 +79,14 @@ export function useLogsSSE<T = LogData>(options: UseLogsSSEOptions<T>): UseLogsS
           maxLogs,
           persist,
           persistKey: persist ? persistenceKey : undefined,
+          history,
           filter: hasFilter ? () => filterRef.current : undefined,
         },
         target.error,
       ),
     // target.error is a fresh object per render; its code and message identify it.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [client, target.channel, errorCode, errorMessage, maxLogs, persist, persistenceKey, hasFilter],
+    [client, target.channel, errorCode, errorMessage, maxLogs, persist, persistenceKey, history, hasFilter],
   );
   const state = useSyncExternalStore(store.subscribe, store.getSnapshot, store.getSnapshot);
   return useMemo(() => ({ ...state, clear: store.clear }), [state, store]);

@@ -9,51 +9,35 @@
 // StrictMode remount or a route change reuse it instead of reconnecting).
 //
 // The shape of an entry (SharedEntry) and the raw client it holds (the
-// documented JS API of client-wasm) are the contract between copies: a copy
-// may call into a client created by another copy's WebAssembly module, so
-// only add optional members here and bump the key's version for anything
-// incompatible (a copy with another version then keeps its own client).
+// members of client-wasm's generated `LogsClient` this layer uses) are the
+// contract between copies: a copy may call into a client created by another
+// copy's WebAssembly module, so only add optional members here and bump the
+// key's version for anything incompatible (a copy with another version then
+// keeps its own client).
 //
 // The subscriber token is not part of the key: a page has one connection per
 // gateway, so the token source of whoever created the client is the one it
 // uses ("first one wins"). A later user with a different token source is
 // warned once on the console (see `acquireShared`).
 
-import type {
-  ClientStats,
-  ConnectionStatus,
-  LogEntry,
-  SubscriptionUpdate,
-} from './types.js';
+// The raw types are picked from the declarations wasm-bindgen generates for
+// client-wasm (copied next to the glue by build.sh), never restated here: a
+// member renamed or retyped there fails this package's type check.
+import type { LogsClient, LogsSubscription, StatusListener } from './wasm/logs_sse_client.js';
 
-/** A subscription of the wasm client, as its JS API documents it. */
-export interface RawSubscription {
-  readonly channel: string;
-  readonly channelStatus: string | undefined;
-  snapshot(): readonly LogEntry<unknown>[];
-  unsubscribe(): void;
-  free(): void;
-}
+/** A subscription of the wasm client: the members of its `LogsSubscription` this layer uses. */
+export type RawSubscription = Pick<LogsSubscription, 'channel' | 'channelStatus' | 'snapshot' | 'unsubscribe' | 'free'>;
 
-/** A status listener handle of the wasm client. */
-export interface RawStatusListener {
-  unsubscribe(): void;
-  free(): void;
-}
+/** A status listener handle of the wasm client (its `StatusListener`). */
+export type RawStatusListener = Pick<StatusListener, 'unsubscribe' | 'free'>;
 
-/** The wasm client (`LogsClient` of client-wasm), as far as this layer uses it. */
-export interface RawClient {
-  readonly status: ConnectionStatus;
-  subscribe(
-    channel: string,
-    options: Record<string, unknown>,
-    onUpdate: (update: SubscriptionUpdate) => void,
-  ): RawSubscription;
-  onStatus(callback: (status: ConnectionStatus) => void): RawStatusListener;
-  reconnect(): void;
-  stats(): ClientStats;
-  close(): void;
-  free(): void;
+/** The options of a wasm subscription (client-wasm's `SubscribeOptions`). */
+export type RawSubscribeOptions = NonNullable<Parameters<LogsClient['subscribe']>[1]>;
+
+/** The wasm client: the members of its `LogsClient` this layer uses. */
+export interface RawClient extends Pick<LogsClient, 'status' | 'reconnect' | 'stats' | 'close' | 'free'> {
+  subscribe(...args: Parameters<LogsClient['subscribe']>): RawSubscription;
+  onStatus(...args: Parameters<LogsClient['onStatus']>): RawStatusListener;
 }
 
 /** One shared client (protocol 1). Read by every copy of the package on the page. */

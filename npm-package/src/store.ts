@@ -54,6 +54,7 @@ export interface ChannelStoreOptions<T> {
   maxLogs?: number;
   persist?: boolean;
   persistKey?: string;
+  history?: number;
   /** Returns the current filter (read per log, so a new closure needs no resubscribe). */
   filter?: () => ((log: T) => boolean) | undefined;
 }
@@ -92,6 +93,7 @@ export class ChannelStore<T = LogData> {
       maxLogs: options.maxLogs,
       persist: options.persist,
       persistKey: options.persistKey,
+      history: options.history,
       filter:
         getFilter === undefined
           ? undefined

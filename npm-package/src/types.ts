@@ -4,6 +4,7 @@
 // They mirror the JS API of client-wasm (see client-wasm/README.md) but are
 // declared here, so the package's public types do not depend on the
 // generated glue and can say what this layer adds (e.g. `wasm_unavailable`).
+// contract.ts checks they still say the same as the generated declarations.
 
 /**
  * The publisher's `logData`, as published. The default says only "an object";
@@ -91,8 +92,16 @@ export interface SubscribeOptions<T = LogData> {
   persist?: boolean;
   /** `sessionStorage` key. Default `datashop-logs-sse:v1:{channel}`. */
   persistKey?: string;
-  /** Where a channel new to the stream starts: `"live"` (default), `"earliest"` or a cursor. */
+  /** Where a channel new to the stream starts: `"live"` (default), `"earliest"`, `"last:N"` or a cursor. */
   resumeFrom?: string;
+  /**
+   * Backfill: start with the last `history` logs the gateway still holds,
+   * then live, like `kubectl logs --tail=N -f` (0 – 100000, default 0 = live).
+   * A subscription restored from `sessionStorage` resumes from its cursor
+   * instead of backfilling again; backfilled logs pass `filter` and count
+   * against `maxLogs`. Do not combine with `resumeFrom`.
+   */
+  history?: number;
   /** Keep a log only when this returns true. Called as logs arrive; must not call the client. */
   filter?: (entry: LogEntry<T>) => boolean;
 }

@@ -7,7 +7,7 @@
 // package on the page already runs a client for the same gateway, this copy
 // never loads its own module at all (see registry.ts).
 
-import init, { LogsClient } from './wasm/logs_sse_client.js';
+import init, { LogsClient, type ClientOptions } from './wasm/logs_sse_client.js';
 import type { ClientTuning } from './types.js';
 import type { RawClient } from './registry.js';
 
@@ -55,11 +55,13 @@ export async function createRawClient(
   await loadWasm(wasmUrl);
   // Only defined options are passed: the wasm client rejects unknown names and
   // the explicit `undefined`s of a spread would be noise to it.
-  const options: Record<string, unknown> = { withCredentials };
+  const options: ClientOptions = { withCredentials };
   if (getToken !== undefined) options.getToken = getToken;
-  for (const name of TUNING_KEYS) {
-    const value = tuning[name];
-    if (value !== undefined) options[name] = value;
-  }
-  return new LogsClient(gatewayUrl, options) as unknown as RawClient;
+  for (const name of TUNING_KEYS) copyDefined(options, tuning, name);
+  return new LogsClient(gatewayUrl, options);
+}
+
+function copyDefined<K extends keyof ClientTuning>(to: ClientOptions, from: ClientTuning, name: K): void {
+  const value = from[name];
+  if (value !== undefined) to[name] = value;
 }

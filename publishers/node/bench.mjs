@@ -35,6 +35,8 @@ const { values } = parseArgs({
     count: { type: 'string', default: '200000' },
     batch: { type: 'string', default: '500' },
     payload: { type: 'string', default: '100' },
+    // Send logData as given, without an id and a timestamp (addIdAndTimestamp: false).
+    'no-ids': { type: 'boolean', default: false },
   },
 });
 const count = Number(values.count);
@@ -45,7 +47,7 @@ if (!(count >= 1 && count <= 5_000_000)) throw new Error('--count must be betwee
 function startGateway(binary) {
   const child = spawn(
     binary,
-    ['--listen', '127.0.0.1:0', '--service-token', `faas=${TOKEN}`, '--admin-token', ADMIN, '--allow-anonymous', '--publish-rate', '0'],
+    ['--listen', '127.0.0.1:0', '--service-token', `faas+function=${TOKEN}`, '--admin-token', ADMIN, '--allow-anonymous', '--publish-rate', '0'],
     { stdio: ['ignore', 'pipe', 'ignore'] },
   );
   return new Promise((resolveUrl, reject) => {
@@ -75,6 +77,7 @@ async function run(url, token, label, yieldEvery) {
     serviceName: 'faas',
     maxQueueSize: count,
     maxBatchSize: batch,
+    addIdAndTimestamp: !values['no-ids'],
   });
   const message = 'x'.repeat(payload);
   const before = await logsPublished(url);

@@ -60,8 +60,9 @@ def logs_published(url: str) -> int:
         return -1
 
 
-def run(url: str, token: str, count: int, batch: int, payload: int) -> None:
-    publisher = LogsSSEPublisher(url, token, "etl", max_queue_size=count, max_batch_size=batch)
+def run(url: str, token: str, count: int, batch: int, payload: int, ids: bool = True) -> None:
+    publisher = LogsSSEPublisher(url, token, "etl", max_queue_size=count, max_batch_size=batch,
+                                 add_id_and_timestamp=ids)
     message = "x" * payload
     before = logs_published(url)
     durations = []
@@ -97,6 +98,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200_000, help="logs to publish (default 200000)")
     parser.add_argument("--batch", type=int, default=500, help="max_batch_size (default 500)")
     parser.add_argument("--payload", type=int, default=100, help="message length in bytes (default 100)")
+    parser.add_argument("--no-ids", action="store_true",
+                        help="send log_data as given, without an id and a timestamp")
     args = parser.parse_args()
     if not 1 <= args.count <= 5_000_000:
         raise SystemExit("--count must be between 1 and 5000000")
@@ -107,7 +110,7 @@ def main() -> None:
         binary = os.environ.get("GATEWAY_BIN", str(HERE.parents[1] / "target/debug/logs-sse-gateway"))
         process, url = start_gateway(binary)
     try:
-        run(url, args.token, args.count, args.batch, args.payload)
+        run(url, args.token, args.count, args.batch, args.payload, not args.no_ids)
     finally:
         if process is not None:
             process.terminate()

@@ -30,6 +30,9 @@ pub const DEFAULT_MAX_LOGS: u32 = 1_000;
 pub const MAX_MAX_LOGS: u32 = 100_000;
 /// Hard ceiling of every millisecond option (one day).
 pub const MAX_MS: u32 = 86_400_000;
+/// Most logs a subscription may ask to backfill (`history`); the gateway
+/// replays at most what its per-channel history holds.
+pub const MAX_HISTORY: u32 = MAX_MAX_LOGS;
 /// Longest accepted `persistKey`.
 pub const MAX_PERSIST_KEY_LEN: usize = 256;
 
@@ -129,6 +132,7 @@ pub struct RawSubscribeOptions {
     pub persist: Option<bool>,
     pub persist_key: Option<String>,
     pub resume_from: Option<String>,
+    pub history: Option<u32>,
 }
 
 /// Validated options of one subscription.
@@ -140,6 +144,9 @@ pub struct SubscribeOptions {
     pub persist_key: Option<String>,
     /// Where a channel new to the stream starts when nothing is restored.
     pub resume_from: ResumeFrom,
+    /// Backfill: start with the last `history` logs the gateway holds (0:
+    /// none). A restored or given cursor wins over it.
+    pub history: u32,
 }
 
 impl Default for SubscribeOptions {
@@ -148,6 +155,7 @@ impl Default for SubscribeOptions {
             max_logs: DEFAULT_MAX_LOGS,
             persist_key: None,
             resume_from: ResumeFrom::Live,
+            history: 0,
         }
     }
 }
@@ -177,18 +185,40 @@ impl RawSubscribeOptions {
             (Some(true), None) => Some(format!("{PERSIST_KEY_PREFIX}{channel}")),
             (None, None) => None,
         };
-        let resume_from = match self.resume_from.as_deref() {
+        let mut resume_from = match self.resume_from.as_deref() {
             None | Some("live") => ResumeFrom::Live,
             Some(text) => text.parse().map_err(|e| {
                 OptionsError(format!(
-                    "resumeFrom must be \"live\", \"earliest\" or a cursor: {e}"
+                    "resumeFrom must be \"live\", \"earliest\", \"last:N\" or a cursor: {e}"
                 ))
             })?,
         };
+        let mut history = self.history.unwrap_or(0);
+        if let ResumeFrom::Last(n) = resume_from {
+            // `resumeFrom: "last:N"` is `history: N` spelled as on the wire.
+            if self.history.is_some() {
+                return Err(OptionsError(
+                    "history and resumeFrom both say where to start: give one of them".into(),
+                ));
+            }
+            history = n.get();
+            resume_from = ResumeFrom::Live;
+        }
+        if history > MAX_HISTORY {
+            return Err(OptionsError(format!(
+                "history is {history}; it must be between 0 and {MAX_HISTORY}"
+            )));
+        }
+        if history > 0 && resume_from != ResumeFrom::Live {
+            return Err(OptionsError(
+                "history and resumeFrom both say where to start: give one of them".into(),
+            ));
+        }
         Ok(SubscribeOptions {
             max_logs,
             persist_key,
             resume_from,
+            history,
         })
     }
 }
@@ -272,5 +302,35 @@ mod tests {
             Ok(ResumeFrom::After(Cursor::new(Epoch(255), 3)))
         );
         assert!(parse("yesterday").is_err());
+        assert!(parse("last:0").is_err());
+    }
+
+    #[test]
+    fn history_is_bounded_and_exclusive_with_resume_from() {
+        let raw = |history: u32, resume_from: Option<&str>| RawSubscribeOptions {
+            history: Some(history),
+            resume_from: resume_from.map(str::to_owned),
+            ..Default::default()
+        };
+        assert_eq!(raw(200, None).validate("logs:a:b").unwrap().history, 200);
+        assert_eq!(
+            raw(0, Some("earliest"))
+                .validate("logs:a:b")
+                .unwrap()
+                .history,
+            0
+        );
+        let e = raw(MAX_HISTORY + 1, None).validate("logs:a:b").unwrap_err();
+        assert!(e.0.contains("history"), "{e}");
+        let e = raw(5, Some("earliest")).validate("logs:a:b").unwrap_err();
+        assert!(e.0.contains("resumeFrom"), "{e}");
+        let last = RawSubscribeOptions {
+            resume_from: Some("last:7".into()),
+            ..Default::default()
+        }
+        .validate("logs:a:b")
+        .unwrap();
+        assert_eq!((last.history, last.resume_from), (7, ResumeFrom::Live));
+        assert!(raw(5, Some("last:7")).validate("logs:a:b").is_err());
     }
 }

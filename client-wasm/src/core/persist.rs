@@ -109,6 +109,8 @@ pub struct RestoredLog {
 /// A validated record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Restored {
+    /// Where the subscription resumes: the record's cursor, or its newest
+    /// log when it has none.
     pub cursor: Option<Cursor>,
     pub logs: Vec<RestoredLog>,
 }
@@ -207,10 +209,10 @@ pub fn decode(
             raw: (*raw).to_owned(),
         });
     }
-    Ok(Restored {
-        cursor: stored.cursor,
-        logs,
-    })
+    // A record may hold logs but no cursor (written before the channel was
+    // confirmed): its resume point is then its newest log, never "live".
+    let cursor = stored.cursor.or_else(|| logs.last().map(|l| l.cursor));
+    Ok(Restored { cursor, logs })
 }
 
 #[cfg(test)]

@@ -6,11 +6,15 @@
 //! lingers it keeps receiving logs into a small parked buffer (seeded with
 //! the last subscription's logs) that a returning subscriber inherits.
 //!
-//! Each channel tracks its resume cursor: the position after which every
-//! log of the channel is still to be received. It advances with the
-//! `status` event of the channel and with every log it covers.
+//! Each channel tracks the newest position it has seen (`cursor`): it
+//! advances with the `status` event of the channel and with every log it
+//! covers. Where the next stream starts a channel is decided by the engine
+//! from its subscriptions' own resume points (see [`Registry::query_string`]);
+//! a channel that nobody has placed yet starts at its [`Start`].
 
 use std::collections::VecDeque;
+
+use std::num::NonZeroU32;
 
 use logs_sse_protocol::{Channel, Cursor, ResumeFrom, StatusKind, StreamQuery};
 
@@ -28,14 +32,91 @@ pub struct ChannelEntry<P> {
     pub linger_until: Option<u64>,
     /// Resume position; see the module docs.
     pub cursor: Option<Cursor>,
-    /// Where to start while there is no cursor yet.
-    pub start: ResumeFrom,
+    /// Where to start while no subscription and no event placed the channel.
+    pub start: Start,
     /// The last status the gateway reported.
     pub status: Option<StatusKind>,
     pub status_reason: Option<String>,
     /// Logs kept while lingering, handed to the next subscriber.
     pub parked: VecDeque<Entry<P>>,
     pub parked_max: usize,
+    /// Every log of the channel after this cursor is in `parked` (the
+    /// channel's position when its last holder let go, moved forward when
+    /// the parked buffer drops its oldest entries).
+    pub parked_after: Option<Cursor>,
+    /// Set (to the stream generation then) when the channel's holders are
+    /// behind what the current stream carries for it: until a newer stream
+    /// resumes from their point, its events would skip what they miss.
+    pub rewinding: Option<u64>,
+}
+
+impl<P> ChannelEntry<P> {
+    /// Whether events of stream `generation` apply to this channel.
+    pub fn caught_up(&mut self, generation: u64) -> bool {
+        match self.rewinding {
+            Some(then) if generation <= then => false,
+            Some(_) => {
+                self.rewinding = None;
+                true
+            }
+            None => true,
+        }
+    }
+}
+
+/// Where a channel that has no resume point starts on the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Only logs published from now on.
+    Live,
+    /// The last `n` logs the gateway still holds, then live (`@last:{n}`).
+    Last(u32),
+    /// Everything the gateway still holds, then live.
+    Earliest,
+}
+
+impl Start {
+    /// The wider of two starts: when several subscriptions place a new
+    /// channel, the one asking for the most history wins.
+    pub fn widen(self, other: Start) -> Start {
+        match (self, other) {
+            (Start::Earliest, _) | (_, Start::Earliest) => Start::Earliest,
+            (Start::Last(a), Start::Last(b)) => Start::Last(a.max(b)),
+            (Start::Last(n), Start::Live) | (Start::Live, Start::Last(n)) => Start::Last(n),
+            (Start::Live, Start::Live) => Start::Live,
+        }
+    }
+}
+
+/// Where one channel starts on the next stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    After(Cursor),
+    Start(Start),
+}
+
+impl Position {
+    /// The position in the gateway's `since` grammar.
+    pub fn resume_from(self) -> ResumeFrom {
+        match self {
+            Position::After(c) => ResumeFrom::After(c),
+            Position::Start(Start::Live) => ResumeFrom::Live,
+            Position::Start(Start::Earliest) => ResumeFrom::Earliest,
+            Position::Start(Start::Last(n)) => {
+                NonZeroU32::new(n).map_or(ResumeFrom::Live, ResumeFrom::Last)
+            }
+        }
+    }
+}
+
+/// Drops the oldest parked entries beyond `max`; whatever is dropped moves
+/// `after` forward, so `after` stays the point from which `parked` is whole.
+fn trim_parked<P>(parked: &mut VecDeque<Entry<P>>, max: usize, after: &mut Option<Cursor>) {
+    while parked.len() > max {
+        if let Some(dropped) = parked.pop_front() {
+            advance(after, dropped.cursor);
+        }
+    }
 }
 
 /// What [`Registry::acquire`] found.
@@ -122,27 +203,35 @@ impl<P> Registry<P> {
         self.channels.iter().map(|e| e.channel.clone()).collect()
     }
 
-    /// The stream query for the current set, resuming every channel that
-    /// has a cursor.
-    pub fn query(&self) -> StreamQuery {
+    /// The stream's query string (no leading `?`) for the current set:
+    /// `position` says where each channel starts.
+    pub fn query_string(&self, position: impl Fn(&ChannelEntry<P>) -> Position) -> String {
         StreamQuery {
             channels: self
                 .channels
                 .iter()
-                .map(|e| {
-                    let from = e.cursor.map_or(e.start, ResumeFrom::After);
-                    (e.channel.clone(), from)
-                })
+                .map(|e| (e.channel.clone(), position(e).resume_from()))
                 .collect(),
         }
+        .to_query_string()
     }
 
-    /// Adds `sub` as a holder of `channel`.
-    pub fn acquire(&mut self, channel: &Channel, sub: SubId, start: ResumeFrom) -> Acquired {
+    /// Adds `sub` as a holder of `channel`; a new channel starts at `start`
+    /// and, with a `resume` point, is placed there.
+    pub fn acquire(
+        &mut self,
+        channel: &Channel,
+        sub: SubId,
+        start: Start,
+        resume: Option<Cursor>,
+    ) -> Acquired {
         let at = match self.find(channel) {
             Ok(i) => {
                 let entry = &mut self.channels[i];
                 entry.subs.push(sub);
+                if entry.cursor.is_none() {
+                    entry.start = entry.start.widen(start);
+                }
                 if entry.linger_until.take().is_some() {
                     return Acquired::Revived;
                 }
@@ -156,12 +245,14 @@ impl<P> Registry<P> {
                 channel: channel.clone(),
                 subs: vec![sub],
                 linger_until: None,
-                cursor: None,
+                cursor: resume,
                 start,
                 status: None,
                 status_reason: None,
                 parked: VecDeque::new(),
                 parked_max: 0,
+                parked_after: None,
+                rewinding: None,
             },
         );
         Acquired::New
@@ -194,10 +285,15 @@ impl<P> Registry<P> {
         entry.linger_until = Some(now + u64::from(linger_ms));
         entry.parked_max = parked_max;
         entry.parked = parked.collect();
-        while entry.parked.len() > parked_max {
-            entry.parked.pop_front();
-        }
+        entry.parked_after = entry.cursor;
+        trim_parked(&mut entry.parked, parked_max, &mut entry.parked_after);
         false
+    }
+
+    /// Parks a log that reached a channel nobody holds.
+    pub fn park(entry: &mut ChannelEntry<P>, log: Entry<P>) {
+        entry.parked.push_back(log);
+        trim_parked(&mut entry.parked, entry.parked_max, &mut entry.parked_after);
     }
 
     /// Drops channels whose linger ended; returns whether any did.
@@ -242,18 +338,18 @@ mod tests {
     fn refcounts_and_lingers() {
         let mut r: Registry<()> = Registry::default();
         let a = ch("logs:etl:ws1:wf9");
-        assert_eq!(r.acquire(&a, 1, ResumeFrom::Live), Acquired::New);
-        assert_eq!(r.acquire(&a, 2, ResumeFrom::Live), Acquired::Shared);
+        assert_eq!(r.acquire(&a, 1, Start::Live, None), Acquired::New);
+        assert_eq!(r.acquire(&a, 2, Start::Live, None), Acquired::Shared);
         assert!(!r.release(&a, 1, 0, 100, std::iter::empty(), 0));
         assert!(!r.release(&a, 2, 10, 100, std::iter::empty(), 0));
         assert_eq!(r.next_deadline(), Some(110));
         assert!(!r.expire(109));
-        assert_eq!(r.acquire(&a, 3, ResumeFrom::Live), Acquired::Revived);
+        assert_eq!(r.acquire(&a, 3, Start::Live, None), Acquired::Revived);
         assert_eq!(r.next_deadline(), None);
         r.release(&a, 3, 200, 100, std::iter::empty(), 0);
         assert!(r.expire(300));
         assert!(r.is_empty());
-        r.acquire(&a, 4, ResumeFrom::Live);
+        r.acquire(&a, 4, Start::Live, None);
         assert!(r.release(&a, 4, 0, 0, std::iter::empty(), 0));
         assert!(r.is_empty());
     }
@@ -263,13 +359,19 @@ mod tests {
         let mut r: Registry<()> = Registry::default();
         let a = ch("logs:etl:ws1:wf9");
         let b = ch("logs:faas:ws1");
-        r.acquire(&a, 1, ResumeFrom::Live);
-        r.acquire(&b, 2, ResumeFrom::Earliest);
-        r.get_mut(&a).unwrap().cursor = Some(Cursor::new(Epoch(0xab), 12));
+        let c = ch("logs:etl:ws1:wf8");
+        r.acquire(&a, 1, Start::Live, Some(Cursor::new(Epoch(0xab), 12)));
+        r.acquire(&b, 2, Start::Earliest, None);
+        r.acquire(&c, 3, Start::Last(200), None);
+        let at = |e: &ChannelEntry<()>| e.cursor.map_or(Position::Start(e.start), Position::After);
         assert_eq!(
-            r.query().to_query_string(),
-            "channels=logs:etl:ws1:wf9,logs:faas:ws1&since=logs:etl:ws1:wf9@ab-12,logs:faas:ws1@earliest"
+            r.query_string(at),
+            "channels=logs:etl:ws1:wf8,logs:etl:ws1:wf9,logs:faas:ws1&since=logs:etl:ws1:wf8@last:200,logs:etl:ws1:wf9@ab-12,logs:faas:ws1@earliest"
         );
+        // A channel placed by nobody takes the widest start asked for.
+        r.acquire(&c, 4, Start::Last(500), None);
+        r.acquire(&c, 5, Start::Live, None);
+        assert_eq!(r.get(&c).unwrap().start, Start::Last(500));
     }
 
     #[test]
@@ -299,7 +401,7 @@ mod tests {
                 match op {
                     0 => {
                         next += 1;
-                        r.acquire(&names[which], next, ResumeFrom::Live);
+                        r.acquire(&names[which], next, Start::Live, None);
                         holders.push((which, next));
                     }
                     1 => {

@@ -50,7 +50,7 @@ struct SubState {
     snapshot: Option<(u64, JsValue)>,
 }
 
-pub(super) struct Inner {
+struct Inner {
     engine: Engine<JsValue>,
     url: String,
     with_credentials: bool,
@@ -183,7 +183,15 @@ fn execute(shared: &Shared, effect: Effect) {
             // Cloned out: the getter runs with no borrow held.
             let getter = shared.borrow().get_token.clone();
             if let Some(getter) = getter {
-                token::call(&getter, Rc::downgrade(shared), request);
+                let weak = Rc::downgrade(shared);
+                token::call(&getter, move |answer| {
+                    if let Some(shared) = weak.upgrade() {
+                        if let Ok(mut inner) = shared.try_borrow_mut() {
+                            inner.engine.on_token(request, answer, now());
+                        }
+                        pump(&shared);
+                    }
+                });
             }
         }
         Effect::Status(status) => {
@@ -293,20 +301,6 @@ fn open_stream(shared: &Shared, query: &str, generation: u64) {
                 .engine
                 .on_error(generation, online(), now());
         }
-    }
-}
-
-/// Hands the token getter's answer to fetch `request` to the engine.
-pub(super) fn deliver_token(
-    client: &Weak<RefCell<Inner>>,
-    request: u64,
-    answer: Result<Option<String>, String>,
-) {
-    if let Some(shared) = client.upgrade() {
-        if let Ok(mut inner) = shared.try_borrow_mut() {
-            inner.engine.on_token(request, answer, now());
-        }
-        pump(&shared);
     }
 }
 
@@ -659,7 +653,11 @@ impl LogsSubscription {
 
     /// The channel's last status from the gateway (`subscribed`, `resumed`,
     /// `gap`, `denied`), or `undefined` before the stream reported it.
-    #[wasm_bindgen(getter, js_name = channelStatus)]
+    #[wasm_bindgen(
+        getter,
+        js_name = channelStatus,
+        unchecked_return_type = "ChannelStatusKind | undefined"
+    )]
     pub fn channel_status(&self) -> Option<String> {
         let shared = self.client.upgrade()?;
         let inner = shared.try_borrow().ok()?;

@@ -59,6 +59,12 @@ export interface SubscribeOptions {
   persistKey?: string;
   /** Where a channel new to the stream starts: "live" (default), "earliest" or a cursor. */
   resumeFrom?: string;
+  /**
+   * Backfill: start with the last `history` logs the gateway still holds,
+   * then live (0..100000, default 0). A restored cursor wins: a persisted
+   * subscription resumes instead of backfilling again.
+   */
+  history?: number;
   /** Keep a log only when this returns true. Must not call the client. */
   filter?: (entry: LogEntry) => boolean;
 }
@@ -381,7 +387,14 @@ pub fn token_answer(value: &JsValue) -> Result<Option<String>, String> {
 pub fn subscribe_options(
     value: &JsValue,
 ) -> Result<(RawSubscribeOptions, Option<Function>), ClientError> {
-    const KNOWN: [&str; 5] = ["maxLogs", "persist", "persistKey", "resumeFrom", "filter"];
+    const KNOWN: [&str; 6] = [
+        "maxLogs",
+        "persist",
+        "persistKey",
+        "resumeFrom",
+        "history",
+        "filter",
+    ];
     let Some(obj) = object_fields(value, "subscribe option", &KNOWN)? else {
         return Ok((RawSubscribeOptions::default(), None));
     };
@@ -391,6 +404,7 @@ pub fn subscribe_options(
             persist: bool_field(&obj, "persist")?,
             persist_key: string_field(&obj, "persistKey")?,
             resume_from: string_field(&obj, "resumeFrom")?,
+            history: u32_field(&obj, "history")?,
         },
         function_field(&obj, "filter")?,
     ))

@@ -7,7 +7,8 @@
 //!   (their `Drop` removes the listeners and closes the stream),
 //! - [`probe`]: the `fetch` that learns why a stream failed to open,
 //! - [`storage`]: `sessionStorage` access that never throws,
-//! - [`token`]: calling the application's token getter,
+//! - [`token`]: calling the application's token getter (its answer goes to
+//!   a callback, as the probe's does: neither module imports [`client`]),
 //! - [`convert`]: every JS <-> Rust conversion, errors and TypeScript types.
 
 pub mod client;

@@ -6,6 +6,14 @@ export const GATEWAY_URL = '/api/logs/stream';
 
 export const DEFAULT_WORKSPACE = 'ws-demo';
 
+/**
+ * Every page starts with the last logs the gateway still holds (`history`),
+ * so a page opened in the middle of a run shows the run so far. The pages
+ * have no API list to concatenate with, so nothing is shown twice; a page
+ * restored from sessionStorage resumes from its cursor instead.
+ */
+export const BACKFILL = 500;
+
 /** ETL pipelines (datashop-indata). */
 export const ETL_WORKFLOWS = ['wf-daily-sales', 'wf-customer-sync'] as const;
 /** FAAS workflows (datashop-faas). */

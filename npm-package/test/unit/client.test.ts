@@ -71,6 +71,18 @@ describe('createLogsClient', () => {
     sub.unsubscribe(); // idempotent
   });
 
+  test('subscribe() forwards history (and resumeFrom) only when set', async () => {
+    const client = createLogsClient({ gatewayUrl: GW });
+    await client.ready();
+    client.subscribe('logs:etl:ws1:wf1', { history: 200, maxLogs: 50 });
+    client.subscribe('logs:etl:ws1:wf2', { resumeFrom: 'last:5' });
+    client.subscribe('logs:etl:ws1:wf3', { history: undefined });
+    const [a, b, c] = created[0]!.subscriptions;
+    expect(a!.options).toEqual({ maxLogs: 50, history: 200 });
+    expect(b!.options).toEqual({ resumeFrom: 'last:5' });
+    expect(c!.options).toEqual({});
+  });
+
   test('the shared client closes after the last user releases it, not before', async () => {
     vi.useFakeTimers();
     const a = createLogsClient({ gatewayUrl: GW, releaseDelayMs: 100 });

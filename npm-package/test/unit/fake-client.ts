@@ -1,38 +1,44 @@
-// A stand-in for the wasm LogsClient, implementing the documented JS API
-// that registry.ts declares (RawClient), so the TypeScript logic can be unit
-// tested in node. The real wasm client is exercised by the browser tests.
-import type { RawClient, RawStatusListener, RawSubscription } from '../../src/registry.js';
-import type { ConnectionStatus, LogEntry, SubscriptionUpdate } from '../../src/types.js';
+// A stand-in for the wasm LogsClient, implementing the members of its
+// generated type that registry.ts picks (RawClient), so the TypeScript logic
+// can be unit tested in node. The real wasm client is exercised by the
+// browser tests.
+import type { RawClient, RawStatusListener, RawSubscribeOptions, RawSubscription } from '../../src/registry.js';
+import type { LogEntry } from '../../src/types.js';
+
+type RawEntries = ReturnType<RawSubscription['snapshot']>;
+type RawStatus = RawClient['status'];
+type OnUpdate = Parameters<RawClient['subscribe']>[2];
+type OnStatus = Parameters<RawClient['onStatus']>[0];
 
 export class FakeSubscription implements RawSubscription {
-  channelStatus: string | undefined = undefined;
+  channelStatus: RawSubscription['channelStatus'] = undefined;
   ended = false;
   freed = false;
-  private buffer: readonly LogEntry<unknown>[] = Object.freeze([]);
+  private buffer: RawEntries = frozen([]);
 
   constructor(
     readonly channel: string,
-    readonly options: Record<string, unknown>,
-    readonly onUpdate: (update: SubscriptionUpdate) => void,
+    readonly options: RawSubscribeOptions,
+    readonly onUpdate: OnUpdate,
   ) {}
 
-  snapshot(): readonly LogEntry<unknown>[] {
+  snapshot(): RawEntries {
     return this.buffer;
   }
 
   /** Appends logs like the wasm client: filter, bound by maxLogs, new frozen array, one update. */
   push(...logData: unknown[]): void {
-    const filter = this.options.filter as ((entry: LogEntry<unknown>) => boolean) | undefined;
+    const filter = this.options.filter;
     const added = logData
       .map((data) => ({ channel: this.channel, cursor: `e-${(nextCursor += 1)}`, ts: Date.now(), logData: data }))
       .filter((entry) => filter === undefined || filter(entry));
-    const max = (this.options.maxLogs as number | undefined) ?? 1000;
-    this.buffer = Object.freeze([...this.buffer, ...added].slice(-max));
+    const max = this.options.maxLogs ?? 1000;
+    this.buffer = frozen([...this.buffer, ...added].slice(-max));
     this.onUpdate({ type: 'logs', added: added.length });
   }
 
   setBuffer(entries: LogEntry<unknown>[]): void {
-    this.buffer = Object.freeze(entries);
+    this.buffer = frozen(entries);
   }
 
   unsubscribe(): void {
@@ -46,24 +52,30 @@ export class FakeSubscription implements RawSubscription {
 
 let nextCursor = 0;
 
+/** Freezes in place, like the wasm client's snapshots (typed as its generated `LogEntry[]`). */
+function frozen(entries: RawEntries): RawEntries {
+  Object.freeze(entries);
+  return entries;
+}
+
 export class FakeClient implements RawClient {
-  status: ConnectionStatus = Object.freeze({ state: 'idle', attempt: 0 });
+  status: RawStatus = Object.freeze({ state: 'idle', attempt: 0 });
   readonly subscriptions: FakeSubscription[] = [];
-  readonly statusListeners = new Set<(status: ConnectionStatus) => void>();
+  readonly statusListeners = new Set<OnStatus>();
   closed = false;
   freed = false;
   reconnects = 0;
   /** When set, subscribe throws it (like a LogsClientError). */
   failSubscribe: { code: string; message: string } | null = null;
 
-  subscribe(channel: string, options: Record<string, unknown>, onUpdate: (update: SubscriptionUpdate) => void): FakeSubscription {
+  subscribe(channel: string, options: RawSubscribeOptions | null | undefined, onUpdate: OnUpdate): FakeSubscription {
     if (this.failSubscribe) throw Object.assign(new Error(this.failSubscribe.message), { code: this.failSubscribe.code });
-    const subscription = new FakeSubscription(channel, options, onUpdate);
+    const subscription = new FakeSubscription(channel, options ?? {}, onUpdate);
     this.subscriptions.push(subscription);
     return subscription;
   }
 
-  onStatus(callback: (status: ConnectionStatus) => void): RawStatusListener {
+  onStatus(callback: OnStatus): RawStatusListener {
     this.statusListeners.add(callback);
     return {
       unsubscribe: () => this.statusListeners.delete(callback),
@@ -71,7 +83,7 @@ export class FakeClient implements RawClient {
     };
   }
 
-  setStatus(status: Omit<ConnectionStatus, 'attempt'> & { attempt?: number }): void {
+  setStatus(status: Omit<RawStatus, 'attempt'> & { attempt?: number }): void {
     this.status = Object.freeze({ attempt: 0, ...status });
     for (const listener of [...this.statusListeners]) listener(this.status);
   }

@@ -59,6 +59,11 @@ async function started(options = {}) {
 }
 
 describe('ChannelStore', () => {
+  test('the history option reaches the subscription', async () => {
+    const { raw } = await started({ history: 300, persist: true });
+    expect(raw.options).toMatchObject({ history: 300, persist: true });
+  });
+
   test('many updates within a frame make one snapshot and one notification', async () => {
     const { store, notify, raw } = await started();
     frames.run();

@@ -66,6 +66,10 @@ def test_stamp_log_adds_a_uuid4_id_and_a_utc_millisecond_timestamp_only_where_mi
 
     at = datetime.datetime(2026, 12, 1, 10, 0, 0, 123456, tzinfo=datetime.timezone.utc).timestamp()
     assert utc_timestamp(at) == "2026-12-01T10:00:00.123Z"
+    # Milliseconds are truncated, never carried into the next second.
+    assert utc_timestamp(int(at) + 0.9999) == "2026-12-01T10:00:00.999Z"
+    assert utc_timestamp(at + 1) == "2026-12-01T10:00:01.123Z"
+    assert utc_timestamp(0) == "1970-01-01T00:00:00.000Z"
     given = {"message": "m"}
     stamped = stamp_log(given, at)
     assert stamped is not given and given == {"message": "m"}, "the caller's dict is untouched"

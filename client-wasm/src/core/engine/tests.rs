@@ -1,9 +1,10 @@
 use super::*;
 use crate::core::auth::{Token, MIN_EXPIRED_STREAM_MS, TOKEN_TIMEOUT_MS};
-use crate::core::options::RawSubscribeOptions;
-use crate::core::persist::RestoredLog;
-use crate::core::status::PROBE_TIMEOUT_MS;
-use logs_sse_protocol::{Epoch, ResumeFrom, StreamQuery};
+use crate::core::options::{RawSubscribeOptions, SubscribeOptions};
+use crate::core::persist::{self, Restored, RestoredLog};
+use crate::core::registry::{Position, Start};
+use crate::core::status::{ProbeResult, Reason, PROBE_TIMEOUT_MS};
+use logs_sse_protocol::{Epoch, ResumeFrom, StatusKind, StreamQuery};
 use proptest::prelude::*;
 
 const EPOCH: u64 = 0xab;
@@ -1438,17 +1439,27 @@ impl Model {
             Some((c, s)) => (c, Some(s)),
             None => (q, None),
         };
-        let parsed = StreamQuery::parse(c, s, 100).unwrap();
+        let parsed = parse_query(c, s);
         let head = self.history.last().map_or(0, |h| h.1);
         let mut events = std::collections::VecDeque::new();
         events.push_back(("hello".to_owned(), hello()));
         let mut replay_from = Vec::new();
-        for (channel, from) in &parsed.channels {
+        for (channel, from) in &parsed {
             let (kind, after) = match from {
-                ResumeFrom::After(c) => ("resumed", c.seq),
-                ResumeFrom::Earliest => ("subscribed", 0),
-                ResumeFrom::Live => ("subscribed", head),
-                ResumeFrom::Last(_) => unreachable!("the model never asks for a backfill"),
+                Position::After(c) => ("resumed", c.seq),
+                Position::Start(Start::Earliest) => ("subscribed", 0),
+                Position::Start(Start::Live) => ("subscribed", head),
+                Position::Start(Start::Last(n)) => {
+                    // The n-th newest log of the channel is replayed first.
+                    let mine: Vec<u64> = self
+                        .history
+                        .iter()
+                        .filter(|(p, _)| channel.covers(p))
+                        .map(|(_, s)| *s)
+                        .collect();
+                    let first = mine.len().saturating_sub(*n as usize);
+                    ("subscribed", first.checked_sub(1).map_or(0, |i| mine[i]))
+                }
             };
             events.push_back(("status".into(), status(channel.as_str(), kind, Some(after))));
             replay_from.push((channel.clone(), after));
@@ -1462,7 +1473,7 @@ impl Model {
                 events.push_back(("log".into(), log(published.as_str(), *seq)));
             }
         }
-        let channels = parsed.channels.into_iter().map(|(c, _)| c).collect();
+        let channels = parsed.into_iter().map(|(c, _)| c).collect();
         self.stream = Some((generation, channels, events));
     }
 
@@ -1488,6 +1499,24 @@ impl Model {
             ));
         }
     }
+}
+
+/// Reads the stream query with the gateway's parser.
+fn parse_query(channels: &str, since: Option<&str>) -> Vec<(Channel, Position)> {
+    StreamQuery::parse(channels, since, 100)
+        .unwrap()
+        .channels
+        .into_iter()
+        .map(|(c, from)| {
+            let at = match from {
+                ResumeFrom::Live => Position::Start(Start::Live),
+                ResumeFrom::Earliest => Position::Start(Start::Earliest),
+                ResumeFrom::Last(n) => Position::Start(Start::Last(n.get())),
+                ResumeFrom::After(c) => Position::After(c),
+            };
+            (c, at)
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -1688,3 +1717,5 @@ proptest! {
         }
     }
 }
+
+mod persistence;

@@ -15,20 +15,32 @@ The same rules hold in the Node SDK.
 
 from __future__ import annotations
 
-import datetime
+import math
 import time
 import uuid
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 __all__ = ["stamp_log", "utc_timestamp"]
 
 
+# The formatted second of the last call: logs come in bursts within one
+# second, and formatting a date is most of a stamp's cost. One tuple, so a
+# race between threads only formats twice.
+_last_second: Tuple[int, str] = (-1, "")
+
+
 def utc_timestamp(seconds: Optional[float] = None) -> str:
     """ISO 8601 UTC with milliseconds, e.g. ``2026-12-01T10:00:00.123Z``."""
+    global _last_second
     if seconds is None:
         seconds = time.time()
-    moment = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    whole = math.floor(seconds)
+    millis = min(999, int((seconds - whole) * 1000))
+    cached, text = _last_second
+    if cached != whole:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _last_second = (whole, text)
+    return f"{text}.{millis:03d}Z"
 
 
 def stamp_log(log_data: Any, seconds: Optional[float] = None) -> Any:

@@ -8,7 +8,7 @@ import { LogPane } from '../../components/LogPane';
 import { useArrivals } from '../../lib/arrivals';
 import { toRow, withoutTrace, type LogRow } from '../../lib/logs';
 import { connectionOf } from '../../lib/pane';
-import { DEFAULT_WORKSPACE, GATEWAY_URL } from '../../scenario';
+import { BACKFILL, DEFAULT_WORKSPACE, GATEWAY_URL } from '../../scenario';
 import { useLocation } from '../../shell/router';
 
 export function AllServicesPage() {
@@ -25,6 +25,7 @@ function useServiceChannel(service: string, workspace_id: string): UseLogsSSERes
     maxLogs: 5000,
     persistence: true,
     persistenceKey: `all-logs-${service}-${workspace_id}`,
+    history: BACKFILL,
     filter: withoutTrace,
   });
 }

@@ -5,7 +5,7 @@ import { LogPane } from '../../components/LogPane';
 import { Picker } from '../../components/Picker';
 import { withoutTrace } from '../../lib/logs';
 import { paneInputs, useChannelPane } from '../../lib/pane';
-import { DEFAULT_WORKSPACE, FAAS_WORKFLOWS, GATEWAY_URL } from '../../scenario';
+import { BACKFILL, DEFAULT_WORKSPACE, FAAS_WORKFLOWS, GATEWAY_URL } from '../../scenario';
 import { setQuery, useLocation } from '../../shell/router';
 
 export function FaasLogsPage({ compact = false }: { compact?: boolean }) {
@@ -28,6 +28,7 @@ function FaasWorkflowLogs({ compact }: { compact: boolean }) {
     maxLogs: 5000,
     persistence: true,
     persistenceKey: `faas-logs-${workspace_id}-${workflow_id}`,
+    history: BACKFILL,
     filter: withoutTrace,
   });
   const { rows, received } = useChannelPane('faas', result);

@@ -8,7 +8,7 @@ import { LogPane } from '../../components/LogPane';
 import { Picker } from '../../components/Picker';
 import { formatCount, withoutTrace, type LogRow } from '../../lib/logs';
 import { paneInputs, useChannelPane } from '../../lib/pane';
-import { DEFAULT_WORKSPACE, FUNCTIONS, GATEWAY_URL } from '../../scenario';
+import { BACKFILL, DEFAULT_WORKSPACE, FUNCTIONS, GATEWAY_URL } from '../../scenario';
 import { setQuery, useLocation } from '../../shell/router';
 
 export function FunctionLogsPage({ compact = false }: { compact?: boolean }) {
@@ -34,6 +34,7 @@ function FunctionExecutionLogs({ compact }: { compact: boolean }) {
     maxLogs: 20000,
     persistence: true,
     persistenceKey: `function-logs-${workspace_id}-${function_id}`,
+    history: BACKFILL,
     filter: withoutTrace,
   });
   const { rows, received } = useChannelPane('functions', result);

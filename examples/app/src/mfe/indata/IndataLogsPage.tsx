@@ -7,7 +7,7 @@ import { LogPane } from '../../components/LogPane';
 import { Picker } from '../../components/Picker';
 import { withoutTrace } from '../../lib/logs';
 import { paneInputs, useChannelPane } from '../../lib/pane';
-import { DEFAULT_WORKSPACE, ETL_WORKFLOWS, GATEWAY_URL } from '../../scenario';
+import { BACKFILL, DEFAULT_WORKSPACE, ETL_WORKFLOWS, GATEWAY_URL } from '../../scenario';
 import { setQuery, useLocation } from '../../shell/router';
 
 export function IndataLogsPage({ compact = false }: { compact?: boolean }) {
@@ -30,6 +30,7 @@ function EtlWorkflowLogs({ compact }: { compact: boolean }) {
     maxLogs: 5000,
     persistence: true,
     persistenceKey: `etl-logs-${workspace_id}-${workflow_id}`,
+    history: BACKFILL,
     filter: withoutTrace,
   });
   const { rows, received } = useChannelPane('indata', result);
