@@ -63,3 +63,21 @@ npm_ci() {
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) && cp "$dir/package-lock.json" "$dir/.npm-ci-stamp"
   fi
 }
+
+apt_install() {
+  section "installing $*"
+  as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@"
+}
+
+ensure_nginx() {
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx
+  command -v openssl >/dev/null || apt_install openssl
+}
+
+ensure_redis() {
+  command -v redis-server >/dev/null || apt_install redis-server
+}
+
+ensure_promtool() {
+  command -v promtool >/dev/null || apt_install prometheus
+}

@@ -3,14 +3,15 @@
 # (protocol, gateway, wasm client core), a short fuzz run, the gateway against
 # its OpenAPI document, the wasm client and the npm package in headless
 # Chromium, the publisher SDKs against the real gateway, and the demo's
-# end-to-end tests in Chromium.
+# end-to-end tests in Chromium, and the deployment (alert rules, the files
+# agreeing with each other, the cluster behind nginx in Chromium).
 #
 # Installs what it needs and skips what is already there. Each suite's output
 # goes to target/test-logs/<suite>.log as well as to the terminal; the last
 # line sums up the tests that ran.
 #
 #   scripts/test.sh            everything
-#   scripts/test.sh rust       only the named suites (rust fuzz openapi wasm npm publishers e2e)
+#   scripts/test.sh rust       only the named suites (rust fuzz openapi wasm npm publishers e2e deploy)
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,7 +22,7 @@ source "$ROOT/scripts/lib.sh"
 LOG_DIR="$ROOT/target/test-logs"
 mkdir -p "$LOG_DIR"
 SUITES=("$@")
-[ ${#SUITES[@]} -eq 0 ] && SUITES=(rust fuzz openapi wasm npm publishers e2e)
+[ ${#SUITES[@]} -eq 0 ] && SUITES=(rust fuzz openapi wasm npm publishers e2e deploy)
 
 failed_suites=()
 total_passed=0
@@ -68,6 +69,8 @@ suite_rust() {
   # The browser boundary of the wasm client only compiles for wasm32.
   ensure_wasm_target
   cargo clippy --locked -p logs-sse-client-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings || return 1
+  # The terminal client's TLS build (a feature, kept out of workspace builds).
+  cargo clippy --locked -p logs-sse-cli --all-targets --features tls -- -D warnings || return 1
   cargo test --workspace --locked || return 1
   # The stream and auth suites again, each test gateway on a redis-server of
   # its own (the memory-specific history model of backfill.rs stays out).
@@ -97,6 +100,10 @@ suite_e2e() {
   bash "$ROOT/examples/test.sh"
 }
 
+suite_deploy() {
+  bash "$ROOT/deploy/test.sh"
+}
+
 suite_publishers() {
   ensure_rust
   cargo build --locked -p logs-sse-gateway
@@ -113,7 +120,8 @@ for suite in "${SUITES[@]}"; do
     npm) [ -f npm-package/test.sh ] && run_suite npm suite_npm ;;
     publishers) [ -f publishers/test.sh ] && run_suite publishers suite_publishers ;;
     e2e) [ -f examples/test.sh ] && run_suite e2e suite_e2e ;;
-    *) echo "unknown suite: $suite (known: rust fuzz openapi wasm npm publishers e2e)"; exit 2 ;;
+    deploy) run_suite deploy suite_deploy ;;
+    *) echo "unknown suite: $suite (known: rust fuzz openapi wasm npm publishers e2e deploy)"; exit 2 ;;
   esac
 done
 
