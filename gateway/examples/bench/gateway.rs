@@ -17,7 +17,8 @@ pub struct Gateway {
 impl Gateway {
     /// Starts `GATEWAY_BIN` (default: the release build), under
     /// `taskset -c $GATEWAY_CPU` when that is set, or under the command in
-    /// `GATEWAY_WRAP` (e.g. a heap profiler).
+    /// `GATEWAY_WRAP` (e.g. a heap profiler), with the extra flags in
+    /// `GATEWAY_ARGS`.
     pub fn start() -> Gateway {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let bin = std::env::var("GATEWAY_BIN")
@@ -58,20 +59,27 @@ impl Gateway {
                 "--max-streams-per-ip",
                 "1000000",
             ])
+            // More flags, e.g. another backend's.
+            .args(
+                std::env::var("GATEWAY_ARGS")
+                    .unwrap_or_default()
+                    .split_whitespace(),
+            )
             .env("LOGS_SSE_LOG", "warn")
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .unwrap();
+        // A wrapper may print first: skip to the gateway's line.
+        let addr = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .find_map(|line| {
+                let line = line.ok()?;
+                line.trim()
+                    .strip_prefix("listening on http://")?
+                    .parse()
+                    .ok()
+            })
+            .expect("the gateway did not say where it listens");
         Gateway { child, addr }
     }
 

@@ -209,10 +209,10 @@ async fn fanout(gw: &Gateway, streams: usize, channels: usize, rate: usize, secs
     for request in inflight {
         request.await.unwrap();
     }
+    let elapsed = started.elapsed().as_secs_f64();
     // Let the last deliveries arrive.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cpu = gw.cpu_secs() - cpu_before;
-    let elapsed = started.elapsed().as_secs_f64();
     stop.cancel();
     let r = collect(readers).await;
     let expected = (seq as u64) * (streams / channels) as u64;
