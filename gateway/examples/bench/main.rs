@@ -29,8 +29,9 @@ use futures_util::StreamExt;
 use gateway::{Gateway, TOKEN};
 use tokio_util::sync::CancellationToken;
 
-/// Streams per loopback source address (each has ~28,000 ephemeral ports).
-const STREAMS_PER_SOURCE: usize = 20_000;
+/// Streams per loopback source address (each has ~28,000 ephemeral ports,
+/// and closed ones linger in TIME_WAIT for a minute).
+const STREAMS_PER_SOURCE: usize = 4_000;
 /// Streams being opened at once.
 const OPENING: usize = 256;
 
@@ -41,8 +42,17 @@ fn arg(n: usize, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The source address of stream `i`: each run uses its own 127.N.0.0/24
+/// (N from the process id), so ports a previous run left in TIME_WAIT do
+/// not run out.
 fn source(i: usize) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (i / STREAMS_PER_SOURCE) as u8))
+    let run = 1 + (std::process::id() % 250) as u8;
+    IpAddr::V4(Ipv4Addr::new(
+        127,
+        run,
+        0,
+        1 + (i / STREAMS_PER_SOURCE) as u8,
+    ))
 }
 
 /// The resource channel of stream or log `i` among `channels`.
