@@ -227,24 +227,30 @@ fn authorize(
     (allowed, denied)
 }
 
-/// A timer that fires when the subscriber's token expires (never for
-/// anonymous subscribers).
-fn expiry(expires_at: Option<u64>) -> Pin<Box<Sleep>> {
-    const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-    let remaining = expires_at.map_or(NEVER, |exp| {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        Duration::from_secs(exp).saturating_sub(now)
-    });
-    Box::pin(sleep_until(Instant::now() + remaining))
+/// A timer that fires when the subscriber's token expires; none for
+/// anonymous subscribers, so their streams hold no timer.
+fn expiry(expires_at: Option<u64>) -> Option<Pin<Box<Sleep>>> {
+    let exp = expires_at?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let remaining = Duration::from_secs(exp).saturating_sub(now);
+    Some(Box::pin(sleep_until(Instant::now() + remaining)))
+}
+
+/// Waits for the token to expire, forever if it never does.
+async fn expired(expiry: &mut Option<Pin<Box<Sleep>>>) {
+    match expiry {
+        Some(sleep) => sleep.await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The live part of a stream.
 struct Live {
     queue: SubscriberQueue,
     ticker: Interval,
-    expiry: Pin<Box<Sleep>>,
+    expiry: Option<Pin<Box<Sleep>>>,
     shutdown: CancellationToken,
     retry_ms: u64,
     limits: (u32, usize),
@@ -261,7 +267,7 @@ impl Live {
             let frame = tokio::select! {
                 biased;
                 () = live.shutdown.cancelled() => live.close(CloseReason::Shutdown),
-                () = &mut live.expiry => live.close(CloseReason::AuthExpired),
+                () = expired(&mut live.expiry) => live.close(CloseReason::AuthExpired),
                 next = live.queue.next() => match next {
                     Next::Frame(frame) => live.coalesce(frame),
                     Next::Closed(reason) => live.close(reason),

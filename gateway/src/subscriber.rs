@@ -5,30 +5,46 @@
 //! stream is closed as a slow consumer and removed from every channel. It
 //! reconnects and resumes from its cursors, so nothing is lost while the
 //! gateway's memory stays bounded by the queue limits.
+//!
+//! The queue is a `VecDeque` behind a mutex, allocated on demand: an idle
+//! stream holds no slots (a bounded tokio channel allocated a block of 32
+//! and two cache-padded halves per stream), and a queue that drained after
+//! a burst gives its slots back. Publishers wake the stream only when its
+//! queue goes from empty to non-empty: a stream that is already awake takes
+//! the rest in its next write.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use logs_sse_protocol::CloseReason;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 use crate::frame::Frame;
+
+/// Slots a drained queue may keep; more are given back.
+const KEEP_SLOTS: usize = 16;
 
 /// The publishing side of one stream, shared with every channel it joined.
 #[derive(Debug)]
 pub struct Subscriber {
     id: u64,
-    tx: mpsc::Sender<Frame>,
-    queued_bytes: AtomicUsize,
+    queue: Mutex<Queue>,
+    max_events: usize,
     max_queued_bytes: usize,
     closed: OnceLock<CloseReason>,
     wake: Notify,
 }
 
+#[derive(Debug, Default)]
+struct Queue {
+    frames: VecDeque<Frame>,
+    bytes: usize,
+}
+
 /// The stream side: yields queued frames until the subscriber is closed.
+/// Dropping it closes the subscriber, so channels stop queueing for it.
 #[derive(Debug)]
 pub struct SubscriberQueue {
-    rx: mpsc::Receiver<Frame>,
     subscriber: Arc<Subscriber>,
 }
 
@@ -53,17 +69,15 @@ impl Subscriber {
     /// Creates a subscriber whose queue holds at most `max_events` frames and
     /// `max_bytes` bytes.
     pub fn new(id: u64, max_events: usize, max_bytes: usize) -> (Arc<Subscriber>, SubscriberQueue) {
-        let (tx, rx) = mpsc::channel(max_events.max(1));
         let subscriber = Arc::new(Subscriber {
             id,
-            tx,
-            queued_bytes: AtomicUsize::new(0),
+            queue: Mutex::new(Queue::default()),
+            max_events: max_events.max(1),
             max_queued_bytes: max_bytes,
             closed: OnceLock::new(),
             wake: Notify::new(),
         });
         let queue = SubscriberQueue {
-            rx,
             subscriber: subscriber.clone(),
         };
         (subscriber, queue)
@@ -74,38 +88,45 @@ impl Subscriber {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.closed.get().is_some() || self.tx.is_closed()
+        self.closed.get().is_some()
     }
 
     /// Bytes waiting in the queue.
     pub fn queued_bytes(&self) -> usize {
-        self.queued_bytes.load(Ordering::Relaxed)
+        self.lock().bytes
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // The queue holds no invariant a panic could break halfway.
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Offers a frame without waiting. Once this returns anything but
     /// [`Delivery::Queued`] it never queues again, so a stream never skips a
     /// log and then receives a later one.
     pub fn deliver(&self, frame: &Frame) -> Delivery {
-        if self.is_closed() {
-            return Delivery::Gone;
-        }
-        let len = frame.len();
-        let queued = self.queued_bytes.fetch_add(len, Ordering::Relaxed) + len;
-        if queued > self.max_queued_bytes {
-            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-            return self.overflow();
-        }
-        match self.tx.try_send(frame.clone()) {
-            Ok(()) => Delivery::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-                self.overflow()
+        let was_empty = {
+            let mut queue = self.lock();
+            // Checked under the lock: `close` empties the queue under it, so
+            // nothing is queued after a close.
+            if self.is_closed() {
+                return Delivery::Gone;
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-                Delivery::Gone
+            if queue.frames.len() >= self.max_events
+                || queue.bytes + frame.len() > self.max_queued_bytes
+            {
+                drop(queue);
+                return self.overflow();
             }
+            queue.bytes += frame.len();
+            queue.frames.push_back(frame.clone());
+            queue.frames.len() == 1
+        };
+        if was_empty {
+            // Stores a permit if the stream is not waiting yet: no lost wake.
+            self.wake.notify_one();
         }
+        Delivery::Queued
     }
 
     fn overflow(&self) -> Delivery {
@@ -116,13 +137,33 @@ impl Subscriber {
         }
     }
 
-    /// Ends the stream with `reason`. Returns false if it was already closed.
+    /// Ends the stream with `reason` and frees its queue. Returns false if
+    /// it was already closed.
     pub fn close(&self, reason: CloseReason) -> bool {
-        let first = self.closed.set(reason).is_ok();
+        let first = {
+            let mut queue = self.lock();
+            let first = self.closed.set(reason).is_ok();
+            if first {
+                // The client resumes from its cursors: the rest is not sent.
+                *queue = Queue::default();
+            }
+            first
+        };
         if first {
             self.wake.notify_one();
         }
         first
+    }
+
+    /// Takes the oldest frame, giving back the slots of a drained queue.
+    fn pop(&self) -> Option<Frame> {
+        let mut queue = self.lock();
+        let frame = queue.frames.pop_front()?;
+        queue.bytes -= frame.len();
+        if queue.frames.is_empty() && queue.frames.capacity() > KEEP_SLOTS {
+            queue.frames = VecDeque::new();
+        }
+        Some(frame)
     }
 }
 
@@ -135,33 +176,30 @@ impl SubscriberQueue {
             if let Some(reason) = self.subscriber.closed.get() {
                 return Next::Closed(*reason);
             }
-            tokio::select! {
-                biased;
-                () = self.subscriber.wake.notified() => {}
-                frame = self.rx.recv() => {
-                    // The sender lives in `self.subscriber`, so the channel never ends.
-                    let Some(frame) = frame else { return Next::Closed(CloseReason::Shutdown) };
-                    self.subscriber.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
-                    return Next::Frame(frame);
-                }
+            if let Some(frame) = self.subscriber.pop() {
+                return Next::Frame(frame);
             }
+            // A frame queued since `pop` left a permit: this returns at once.
+            self.subscriber.wake.notified().await;
         }
     }
 
     /// Takes an already-queued frame without waiting, if the stream is open.
     pub fn try_next(&mut self) -> Option<Frame> {
-        if self.subscriber.closed.get().is_some() {
+        if self.subscriber.is_closed() {
             return None;
         }
-        let frame = self.rx.try_recv().ok()?;
-        self.subscriber
-            .queued_bytes
-            .fetch_sub(frame.len(), Ordering::Relaxed);
-        Some(frame)
+        self.subscriber.pop()
     }
 
     pub fn subscriber(&self) -> &Arc<Subscriber> {
         &self.subscriber
+    }
+}
+
+impl Drop for SubscriberQueue {
+    fn drop(&mut self) {
+        self.subscriber.close(CloseReason::Shutdown);
     }
 }
 
@@ -192,8 +230,106 @@ mod tests {
         assert_eq!(sub.deliver(&f), Delivery::Queued);
         assert_eq!(sub.queued_bytes(), 6);
         assert_eq!(sub.deliver(&f), Delivery::SlowConsumer);
-        assert_eq!(sub.queued_bytes(), 6);
+        // Closing frees what was queued at once: the client resumes instead.
+        assert_eq!(sub.queued_bytes(), 0);
         assert!(matches!(queue.next().await, Next::Closed(_)));
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Deliver(usize),
+        Take,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![(1usize..8).prop_map(Op::Deliver), Just(Op::Take)]
+    }
+
+    proptest::proptest! {
+        /// Against a model: frames come out in order, each once; the first
+        /// frame over either bound closes the stream and nothing is queued
+        /// or taken after it; the byte count is always what is queued.
+        #[test]
+        fn queue_matches_its_model(
+            ops in proptest::collection::vec(op(), 0..200),
+            max_events in 1usize..8,
+            max_bytes in 1usize..32,
+        ) {
+            let (sub, mut queue) = Subscriber::new(1, max_events, max_bytes);
+            let mut model: VecDeque<Bytes> = VecDeque::new();
+            let mut closed = false;
+            for (n, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Deliver(len) => {
+                        let frame = Bytes::from(vec![n as u8; len]);
+                        let queued: usize = model.iter().map(Bytes::len).sum();
+                        let expected = if closed {
+                            Delivery::Gone
+                        } else if model.len() >= max_events || queued + len > max_bytes {
+                            closed = true;
+                            model.clear();
+                            Delivery::SlowConsumer
+                        } else {
+                            model.push_back(frame.clone());
+                            Delivery::Queued
+                        };
+                        proptest::prop_assert_eq!(sub.deliver(&frame), expected);
+                    }
+                    Op::Take => {
+                        let got = queue.try_next();
+                        let want = if closed { None } else { model.pop_front() };
+                        proptest::prop_assert_eq!(got, want);
+                    }
+                }
+                proptest::prop_assert_eq!(sub.queued_bytes(), model.iter().map(Bytes::len).sum::<usize>());
+                proptest::prop_assert_eq!(sub.is_closed(), closed);
+            }
+        }
+    }
+
+    /// A publisher thread racing the stream: the stream sees every frame in
+    /// order, none twice, and is never left asleep with a frame waiting.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_racing_publisher_loses_no_wake_up() {
+        const FRAMES: u32 = 20_000;
+        let (sub, mut queue) = Subscriber::new(1, FRAMES as usize, usize::MAX);
+        let publisher = std::thread::spawn(move || {
+            for i in 0..FRAMES {
+                assert_eq!(
+                    sub.deliver(&Bytes::from(i.to_be_bytes().to_vec())),
+                    Delivery::Queued
+                );
+                if i % 64 == 0 {
+                    std::thread::yield_now();
+                }
+            }
+        });
+        for want in 0..FRAMES {
+            let next = tokio::time::timeout(std::time::Duration::from_secs(10), queue.next())
+                .await
+                .expect("a queued frame must wake the stream");
+            let Next::Frame(frame) = next else {
+                panic!("closed")
+            };
+            assert_eq!(u32::from_be_bytes(frame[..].try_into().unwrap()), want);
+        }
+        publisher.join().unwrap();
+        assert!(queue.try_next().is_none());
+    }
+
+    #[test]
+    fn a_dropped_stream_closes_its_subscriber_and_a_drained_queue_gives_slots_back() {
+        let (sub, queue) = Subscriber::new(1, 1000, usize::MAX);
+        let mut queue = queue;
+        for _ in 0..100 {
+            sub.deliver(&Bytes::from_static(b"x"));
+        }
+        while queue.try_next().is_some() {}
+        assert_eq!(sub.lock().frames.capacity(), 0);
+        drop(queue);
+        assert!(sub.is_closed());
+        assert_eq!(sub.deliver(&Bytes::from_static(b"x")), Delivery::Gone);
     }
 
     #[tokio::test]
