@@ -106,6 +106,7 @@ suite_deploy() {
 
 suite_publishers() {
   ensure_rust
+  ensure_redis
   cargo build --locked -p logs-sse-gateway
   GATEWAY_BIN="$ROOT/target/debug/logs-sse-gateway" bash "$ROOT/publishers/test.sh"
 }

@@ -13,6 +13,15 @@
 //! gateway holds every stream. Redis: two gateways on one local
 //! redis-server, each holding half the streams; publishes go to the first.
 //! Every tenth stream parses its events for latency; all count deliveries.
+//!
+//! CPU pinning: with `BENCH_SERVER_CPUS` set (a `taskset -c` list such as
+//! `0`) the gateway nodes and redis-server run on those CPUs only; run the
+//! bench itself (the publisher and the stream readers) under `taskset` on
+//! the others, so load and servers do not compete for one core:
+//!
+//! ```text
+//! BENCH_SERVER_CPUS=0 taskset -c 1 target/release/examples/bench_nodes
+//! ```
 
 #![allow(clippy::unwrap_used)]
 
@@ -68,6 +77,19 @@ fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// `program`, under `taskset -c $BENCH_SERVER_CPUS` when that is set
+/// (taskset execs it, so the child's PID is the server's).
+fn server_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match std::env::var("BENCH_SERVER_CPUS") {
+        Ok(cpus) if !cpus.is_empty() => {
+            let mut command = Command::new("taskset");
+            command.args(["-c", &cpus]).arg(program);
+            command
+        }
+        _ => Command::new(program),
+    }
+}
+
 fn start_redis() -> (Proc, u16, std::path::PathBuf) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -76,7 +98,7 @@ fn start_redis() -> (Proc, u16, std::path::PathBuf) {
         .port();
     let dir = std::env::temp_dir().join(format!("logs-sse-bench-redis-{port}"));
     std::fs::create_dir_all(&dir).unwrap();
-    let child = Command::new("redis-server")
+    let child = server_command("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args([
             "--dir",
@@ -129,7 +151,7 @@ fn start_gateway(redis_port: Option<u16>) -> (Proc, String) {
     let bin = std::env::var("GATEWAY_BIN")
         .map_or_else(|_| root.join("target/release/logs-sse-gateway"), Into::into);
     assert!(bin.exists(), "{} not found: build it first", bin.display());
-    let mut command = Command::new(bin);
+    let mut command = server_command(bin);
     command
         .args(["--listen", "127.0.0.1:0", "--allow-anonymous"])
         .arg("--service-token")
@@ -312,6 +334,10 @@ fn print(name: &str, f: &Figures) {
 async fn main() {
     let (rate, streams, secs) = (arg(1, 2000), arg(2, 2000), arg(3, 10));
     println!("{rate} logs/s over {CHANNELS} channels, {streams} streams, {secs} s per backend");
+    match std::env::var("BENCH_SERVER_CPUS") {
+        Ok(cpus) if !cpus.is_empty() => println!("gateways and redis-server pinned to CPUs {cpus}"),
+        _ => println!("no CPU pinning (set BENCH_SERVER_CPUS)"),
+    }
 
     let (memory, base) = start_gateway(None);
     let figures = run(&[base], &[memory.0.id()], rate, streams, secs).await;

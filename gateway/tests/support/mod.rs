@@ -72,6 +72,18 @@ impl TestGateway {
         }
     }
 
+    /// A handle on a gateway running elsewhere (a `logs-sse-gateway`
+    /// process) at `base`; dropping or stopping it leaves that one alone.
+    pub fn external(base: String) -> Self {
+        TestGateway {
+            base,
+            http: reqwest::Client::new(),
+            stop: None,
+            task: None,
+            redis: None,
+        }
+    }
+
     /// Signals shutdown and waits for the server to finish.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
