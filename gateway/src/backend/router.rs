@@ -323,16 +323,21 @@ impl Router {
         }
     }
 
-    /// Forgets families whose streams all went away without leaving (cut
-    /// while the family was fed) and unwatches them.
-    pub fn sweep(&self, store: &dyn Store) {
-        let families: Vec<(String, Arc<RouterFamily>)> = self
-            .families
+    /// The families with local streams, copied out so no lock is held
+    /// while each is visited.
+    fn snapshot(&self) -> Vec<(String, Arc<RouterFamily>)> {
+        self.families
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+            .collect()
+    }
+
+    /// Forgets families whose streams all went away without leaving (cut
+    /// while the family was fed) and unwatches them.
+    pub fn sweep(&self, store: &dyn Store) {
+        let families = self.snapshot();
         for (name, entry) in families {
             let Ok(family) = name.parse::<Channel>() else {
                 continue;
@@ -356,13 +361,7 @@ impl Router {
     /// Open subscriptions per channel and the bytes queued to this node's
     /// streams.
     pub fn subscriptions(&self) -> (Vec<(String, usize)>, usize) {
-        let families: Vec<(String, Arc<RouterFamily>)> = self
-            .families
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let families = self.snapshot();
         let mut subscriptions = Vec::new();
         let mut queued = 0;
         let mut seen = HashSet::new();
