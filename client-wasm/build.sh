@@ -3,33 +3,24 @@
 #   cargo build (size profile) -> wasm-bindgen --target web -> wasm-opt -Oz
 # then prints the raw and gzipped sizes of the .wasm and the JS glue.
 #
-# The size profile is set with CARGO_PROFILE_RELEASE_* variables for this
-# build only, so the workspace's release profile stays as it is.
+# The size profile is `cargo_build_wasm_release` in scripts/lib.sh.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
-WASM_BINDGEN_VERSION=0.2.130
+# shellcheck source=../scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 OUT="$HERE/pkg"
 
-if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-  rustup target add wasm32-unknown-unknown
-fi
-if [[ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]]; then
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
-fi
+ensure_wasm_target
+ensure_wasm_bindgen
 if [[ ! -x "$HERE/tools/node_modules/.bin/wasm-opt" ]]; then
   (cd "$HERE/tools" && npm ci --no-audit --no-fund)
 fi
 
 cd "$ROOT"
-CARGO_PROFILE_RELEASE_OPT_LEVEL=z \
-CARGO_PROFILE_RELEASE_LTO=true \
-CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
-CARGO_PROFILE_RELEASE_PANIC=abort \
-CARGO_PROFILE_RELEASE_DEBUG=false \
-  cargo build --release --target wasm32-unknown-unknown -p logs-sse-client-wasm
+cargo_build_wasm_release
 
 rm -rf "$OUT"
 wasm-bindgen --target web --out-dir "$OUT" --out-name logs_sse_client \

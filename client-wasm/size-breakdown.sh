@@ -11,6 +11,8 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
+# shellcheck source=../scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 OUT="$TARGET_DIR/size-breakdown"
 TOP="${TOP:-30}"
@@ -18,12 +20,7 @@ TOP="${TOP:-30}"
 command -v twiggy >/dev/null || { echo "twiggy is missing: cargo install twiggy" >&2; exit 1; }
 
 cd "$ROOT"
-CARGO_PROFILE_RELEASE_OPT_LEVEL=z \
-CARGO_PROFILE_RELEASE_LTO=true \
-CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
-CARGO_PROFILE_RELEASE_PANIC=abort \
-CARGO_PROFILE_RELEASE_DEBUG=false \
-  cargo build --release --target wasm32-unknown-unknown -p logs-sse-client-wasm
+cargo_build_wasm_release
 
 rm -rf "$OUT"
 wasm-bindgen --keep-debug --target web --out-dir "$OUT" --out-name named \

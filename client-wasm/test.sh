@@ -7,20 +7,14 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
-WASM_BINDGEN_VERSION=0.2.130
+# shellcheck source=../scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 
 # --- tools -------------------------------------------------------------
-if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-  rustup target add wasm32-unknown-unknown
-fi
-if [[ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]]; then
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
-fi
-if [[ ! -x /usr/bin/chromedriver ]]; then
-  apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
-fi
+ensure_wasm_target
+ensure_wasm_bindgen
+ensure_chromium
 
 # --- native tests of the core -------------------------------------------
 # (scripts/test.sh already ran them with the whole workspace and sets

@@ -25,8 +25,11 @@ ensure_wasm_target() {
   rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 }
 
-# The wasm-bindgen CLI must match the wasm-bindgen crate exactly.
-WASM_BINDGEN_VERSION=0.2.130
+# The wasm-bindgen CLI must match the wasm-bindgen crate exactly: its
+# version is read from the crate's `=X` pin in client-wasm/Cargo.toml, the
+# one place it is written.
+WASM_BINDGEN_VERSION="$(sed -nE 's/^wasm-bindgen = "=([0-9.]+)".*/\1/p' \
+  "$(dirname "${BASH_SOURCE[0]}")/../client-wasm/Cargo.toml")"
 ensure_wasm_bindgen() {
   if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
     section "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
@@ -34,20 +37,31 @@ ensure_wasm_bindgen() {
   fi
 }
 
+# Release build of the wasm client with the size profile (opt-level z, fat
+# LTO, one codegen unit, abort on panic), set for this build only so the
+# workspace's release profile stays as it is.
+cargo_build_wasm_release() {
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=z \
+  CARGO_PROFILE_RELEASE_LTO=true \
+  CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
+  CARGO_PROFILE_RELEASE_PANIC=abort \
+  CARGO_PROFILE_RELEASE_DEBUG=false \
+    cargo build --release --target wasm32-unknown-unknown -p logs-sse-client-wasm
+}
+
+apt_install() {
+  section "installing $*"
+  as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@"
+}
+
 ensure_chromium() {
-  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
-    section "installing chromium and chromium-driver"
-    as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver
-  fi
+  [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || apt_install chromium chromium-driver
 }
 
 # The Redis backend's tests start their own redis-server on a free loopback
 # port (no system service is used).
 ensure_redis() {
-  if ! command -v redis-server >/dev/null; then
-    section "installing redis-server"
-    as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server
-  fi
+  command -v redis-server >/dev/null || apt_install redis-server
 }
 
 ensure_node() {
@@ -64,18 +78,9 @@ npm_ci() {
   fi
 }
 
-apt_install() {
-  section "installing $*"
-  as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@"
-}
-
 ensure_nginx() {
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx
   command -v openssl >/dev/null || apt_install openssl
-}
-
-ensure_redis() {
-  command -v redis-server >/dev/null || apt_install redis-server
 }
 
 ensure_promtool() {

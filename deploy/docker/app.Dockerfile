@@ -6,9 +6,12 @@
 #   docker build -f deploy/docker/app.Dockerfile -t logs-sse-app .
 FROM rust:1-bookworm AS build
 RUN apt-get update -qq && apt-get install -y -qq nodejs npm \
-    && rustup target add wasm32-unknown-unknown \
-    && cargo install wasm-bindgen-cli --version 0.2.130
+    && rustup target add wasm32-unknown-unknown
 WORKDIR /src
+# The CLI's version is the wasm-bindgen crate's pin, read by scripts/lib.sh.
+COPY scripts/lib.sh scripts/lib.sh
+COPY client-wasm/Cargo.toml client-wasm/Cargo.toml
+RUN bash -c '. scripts/lib.sh && ensure_wasm_bindgen'
 COPY . .
 RUN bash examples/build.sh
 
