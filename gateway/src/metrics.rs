@@ -157,11 +157,15 @@ fn to_i64(value: usize) -> i64 {
 }
 
 impl Metrics {
-    /// Copies the history store's figures into their gauges.
-    pub fn set_store_gauges(&self, channels: usize, entries: usize, bytes: usize, queued: usize) {
+    /// Copies a node-local history's figures into their gauges (a shared
+    /// store, Redis, has none: they stay 0 on every node).
+    pub fn set_history_gauges(&self, channels: usize, entries: usize, bytes: usize) {
         self.channels.set(to_i64(channels));
         self.history_entries.set(to_i64(entries));
         self.history_bytes.set(to_i64(bytes));
+    }
+
+    pub fn set_queued_bytes(&self, queued: usize) {
         self.queued_bytes.set(to_i64(queued));
     }
 }

@@ -87,8 +87,11 @@ pub struct Rates {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryStats {
-    pub entries: usize,
-    pub bytes: usize,
+    /// Entries this node holds; null on the Redis backend, whose history
+    /// is shared by every node and not counted by any.
+    pub entries: Option<usize>,
+    /// Bytes of encoded frames this node holds; null on the Redis backend.
+    pub bytes: Option<usize>,
     pub max_bytes: usize,
     pub per_channel: u32,
 }
@@ -126,8 +129,8 @@ pub struct Stats {
     pub connections: i64,
     /// Channel subscriptions of open streams.
     pub stream_subscriptions: i64,
-    /// Channels tracked by the history store.
-    pub channels: usize,
+    /// Channels tracked by this node's history; null on the Redis backend.
+    pub channels: Option<usize>,
     /// Open subscriptions per channel, largest first (at most 1000 listed).
     pub subscriptions: BTreeMap<String, usize>,
     pub subscriptions_truncated: bool,
@@ -182,7 +185,7 @@ pub async fn stats(
         epoch: state.backend().epoch().to_string(),
         connections: m.open_streams.get(),
         stream_subscriptions: m.stream_subscriptions.get(),
-        channels: store.channels,
+        channels: store.history.map(|h| h.channels),
         subscriptions,
         subscriptions_truncated: truncated,
         streams_opened: m.streams_opened.get(),
@@ -201,8 +204,8 @@ pub async fn stats(
             publish_requests_per_sec: round(requests),
         },
         history: HistoryStats {
-            entries: store.history_entries,
-            bytes: store.history_bytes,
+            entries: store.history.map(|h| h.entries),
+            bytes: store.history.map(|h| h.bytes),
             max_bytes: config.history_max_bytes,
             per_channel: config.history_size,
         },
@@ -227,12 +230,10 @@ pub async fn metrics(
     }
     let store = state.backend().stats();
     let m = state.metrics();
-    m.set_store_gauges(
-        store.channels,
-        store.history_entries,
-        store.history_bytes,
-        store.queued_bytes,
-    );
+    if let Some(h) = store.history {
+        m.set_history_gauges(h.channels, h.entries, h.bytes);
+    }
+    m.set_queued_bytes(store.queued_bytes);
     let mut response = m.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

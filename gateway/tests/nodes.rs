@@ -84,6 +84,10 @@ async fn a_publish_on_one_node_reaches_streams_on_the_others_once_in_order() {
     let stats = b.stats().await;
     assert_eq!(stats["node"], "b");
     assert_eq!(stats["backend"], "redis");
+    assert!(
+        stats["history"]["entries"].is_null() && stats["channels"].is_null(),
+        "a node does not count the shared history: {stats}"
+    );
     assert_eq!(
         server
             .cli(&["PUBSUB", "NUMSUB", "logs-sse:{etl:ws1}:feed"])

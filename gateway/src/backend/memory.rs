@@ -30,8 +30,8 @@ use tokio::time::Instant;
 
 use super::routed::RoutedBackend;
 use super::{
-    ChannelRead, FamilyRead, FeedSink, NewLog, PublishRejection, Store, StoreError, StoreStats,
-    StoredEntry,
+    ChannelRead, FamilyRead, FeedSink, HistoryFigures, NewLog, PublishRejection, Store, StoreError,
+    StoreStats, StoredEntry,
 };
 use crate::frame::log_frame;
 use crate::metrics::Metrics;
@@ -578,19 +578,22 @@ impl Store for MemoryStore {
     fn unwatch(&self, _family: &Channel) {}
 
     fn stats(&self) -> StoreStats {
-        let mut stats = StoreStats {
+        let mut history = HistoryFigures {
             channels: self.channel_count.load(Ordering::Relaxed),
-            history_bytes: self.history_bytes.load(Ordering::Relaxed),
-            ..StoreStats::default()
+            bytes: self.history_bytes.load(Ordering::Relaxed),
+            entries: 0,
         };
         let families: Vec<FamilyRef> = self.families_read().values().cloned().collect();
         for family in families {
             let family = lock(&family);
             for log in std::iter::once(&family.root).chain(family.resources.values()) {
-                stats.history_entries += log.history.len();
+                history.entries += log.history.len();
             }
         }
-        stats
+        StoreStats {
+            history: Some(history),
+            ..StoreStats::default()
+        }
     }
 
     fn maintain(&self, now: Instant) {
@@ -658,12 +661,20 @@ mod tests {
         let b = backend(|_| {});
         let cursor = publish(&b, "logs:etl:ws1:wf1", "1").await.unwrap();
         let (_keep, _q, _) = subscribe(&b, 1, &[("logs:etl:ws2:wf1", ResumeFrom::Live)]);
-        assert_eq!(b.stats().channels, 4);
+        assert_eq!(b.stats().history.unwrap().channels, 4);
         b.maintain(Instant::now() + Duration::from_secs(59));
-        assert_eq!(b.stats().channels, 4, "not idle yet");
+        assert_eq!(b.stats().history.unwrap().channels, 4, "not idle yet");
         b.maintain(Instant::now() + Duration::from_secs(61));
-        assert_eq!(b.stats().channels, 2, "only the subscribed family is kept");
-        assert_eq!(b.stats().history_bytes, 0, "forgotten history is freed");
+        assert_eq!(
+            b.stats().history.unwrap().channels,
+            2,
+            "only the subscribed family is kept"
+        );
+        assert_eq!(
+            b.stats().history.unwrap().bytes,
+            0,
+            "forgotten history is freed"
+        );
         // While the channel was forgotten, the gateway went on publishing.
         publish(&b, "logs:etl:ws3:wf1", "2").await.unwrap();
         let (_s, _q, subscribed) =
@@ -677,10 +688,10 @@ mod tests {
         publish(&b, "logs:etl:ws1:a", "1").await.unwrap();
         publish(&b, "logs:etl:ws1:b", "1").await.unwrap();
         publish(&b, "logs:etl:ws1:c", "1").await.unwrap();
-        assert_eq!(b.stats().channels, 4);
+        assert_eq!(b.stats().history.unwrap().channels, 4);
         // Room is made by forgetting the least recently active channels.
         publish(&b, "logs:etl:ws1:d", "1").await.unwrap();
-        assert!(b.stats().channels <= 4);
+        assert!(b.stats().history.unwrap().channels <= 4);
         // With every channel subscribed, nothing can be forgotten.
         let (_s, _q, _) = subscribe(
             &b,
@@ -698,7 +709,7 @@ mod tests {
                 ("logs:faas:ws1:x", ResumeFrom::Live),
             ],
         );
-        assert_eq!(b.stats().channels, 4);
+        assert_eq!(b.stats().history.unwrap().channels, 4);
         let refused = publish(&b, "logs:etl:ws1:e", "1").await;
         assert_eq!(refused, Err(PublishRejection::ChannelLimit { max: 4 }));
         let (_s3, _q3, subscribed) = subscribe(&b, 3, &[("logs:etl:ws9:z", ResumeFrom::Live)]);
@@ -721,8 +732,8 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let stats = b.stats();
-        assert!(stats.history_bytes <= 4000, "{stats:?}");
+        let stats = b.stats().history.unwrap();
+        assert!(stats.bytes <= 4000, "{stats:?}");
         let (_s, _q, subscribed) = subscribe(
             &b,
             1,
@@ -746,7 +757,7 @@ mod tests {
             cursors.push(publish(&b, "logs:etl:ws:a", &i.to_string()).await.unwrap());
         }
         assert_eq!(
-            b.stats().history_entries,
+            b.stats().history.unwrap().entries,
             6,
             "3 in the resource and 3 in the service-level history"
         );

@@ -58,12 +58,20 @@ pub struct Subscribed {
 /// Figures for `/admin/logs/stats` and `/metrics`.
 #[derive(Debug, Default, Clone)]
 pub struct StoreStats {
-    pub channels: usize,
-    pub history_entries: usize,
-    pub history_bytes: usize,
+    /// Channels, entries and bytes of the history this node holds; `None`
+    /// when history lives in a shared store (Redis) that no node counts.
+    pub history: Option<HistoryFigures>,
     pub queued_bytes: usize,
     /// Open subscriptions per channel, largest first.
     pub subscriptions: Vec<(String, usize)>,
+}
+
+/// What a node-local history holds.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HistoryFigures {
+    pub channels: usize,
+    pub entries: usize,
+    pub bytes: usize,
 }
 
 /// History and fan-out, behind one interface.

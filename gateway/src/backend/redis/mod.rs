@@ -175,7 +175,8 @@ impl Store for RedisStore {
         }
     }
 
-    /// History lives in Redis; this node reports none of it.
+    /// History lives in Redis, shared by every node: no node counts it
+    /// (`history: None`; Redis's own `INFO` reports its memory).
     fn stats(&self) -> StoreStats {
         StoreStats::default()
     }
