@@ -37,7 +37,6 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use futures_util::StreamExt;
 use readers::Readers;
 
 const TOKEN: &str = "bench-token-0001";
@@ -248,23 +247,25 @@ async fn run(bases: &[String], pids: &[u32], rate: u64, streams: u64, secs: u64)
         publish(n).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
+    // Else the interval would make up for the ticks missed meanwhile with a
+    // burst of 30 batches at once.
+    tick.reset();
     readers.count(true);
     let cpu_before: f64 = pids.iter().map(|p| cpu_secs(*p)).sum();
     let own_before = cpu_secs(std::process::id());
     let started = Instant::now();
-    let mut publish_times = Vec::new();
     let batches = secs * 100;
-    let mut inflight = futures_util::stream::FuturesUnordered::new();
+    let mut inflight = Vec::with_capacity(batches as usize);
     for n in 0..batches {
         tick.tick().await;
-        // Requests overlap when one is slow, as independent publishers would.
-        inflight.push(publish(100 + n));
-        while let Some(Some(t)) = futures_util::FutureExt::now_or_never(inflight.next()) {
-            publish_times.push(t);
-        }
+        // Each request is its own task, so it goes out at once and
+        // requests overlap when one is slow, as independent publishers
+        // would.
+        inflight.push(tokio::spawn(publish(100 + n)));
     }
-    while let Some(t) = inflight.next().await {
-        publish_times.push(t);
+    let mut publish_times = Vec::with_capacity(inflight.len());
+    for request in inflight {
+        publish_times.push(request.await.unwrap());
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let elapsed = started.elapsed().as_secs_f64();
