@@ -289,7 +289,9 @@ async fn connection(
                 }
                 break;
             }
-            () = evicted.cancelled() => {
+            // Only the overflow lane is evicted (not polled otherwise: this
+            // loop runs on every wake of a stream's connection).
+            () = evicted.cancelled(), if overflow => {
                 metrics.overflow_evictions.inc();
                 break;
             }
