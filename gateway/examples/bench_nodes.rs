@@ -20,10 +20,13 @@
 //! CPU pinning: with `BENCH_SERVER_CPUS` set (a `taskset -c` list such as
 //! `0`) the gateway nodes and redis-server run on those CPUs only; run the
 //! bench itself (the publisher and the stream readers) under `taskset` on
-//! the others, so load and servers do not compete for one core:
+//! the others, so load and servers do not compete for one core. Under
+//! `chrt -f 1` every process of the run (servers included) is at real-time
+//! priority, so other processes on the machine cannot hold them off their
+//! cores (see BENCHMARKS.md for what that does to two nodes on one core):
 //!
 //! ```text
-//! BENCH_SERVER_CPUS=0 taskset -c 1 target/release/examples/bench_nodes
+//! BENCH_SERVER_CPUS=0 chrt -f 1 taskset -c 1 target/release/examples/bench_nodes
 //! ```
 
 #![allow(clippy::unwrap_used)]
