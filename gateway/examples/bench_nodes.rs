@@ -10,28 +10,37 @@
 //!
 //! Defaults: 2000 logs/s (a batch every 10 ms) over 20 resource channels of
 //! one family, 2000 streams (100 per channel), 10 s per backend. Memory: one
-//! gateway holds every stream. Redis: two gateways on one local
-//! redis-server, each holding half the streams; publishes go to the first.
-//! Every tenth stream parses its events for latency; all count deliveries.
+//! gateway holds every stream. Redis, twice on a fresh redis-server: one
+//! gateway holding every stream (the Redis hop alone), then two gateways
+//! holding half the streams each; publishes go to the first. The streams
+//! are raw sockets read by one thread over epoll (`bench/readers.rs`), and
+//! every log's latency is recorded (publish body built to log read); the
+//! bench's own CPU is printed beside the gateways'.
 //!
 //! CPU pinning: with `BENCH_SERVER_CPUS` set (a `taskset -c` list such as
 //! `0`) the gateway nodes and redis-server run on those CPUs only; run the
 //! bench itself (the publisher and the stream readers) under `taskset` on
-//! the others, so load and servers do not compete for one core:
+//! the others, so load and servers do not compete for one core. Under
+//! `chrt -f 1` every process of the run (servers included) is at real-time
+//! priority, so other processes on the machine cannot hold them off their
+//! cores (see BENCHMARKS.md for what that does to two nodes on one core):
 //!
 //! ```text
-//! BENCH_SERVER_CPUS=0 taskset -c 1 target/release/examples/bench_nodes
+//! BENCH_SERVER_CPUS=0 chrt -f 1 taskset -c 1 target/release/examples/bench_nodes
 //! ```
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "bench/readers.rs"]
+mod readers;
+#[path = "bench/sse.rs"]
+mod sse;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use futures_util::StreamExt;
+use readers::Readers;
 
 const TOKEN: &str = "bench-token-0001";
 const CHANNELS: usize = 20;
@@ -190,64 +199,26 @@ struct Figures {
     requests: u64,
     publish_p50: u64,
     gateway_cpu: f64,
+    bench_cpu: f64,
+    reader_cpu: f64,
+    cut: usize,
 }
 
 async fn run(bases: &[String], pids: &[u32], rate: u64, streams: u64, secs: u64) -> Figures {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
-    let measuring = Arc::new(AtomicBool::new(false));
-    let delivered = Arc::new(AtomicU64::new(0));
-    let samples: Arc<Mutex<Vec<u64>>> = Arc::default();
-    let mut readers = Vec::new();
+    // Publishers keep their connections (as the SDKs do); requests that
+    // overlap open more.
+    let http = reqwest::Client::new();
+    let mut open = Vec::new();
     for i in 0..streams {
         let base = &bases[i as usize % bases.len()];
+        let addr = base.strip_prefix("http://").unwrap().parse().unwrap();
         let channel = format!("logs:bench:ws0:c{}", i as usize % CHANNELS);
-        let response = http
-            .get(format!("{base}/api/logs/stream?channels={channel}"))
-            .send()
+        let stream = sse::open(addr, std::net::Ipv4Addr::LOCALHOST.into(), &channel)
             .await
             .unwrap();
-        assert_eq!(response.status(), 200);
-        let mut body = response.bytes_stream();
-        let (measuring, delivered, samples) =
-            (measuring.clone(), delivered.clone(), samples.clone());
-        let parse = i % 10 == 0;
-        readers.push(tokio::spawn(async move {
-            let mut buf = String::new();
-            let mut mine = Vec::new();
-            while let Some(Ok(chunk)) = body.next().await {
-                if !measuring.load(Ordering::Relaxed) {
-                    continue;
-                }
-                if !parse {
-                    let text = std::str::from_utf8(&chunk).unwrap_or_default();
-                    delivered
-                        .fetch_add(text.matches("event: log").count() as u64, Ordering::Relaxed);
-                    continue;
-                }
-                buf.push_str(&String::from_utf8_lossy(&chunk));
-                let now = micros_now();
-                while let Some(end) = buf.find("\n\n") {
-                    let event: String = buf.drain(..end + 2).collect();
-                    if let Some(sent) = event
-                        .split("\"t\":")
-                        .nth(1)
-                        .and_then(|t| t.split([',', '}']).next())
-                        .and_then(|t| t.parse::<u64>().ok())
-                    {
-                        delivered.fetch_add(1, Ordering::Relaxed);
-                        mine.push(now.saturating_sub(sent));
-                    }
-                }
-                if mine.len() >= 50 {
-                    samples.lock().unwrap().append(&mut mine);
-                }
-            }
-            samples.lock().unwrap().append(&mut mine);
-        }));
+        open.push(stream.into_std());
     }
+    let readers = Readers::start(open, |_| true, micros_now);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let per_batch = (rate / 100).max(1);
     let pad = "x".repeat(100);
@@ -279,88 +250,78 @@ async fn run(bases: &[String], pids: &[u32], rate: u64, streams: u64, secs: u64)
         publish(n).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    measuring.store(true, Ordering::Relaxed);
+    // Else the interval would make up for the ticks missed meanwhile with a
+    // burst of 30 batches at once.
+    tick.reset();
+    readers.count(true);
     let cpu_before: f64 = pids.iter().map(|p| cpu_secs(*p)).sum();
+    let own_before = cpu_secs(std::process::id());
     let started = Instant::now();
-    let mut publish_times = Vec::new();
     let batches = secs * 100;
-    let mut inflight = futures_util::stream::FuturesUnordered::new();
+    let mut inflight = Vec::with_capacity(batches as usize);
     for n in 0..batches {
         tick.tick().await;
-        // Requests overlap when one is slow, as independent publishers would.
-        inflight.push(publish(100 + n));
-        while let Some(Some(t)) = futures_util::FutureExt::now_or_never(inflight.next()) {
-            publish_times.push(t);
-        }
+        // Each request is its own task, so it goes out at once and
+        // requests overlap when one is slow, as independent publishers
+        // would.
+        inflight.push(tokio::spawn(publish(100 + n)));
     }
-    while let Some(t) = inflight.next().await {
-        publish_times.push(t);
+    let mut publish_times = Vec::with_capacity(inflight.len());
+    for request in inflight {
+        publish_times.push(request.await.unwrap());
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_after: f64 = pids.iter().map(|p| cpu_secs(*p)).sum();
-    measuring.store(false, Ordering::Relaxed);
-    for reader in &readers {
-        reader.abort();
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut sorted = std::mem::take(&mut *samples.lock().unwrap());
-    sorted.sort_unstable();
+    let own = cpu_secs(std::process::id()) - own_before;
+    readers.count(false);
+    let received = readers.stop();
+    let sorted = received.samples;
     publish_times.sort_unstable();
     Figures {
         p50: percentile(&sorted, 0.5),
         p99: percentile(&sorted, 0.99),
         max: sorted.last().copied().unwrap_or(0),
-        deliveries_per_sec: delivered.load(Ordering::Relaxed) as f64 / elapsed,
+        deliveries_per_sec: received.deliveries as f64 / elapsed,
         requests: batches,
         publish_p50: percentile(&publish_times, 0.5),
         gateway_cpu: (cpu_after - cpu_before) / elapsed * 100.0,
+        bench_cpu: own / elapsed * 100.0,
+        reader_cpu: received.cpu_secs / elapsed * 100.0,
+        cut: received.cut,
     }
 }
 
 fn print(name: &str, f: &Figures) {
     println!(
-        "{name}: latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {:.0} deliveries/s; publish request p50 {:.2} ms; gateway CPU {:.0}% of one core",
+        "{name}: latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {:.0} deliveries/s; publish request p50 {:.2} ms; gateway CPU {:.0}% of one core; bench CPU {:.0}% (reader thread {:.0}%); {} streams cut",
         f.p50 as f64 / 1000.0,
         f.p99 as f64 / 1000.0,
         f.max as f64 / 1000.0,
         f.deliveries_per_sec,
         f.publish_p50 as f64 / 1000.0,
         f.gateway_cpu,
+        f.bench_cpu,
+        f.reader_cpu,
+        f.cut,
     );
 }
 
-#[tokio::main]
-async fn main() {
-    let (rate, streams, secs) = (arg(1, 2000), arg(2, 2000), arg(3, 10));
-    println!("{rate} logs/s over {CHANNELS} channels, {streams} streams, {secs} s per backend");
-    match std::env::var("BENCH_SERVER_CPUS") {
-        Ok(cpus) if !cpus.is_empty() => println!("gateways and redis-server pinned to CPUs {cpus}"),
-        _ => println!("no CPU pinning (set BENCH_SERVER_CPUS)"),
-    }
-
-    let (memory, base) = start_gateway(None);
-    let figures = run(&[base], &[memory.0.id()], rate, streams, secs).await;
-    print("memory (1 node)", &figures);
-    drop(memory);
-
+/// One run on `nodes` gateways over one fresh redis-server; prints the
+/// figures and Redis's commands per publish request.
+async fn redis_run(nodes: usize, rate: u64, streams: u64, secs: u64) {
     let (redis, port, dir) = start_redis();
-    let (a, base_a) = start_gateway(Some(port));
-    let (b, base_b) = start_gateway(Some(port));
+    let gateways: Vec<(Proc, String)> = (0..nodes).map(|_| start_gateway(Some(port))).collect();
+    let bases: Vec<String> = gateways.iter().map(|(_, b)| b.clone()).collect();
+    let pids: Vec<u32> = gateways.iter().map(|(p, _)| p.0.id()).collect();
     let calls_before = command_calls(port);
     let redis_cpu_before = cpu_secs(redis.0.id());
     let started = Instant::now();
-    let figures = run(
-        &[base_a, base_b],
-        &[a.0.id(), b.0.id()],
-        rate,
-        streams,
-        secs,
-    )
-    .await;
+    let figures = run(&bases, &pids, rate, streams, secs).await;
     let redis_cpu =
         (cpu_secs(redis.0.id()) - redis_cpu_before) / started.elapsed().as_secs_f64() * 100.0;
-    print("redis (2 nodes)", &figures);
+    let plural = if nodes == 1 { "" } else { "s" };
+    print(&format!("redis ({nodes} node{plural})"), &figures);
     let calls_after = command_calls(port);
     let mut per_command: Vec<(String, u64)> = calls_after
         .iter()
@@ -383,7 +344,7 @@ async fn main() {
     // One read script per stream open; the rest are publish scripts.
     let scripts = scripts.saturating_sub(streams);
     println!(
-        "redis: {:.2} publish scripts per publish request ({} requests), Redis CPU {:.0}% of one core; commands during the run: {}",
+        "  redis: {:.2} publish scripts per publish request ({} requests), Redis CPU {:.0}% of one core; commands during the run: {}",
         scripts as f64 / requests as f64,
         requests,
         redis_cpu,
@@ -393,6 +354,27 @@ async fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    drop((a, b, redis));
+    drop(gateways);
+    drop(redis);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::main]
+async fn main() {
+    let (rate, streams, secs) = (arg(1, 2000), arg(2, 2000), arg(3, 10));
+    println!("{rate} logs/s over {CHANNELS} channels, {streams} streams, {secs} s per backend");
+    match std::env::var("BENCH_SERVER_CPUS") {
+        Ok(cpus) if !cpus.is_empty() => println!("gateways and redis-server pinned to CPUs {cpus}"),
+        _ => println!("no CPU pinning (set BENCH_SERVER_CPUS)"),
+    }
+
+    let (memory, base) = start_gateway(None);
+    let figures = run(&[base], &[memory.0.id()], rate, streams, secs).await;
+    print("memory (1 node)", &figures);
+    drop(memory);
+
+    // One node measures the Redis hop alone; two add a second gateway
+    // process on the same CPUs.
+    redis_run(1, rate, streams, secs).await;
+    redis_run(2, rate, streams, secs).await;
 }

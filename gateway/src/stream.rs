@@ -8,9 +8,11 @@
 //! stream; this module only moves them.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -27,7 +29,7 @@ use logs_sse_protocol::{
 };
 use serde::Deserialize;
 use tokio::time::{interval_at, sleep_until, Instant, Interval, MissedTickBehavior, Sleep};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::auth::subscriber::Principal;
 use crate::error::{AppError, ErrorBody};
@@ -179,19 +181,19 @@ async fn open(
     let heartbeat = config.heartbeat();
     let mut ticker = interval_at(Instant::now() + heartbeat, heartbeat);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let shutdown = state.shutdown_token().clone();
     let live = Live {
         queue,
         ticker,
         expiry: expiry(principal.expires_at),
-        shutdown: state.shutdown_token().clone(),
+        shutdown_wait: Box::pin(shutdown.clone().cancelled_owned()),
+        shutdown,
         retry_ms: config.retry_ms,
         limits: (config.send_queue_events, config.send_queue_bytes),
         finished: false,
         _guard: guard,
     };
-    let body = stream::iter(prelude)
-        .chain(live.into_stream())
-        .map(Ok::<_, Infallible>);
+    let body = stream::iter(prelude).chain(live).map(Ok::<_, Infallible>);
 
     let mut response = Body::from_stream(body).into_response();
     let headers = response.headers_mut();
@@ -238,46 +240,58 @@ fn expiry(expires_at: Option<u64>) -> Option<Pin<Box<Sleep>>> {
     Some(Box::pin(sleep_until(Instant::now() + remaining)))
 }
 
-/// Waits for the token to expire, forever if it never does.
-async fn expired(expiry: &mut Option<Pin<Box<Sleep>>>) {
-    match expiry {
-        Some(sleep) => sleep.await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The live part of a stream.
+/// The live part of a stream, polled by hyper in the connection's task.
+/// Its waits are kept across polls (nothing is re-created per frame), and
+/// a frame is sent as soon as it is taken: the shutdown token is only
+/// looked at before, and subscribed to when the stream is about to wait.
 struct Live {
     queue: SubscriberQueue,
     ticker: Interval,
     expiry: Option<Pin<Box<Sleep>>>,
     shutdown: CancellationToken,
+    shutdown_wait: Pin<Box<WaitForCancellationFutureOwned>>,
     retry_ms: u64,
     limits: (u32, usize),
     finished: bool,
     _guard: StreamGuard,
 }
 
-impl Live {
-    fn into_stream(self) -> impl Stream<Item = Frame> + Send {
-        stream::unfold(self, |mut live| async move {
-            if live.finished {
-                return None;
-            }
-            let frame = tokio::select! {
-                biased;
-                () = live.shutdown.cancelled() => live.close(CloseReason::Shutdown),
-                () = expired(&mut live.expiry) => live.close(CloseReason::AuthExpired),
-                next = live.queue.next() => match next {
-                    Next::Frame(frame) => live.coalesce(frame),
-                    Next::Closed(reason) => live.close(reason),
-                },
-                _ = live.ticker.tick() => Bytes::from_static(KEEP_ALIVE),
-            };
-            Some((frame, live))
-        })
-    }
+impl Stream for Live {
+    type Item = Frame;
 
+    /// In order of priority: shutdown, token expiry, queued frames (or the
+    /// subscriber's close), the keep-alive.
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
+        let live = &mut *self;
+        if live.finished {
+            return Poll::Ready(None);
+        }
+        if live.shutdown.is_cancelled() {
+            return Poll::Ready(Some(live.close(CloseReason::Shutdown)));
+        }
+        if let Some(expiry) = &mut live.expiry {
+            if expiry.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Some(live.close(CloseReason::AuthExpired)));
+            }
+        }
+        if let Poll::Ready(next) = live.queue.poll_next(cx) {
+            let frame = match next {
+                Next::Frame(frame) => live.coalesce(frame),
+                Next::Closed(reason) => live.close(reason),
+            };
+            return Poll::Ready(Some(frame));
+        }
+        if live.shutdown_wait.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(live.close(CloseReason::Shutdown)));
+        }
+        if live.ticker.poll_tick(cx).is_ready() {
+            return Poll::Ready(Some(Bytes::from_static(KEEP_ALIVE)));
+        }
+        Poll::Pending
+    }
+}
+
+impl Live {
     /// Merges frames already waiting into one write: fewer syscalls when a
     /// channel is busy, no delay when it is not.
     fn coalesce(&mut self, first: Frame) -> Frame {

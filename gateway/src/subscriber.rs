@@ -11,13 +11,17 @@
 //! and two cache-padded halves per stream), and a queue that drained after
 //! a burst gives its slots back. Publishers wake the stream only when its
 //! queue goes from empty to non-empty: a stream that is already awake takes
-//! the rest in its next write.
+//! the rest in its next write. The wake-up is an [`AtomicWaker`] the stream
+//! registers when it finds the queue empty (lock-free, and nothing to
+//! re-register or unlink per frame, unlike a `Notify` waiter).
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll};
 
+use futures_util::task::AtomicWaker;
 use logs_sse_protocol::CloseReason;
-use tokio::sync::Notify;
 
 use crate::frame::Frame;
 
@@ -32,7 +36,7 @@ pub struct Subscriber {
     max_events: usize,
     max_queued_bytes: usize,
     closed: OnceLock<CloseReason>,
-    wake: Notify,
+    wake: AtomicWaker,
 }
 
 #[derive(Debug, Default)]
@@ -75,7 +79,7 @@ impl Subscriber {
             max_events: max_events.max(1),
             max_queued_bytes: max_bytes,
             closed: OnceLock::new(),
-            wake: Notify::new(),
+            wake: AtomicWaker::new(),
         });
         let queue = SubscriberQueue {
             subscriber: subscriber.clone(),
@@ -123,8 +127,9 @@ impl Subscriber {
             queue.frames.len() == 1
         };
         if was_empty {
-            // Stores a permit if the stream is not waiting yet: no lost wake.
-            self.wake.notify_one();
+            // A stream not waiting yet looks at the queue again after it
+            // registers: no lost wake-up.
+            self.wake.wake();
         }
         Delivery::Queued
     }
@@ -150,7 +155,7 @@ impl Subscriber {
             first
         };
         if first {
-            self.wake.notify_one();
+            self.wake.wake();
         }
         first
     }
@@ -172,16 +177,28 @@ impl SubscriberQueue {
     /// subscriber's remaining frames are discarded: its client resumes from
     /// its cursors instead.
     pub async fn next(&mut self) -> Next {
-        loop {
-            if let Some(reason) = self.subscriber.closed.get() {
-                return Next::Closed(*reason);
-            }
-            if let Some(frame) = self.subscriber.pop() {
-                return Next::Frame(frame);
-            }
-            // A frame queued since `pop` left a permit: this returns at once.
-            self.subscriber.wake.notified().await;
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// [`SubscriberQueue::next`] as a poll: registers `cx` to be woken by
+    /// the next frame or the close when there is nothing to take.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Next> {
+        if let Some(next) = self.ready() {
+            return Poll::Ready(next);
         }
+        self.subscriber.wake.register(cx.waker());
+        // Queued or closed between the first look and the registration.
+        match self.ready() {
+            Some(next) => Poll::Ready(next),
+            None => Poll::Pending,
+        }
+    }
+
+    fn ready(&self) -> Option<Next> {
+        if let Some(reason) = self.subscriber.closed.get() {
+            return Some(Next::Closed(*reason));
+        }
+        self.subscriber.pop().map(Next::Frame)
     }
 
     /// Takes an already-queued frame without waiting, if the stream is open.

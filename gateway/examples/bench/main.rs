@@ -17,6 +17,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod gateway;
+mod readers;
 mod sse;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use gateway::{Gateway, TOKEN};
-use tokio_util::sync::CancellationToken;
+use readers::Readers;
 
 /// Streams per loopback source address (each has ~28,000 ephemeral ports,
 /// and closed ones linger in TIME_WAIT for a minute).
@@ -112,55 +113,25 @@ async fn idle(gw: &Gateway, streams: usize, channels: usize) {
     drop(open);
 }
 
-/// Reads every stream until `stop`, recording each log's latency in µs.
-fn spawn_readers(
-    streams: Vec<sse::Stream>,
-    t0: Instant,
-    stop: &CancellationToken,
-    sample: bool,
-) -> Vec<tokio::task::JoinHandle<(u64, Vec<u64>, bool)>> {
-    streams
-        .into_iter()
-        .map(|mut stream| {
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                let mut samples = Vec::new();
-                let mut count = 0;
-                let ended = tokio::select! {
-                    _ = stream.read_logs(u64::MAX, |sent| {
-                        count += 1;
-                        if sample {
-                            samples.push((t0.elapsed().as_micros() as u64).saturating_sub(sent));
-                        }
-                    }) => true,
-                    () = stop.cancelled() => false,
-                };
-                (count, samples, ended)
-            })
-        })
-        .collect()
+/// Reads `streams` on the reader thread, counting from now; latencies in
+/// µs since `t0` if `sample`.
+fn start_readers(streams: Vec<sse::Stream>, t0: Instant, sample: bool) -> Readers {
+    let streams = streams.into_iter().map(sse::Stream::into_std).collect();
+    let readers = Readers::start(
+        streams,
+        move |_| sample,
+        move || t0.elapsed().as_micros() as u64,
+    );
+    readers.count(true);
+    readers
 }
 
-struct Received {
-    deliveries: u64,
-    samples: Vec<u64>,
-    cut: usize,
-}
-
-async fn collect(readers: Vec<tokio::task::JoinHandle<(u64, Vec<u64>, bool)>>) -> Received {
-    let mut received = Received {
-        deliveries: 0,
-        samples: Vec::new(),
-        cut: 0,
-    };
-    for reader in readers {
-        let (count, samples, ended) = reader.await.unwrap();
-        received.deliveries += count;
-        received.samples.extend(samples);
-        received.cut += usize::from(ended);
-    }
-    received.samples.sort_unstable();
-    received
+/// CPU time (user + system) of this process, in seconds.
+fn own_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
 }
 
 fn log_json(channel: usize, t: u64, seq: usize, message: &str) -> String {
@@ -191,14 +162,14 @@ async fn post(http: &reqwest::Client, url: &str, body: impl Into<reqwest::Body>)
 async fn fanout(gw: &Gateway, streams: usize, channels: usize, rate: usize, secs: usize) {
     let open = open_all(gw, streams, channels).await;
     let t0 = Instant::now();
-    let stop = CancellationToken::new();
-    let readers = spawn_readers(open, t0, &stop, true);
+    let readers = start_readers(open, t0, true);
     let http = publisher();
     let url = format!("{}/api/logs/publish", gw.base_url());
     let per_tick = (rate / 100).max(1);
     let ticks = secs * 100;
     let message = "x".repeat(100);
     let cpu_before = gw.cpu_secs();
+    let own_before = own_cpu_secs();
     let started = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_millis(10));
     let mut inflight = Vec::with_capacity(ticks);
@@ -223,16 +194,21 @@ async fn fanout(gw: &Gateway, streams: usize, channels: usize, rate: usize, secs
     // Let the last deliveries arrive.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cpu = gw.cpu_secs() - cpu_before;
-    stop.cancel();
-    let r = collect(readers).await;
+    let wall = started.elapsed().as_secs_f64();
+    let own = own_cpu_secs() - own_before;
+    let r = readers.stop();
     let expected = (seq as u64) * (streams / channels) as u64;
     println!(
-        "RESULT fanout streams={streams} channels={channels} logs={seq} deliveries={} expected={expected} deliveries_per_s={:.0} p50_ms={:.2} p99_ms={:.2} cpu_us_per_delivery={:.2} cut={}",
+        "RESULT fanout streams={streams} channels={channels} logs={seq} deliveries={} expected={expected} deliveries_per_s={:.0} p50_ms={:.2} p99_ms={:.2} max_ms={:.2} cpu_us_per_delivery={:.2} gateway_cpu_pct={:.0} bench_cpu_pct={:.0} reader_cpu_pct={:.0} cut={}",
         r.deliveries,
         r.deliveries as f64 / elapsed,
         percentile(&r.samples, 0.5) / 1000.0,
         percentile(&r.samples, 0.99) / 1000.0,
+        percentile(&r.samples, 1.0) / 1000.0,
         cpu * 1e6 / r.deliveries.max(1) as f64,
+        cpu / wall * 100.0,
+        own / wall * 100.0,
+        r.cpu_secs / wall * 100.0,
         r.cut,
     );
 }
@@ -279,8 +255,7 @@ async fn flood(
 async fn firehose(gw: &Gateway, streams: usize, secs: usize) {
     let open = open_all(gw, streams, 1).await;
     let t0 = Instant::now();
-    let stop = CancellationToken::new();
-    let readers = spawn_readers(open, t0, &stop, true);
+    let readers = start_readers(open, t0, true);
     let message = "x".repeat(100);
     let cpu_before = gw.cpu_secs();
     let started = Instant::now();
@@ -296,8 +271,7 @@ async fn firehose(gw: &Gateway, streams: usize, secs: usize) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cpu = gw.cpu_secs() - cpu_before;
     let elapsed = started.elapsed().as_secs_f64();
-    stop.cancel();
-    let r = collect(readers).await;
+    let r = readers.stop();
     println!(
         "RESULT firehose streams={streams} logs={logs} logs_per_s={:.0} deliveries={} deliveries_per_s={:.0} p50_ms={:.2} p99_ms={:.2} cpu_us_per_delivery={:.2} cut={}",
         logs as f64 / secs as f64,
@@ -316,8 +290,7 @@ async fn ingest(gw: &Gateway, subscribers: usize, secs: usize) {
     const CHANNELS: usize = 100;
     const BATCH: usize = 500;
     let open = open_all(gw, subscribers, CHANNELS).await;
-    let stop = CancellationToken::new();
-    let readers = spawn_readers(open, Instant::now(), &stop, false);
+    let readers = start_readers(open, Instant::now(), false);
     let message = "x".repeat(90);
     let items: Vec<String> = (0..BATCH)
         .map(|i| log_json(i % CHANNELS, 0, i, &message))
@@ -328,8 +301,7 @@ async fn ingest(gw: &Gateway, subscribers: usize, secs: usize) {
     let logs = flood(gw, 2, secs, move || (body.clone(), BATCH as u64)).await;
     let cpu = gw.cpu_secs() - cpu_before;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.cancel();
-    let r = collect(readers).await;
+    let r = readers.stop();
     println!(
         "RESULT ingest subscribers={subscribers} log_bytes={log_bytes} logs={logs} logs_per_s={:.0} logs_per_cpu_s={:.0} deliveries={} cut={}",
         logs as f64 / secs as f64,

@@ -1,7 +1,6 @@
 //! A minimal SSE client over a raw socket, so the bench itself stays small
-//! beside tens of thousands of streams: it writes the request, waits for the
-//! `status` events, then counts `log` events and reads the send time each
-//! bench log carries in `logData.t`.
+//! beside tens of thousands of streams: it writes the request and waits for
+//! the `status` events; [`crate::readers`] reads the logs after that.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -45,42 +44,9 @@ pub struct Stream {
     tcp: TcpStream,
 }
 
-const T_KEY: &[u8] = b"\"t\":";
-
 impl Stream {
-    /// Reads until `want` logs arrived or the stream ended, calling
-    /// `on_log(sent_us)` for each log with its send time. Returns the count.
-    pub async fn read_logs(&mut self, want: u64, mut on_log: impl FnMut(u64)) -> u64 {
-        let mut count = 0;
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut carry = 0usize;
-        while count < want {
-            let Ok(n) = self.tcp.read(&mut buf[carry..]).await else {
-                break;
-            };
-            if n == 0 {
-                break;
-            }
-            let end = carry + n;
-            let data = &buf[..end];
-            // Parse up to the last complete event; keep the rest.
-            let complete = memchr::memmem::rfind(data, b"\n\n").map_or(0, |i| i + 2);
-            for at in memchr::memmem::find_iter(&data[..complete], T_KEY) {
-                let digits = &data[at + T_KEY.len()..];
-                let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-                let sent = std::str::from_utf8(&digits[..len])
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                on_log(sent);
-                count += 1;
-            }
-            buf.copy_within(complete..end, 0);
-            carry = end - complete;
-            if carry == buf.len() {
-                buf.resize(buf.len() * 2, 0);
-            }
-        }
-        count
+    /// The socket, for the reader thread ([`crate::readers`]).
+    pub fn into_std(self) -> std::net::TcpStream {
+        self.tcp.into_std().unwrap()
     }
 }

@@ -253,10 +253,13 @@ async fn connection(
             tracing::debug!(%error, "could not set the socket send buffer");
         }
     }
-    let (overflow, evicted) = match &lane {
-        Lane::Normal(_) => (false, CancellationToken::new()),
-        Lane::Overflow(slot) => (true, slot.evicted.clone()),
+    // Only the overflow lane is evicted: a normal connection holds no token
+    // (a tree node of ~100 bytes per stream) and polls none.
+    let evicted = match &lane {
+        Lane::Normal(_) => None,
+        Lane::Overflow(slot) => Some(slot.evicted.clone()),
     };
+    let overflow = evicted.is_some();
     let activity = Activity::new();
     let io = TokioIo::new(WatchedIo::new(stream, activity.clone()));
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
@@ -289,7 +292,12 @@ async fn connection(
                 }
                 break;
             }
-            () = evicted.cancelled() => {
+            () = async {
+                match &evicted {
+                    Some(token) => token.cancelled().await,
+                    None => std::future::pending().await,
+                }
+            }, if overflow => {
                 metrics.overflow_evictions.inc();
                 break;
             }

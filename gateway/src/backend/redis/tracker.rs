@@ -17,11 +17,15 @@
 //!   resume rules tell them of the gap.
 //!
 //! One task does all of it, so a family's entries reach the router one
-//! batch at a time, in order.
+//! batch at a time, in order. The position check's round trip runs beside
+//! the feed (batches keep flowing while it is out); only a repair holds
+//! the feed back, so the entries it reads go out before later ones.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
 
 use logs_sse_protocol::{Channel, Cursor, Epoch};
 use tokio::sync::{mpsc, oneshot};
@@ -52,6 +56,19 @@ struct Position {
     delivered: u64,
     /// The head seen by the previous position check.
     seen_head: u64,
+    /// Bumped by every new epoch: a check read before it is stale.
+    generation: u64,
+}
+
+/// A position check on its way: the families asked for (name and
+/// generation when asked), when, and the answer.
+struct CheckResult {
+    now: bool,
+    asked: Vec<(String, u64)>,
+    families: usize,
+    started: Instant,
+    positions: Result<Vec<Option<(Epoch, u64)>>, StoreError>,
+    ping: Option<Duration>,
 }
 
 /// Batches waiting for the tracker; past it the feed drops and resyncs.
@@ -117,7 +134,15 @@ impl Task {
     ) {
         let mut tick = tokio::time::interval(check_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut checking: Option<BoxFuture<'static, CheckResult>> = None;
+        // A check asked for (`Some(now)`) while another was out.
+        let mut wanted: Option<bool> = None;
         loop {
+            if checking.is_none() {
+                if let Some(now) = wanted.take() {
+                    checking = Some(self.start_check(now));
+                }
+            }
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 command = commands.recv() => match command {
@@ -137,13 +162,26 @@ impl Task {
                     }
                     Some(FeedEvent::Resync) => {
                         self.metrics.backend_resyncs.inc();
-                        self.check(true).await;
+                        // A check already out may have read before the
+                        // loss: another, repairing everything behind, follows.
+                        wanted = Some(true);
                     }
                     Some(FeedEvent::Down(_)) => {
                         self.metrics.backend_up.set(0);
                     }
                 },
-                _ = tick.tick() => self.check(false).await,
+                result = async {
+                    match checking.as_mut() {
+                        Some(check) => check.await,
+                        None => std::future::pending().await,
+                    }
+                }, if checking.is_some() => {
+                    checking = None;
+                    self.finish_check(result).await;
+                }
+                _ = tick.tick() => {
+                    wanted.get_or_insert(false);
+                }
             }
         }
     }
@@ -170,6 +208,7 @@ impl Task {
                 epoch,
                 delivered: head,
                 seen_head: head,
+                generation: 0,
             },
         );
         Ok(())
@@ -188,6 +227,7 @@ impl Task {
         position.epoch = epoch;
         position.delivered = 0;
         position.seen_head = 0;
+        position.generation += 1;
     }
 
     async fn on_batch(&mut self, family: &Channel, epoch: Epoch, entries: Vec<StoredEntry>) {
@@ -268,28 +308,56 @@ impl Task {
         }
     }
 
-    /// Compares every watched family's head with what was delivered; with
-    /// `now`, repairs every family behind, else only those still behind a
-    /// head seen on the previous check.
-    async fn check(&mut self, now: bool) {
-        let names: Vec<String> = self.positions.keys().cloned().collect();
-        let families: Vec<Channel> = names
+    /// Reads every watched family's head (one round trip, awaited beside
+    /// the feed by the caller); with `now`, every family behind is
+    /// repaired, else only those still behind a head seen on the previous
+    /// check.
+    fn start_check(&self, now: bool) -> BoxFuture<'static, CheckResult> {
+        let asked: Vec<(String, u64)> = self
+            .positions
             .iter()
-            .filter_map(|n| self.positions.get(n).map(|p| p.family.clone()))
+            .map(|(name, p)| (name.clone(), p.generation))
             .collect();
-        let started = Instant::now();
-        let positions = match self.ops.positions(&families).await {
+        let families: Vec<Channel> = asked
+            .iter()
+            .filter_map(|(n, _)| self.positions.get(n).map(|p| p.family.clone()))
+            .collect();
+        let ops = self.ops.clone();
+        Box::pin(async move {
+            let started = Instant::now();
+            let positions = ops.positions(&families).await;
+            // The round trip of a check with no family is measured by a ping.
+            let ping = if families.is_empty() && positions.is_ok() {
+                ops.ping().await.ok()
+            } else {
+                None
+            };
+            CheckResult {
+                now,
+                families: families.len(),
+                asked,
+                started,
+                positions,
+                ping,
+            }
+        })
+    }
+
+    /// Compares the heads a check read with what was delivered since, and
+    /// repairs the families behind. A family whose epoch changed after the
+    /// read is left to the next check.
+    async fn finish_check(&mut self, result: CheckResult) {
+        let positions = match result.positions {
             Ok(positions) => positions,
             Err(_) => {
                 self.metrics.backend_up.set(0);
                 return;
             }
         };
-        // The round trip of a check with no family is measured by a ping.
-        let rtt = if families.is_empty() {
-            self.ops.ping().await.ok()
+        let rtt = if result.families == 0 {
+            result.ping
         } else {
-            Some(started.elapsed())
+            Some(result.started.elapsed())
         };
         match rtt {
             Some(rtt) => {
@@ -302,7 +370,7 @@ impl Task {
                 self.metrics.backend_up.set(0);
             }
         }
-        for (name, position) in names.iter().zip(positions) {
+        for ((name, generation), position) in result.asked.iter().zip(positions) {
             let (epoch, head) = match position {
                 Some((epoch, head)) => (Some(epoch), head),
                 None => (None, 0),
@@ -310,11 +378,14 @@ impl Task {
             let Some(current) = self.positions.get(name) else {
                 continue;
             };
+            if current.generation != *generation {
+                continue;
+            }
             if current.epoch != epoch && !(current.epoch.is_none() && epoch.is_some()) {
                 self.new_epoch(name, epoch);
                 continue;
             }
-            let behind = if now { head } else { current.seen_head };
+            let behind = if result.now { head } else { current.seen_head };
             let needs_repair = current.delivered < behind.min(head);
             if let Some(current) = self.positions.get_mut(name) {
                 if current.epoch.is_none() {
