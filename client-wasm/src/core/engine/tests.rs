@@ -967,7 +967,9 @@ fn the_getter_is_called_before_the_first_stream_and_its_token_reused() {
     let effects = e.take_effects();
     assert!(fetches(&effects).is_empty());
     assert_eq!(opened(&effects)[0].1.as_deref(), Some("t1"));
-    // Neither does a channel change.
+    // Neither does a channel change (reopening: no control secret).
+    let g = e.generation();
+    e.ingest(g, "hello", &hello(), 60_200, str::to_owned);
     sub(&mut e, "logs:etl:ws1:wf8", 70_000);
     e.on_timer(70_025);
     let effects = e.take_effects();
@@ -1718,4 +1720,5 @@ proptest! {
     }
 }
 
+mod control;
 mod persistence;
