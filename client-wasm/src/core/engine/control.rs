@@ -183,53 +183,45 @@ impl<P: Clone> Engine<P> {
 
     /// What to add and remove to bring the stream to the registry's set.
     /// A lingering channel that overlaps an added one with history leaves
-    /// the registry (and the stream) here; a held one refuses the plan.
+    /// the registry (and the stream) here; a held one, or one added too,
+    /// refuses the plan.
     fn plan(&mut self) -> Result<ChannelChange, Fallback> {
         loop {
-            let desired = self.registry.names();
-            let added: Vec<&Channel> = desired
-                .iter()
-                .filter(|c| !self.streamed.contains(c))
-                .collect();
-            let mut linger_victim = None;
-            for channel in &added {
-                let Some(entry) = self.registry.get(channel) else {
-                    continue;
-                };
-                if self.position(entry) == Position::Start(Start::Live) {
+            let mut victim = None;
+            for added in self.registry.entries() {
+                if self.streamed.contains(&added.channel)
+                    || self.position(added) == Position::Start(Start::Live)
+                {
                     continue;
                 }
-                for other in desired
-                    .iter()
-                    .filter(|o| *o != *channel && overlap(o, channel))
-                {
-                    let held = self.registry.get(other).is_some_and(|e| !e.subs.is_empty());
-                    if held || added.contains(&other) {
+                for other in self.registry.entries() {
+                    if other.channel == added.channel || !overlap(&other.channel, &added.channel) {
+                        continue;
+                    }
+                    if !other.subs.is_empty() || !self.streamed.contains(&other.channel) {
                         return Err(Fallback::Overlap);
                     }
-                    linger_victim = Some(other.clone());
+                    victim = Some(other.channel.clone());
                 }
             }
-            if let Some(victim) = linger_victim {
-                self.registry.remove(&victim);
-                continue;
-            }
-            let mut change = ChannelChange::default();
-            for channel in added {
-                let since = self
-                    .registry
-                    .get(channel)
-                    .and_then(|e| self.position(e).resume_from().since_text());
-                change.add.push((channel.clone(), since));
-            }
-            change.remove = self
-                .streamed
-                .iter()
-                .filter(|c| !desired.contains(c))
-                .cloned()
-                .collect();
-            return Ok(change);
+            match victim {
+                Some(channel) => self.registry.remove(&channel),
+                None => break,
+            };
         }
+        let mut change = ChannelChange::default();
+        for entry in self.registry.entries() {
+            if !self.streamed.contains(&entry.channel) {
+                let since = self.position(entry).resume_from().since_text();
+                change.add.push((entry.channel.clone(), since));
+            }
+        }
+        for channel in &self.streamed {
+            if self.registry.get(channel).is_none() {
+                change.remove.push(channel.clone());
+            }
+        }
+        Ok(change)
     }
 
     /// Emits the call in flight (again, for its retry).
