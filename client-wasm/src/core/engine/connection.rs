@@ -123,8 +123,11 @@ impl<P: Clone> Engine<P> {
                 self.effects.push(Effect::CloseStream);
             }
             if !matches!(self.phase, Phase::Authorizing { .. }) {
-                let request = self.auth.start_fetch();
-                self.effects.push(Effect::FetchToken { request });
+                // A control call's fetch still out is this stream's too.
+                if self.live.orphan_fetch.take() != Some(self.auth.request) {
+                    let request = self.auth.start_fetch();
+                    self.effects.push(Effect::FetchToken { request });
+                }
                 self.phase = Phase::Authorizing {
                     until: now + TOKEN_TIMEOUT_MS,
                 };

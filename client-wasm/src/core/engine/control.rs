@@ -10,10 +10,12 @@
 //!   wait and are sent, coalesced, when it answers.
 //! - Every added channel waits for its `status` before it takes a log
 //!   (`ChannelEntry::awaiting_status`); its replay follows that status.
-//! - The gateway never repeats a log on a stream, so a channel that wants
-//!   history next to one covering it (or covered by it) would miss what
-//!   the stream already carried: a lingering such channel is removed in the
-//!   same call, a held one makes the change reopen the stream.
+//! - The gateway leaves out of an added channel's replay what the stream's
+//!   other channels brought (those removed in the same call included), so
+//!   a channel that wants history next to one covering it (or covered by
+//!   it) would miss what the stream already carried: a lingering such
+//!   channel is removed first, in a call of its own, and the addition
+//!   follows; a held one makes the change reopen the stream.
 //! - Anything but a 2xx reopens the stream, resuming from cursors as
 //!   before ([`Fallback`] says why): a 404 (the stream is gone), 405/501
 //!   (no endpoint: later changes reopen without trying), 403 (the new
@@ -31,7 +33,7 @@ use super::phase::Phase;
 use super::Engine;
 use crate::core::auth::{Token, EXPIRED_TOKEN};
 use crate::core::registry::{Position, Start};
-use crate::core::status::{ChangeMode, Fallback, ProbeResult};
+use crate::core::status::{bounded, ChangeMode, Fallback, ProbeResult};
 
 /// How long a control call (and the token fetch of its retry) may take
 /// before the change reopens the stream instead.
@@ -70,6 +72,9 @@ pub(super) struct Live {
     next_request: u64,
     /// The gateway answered 405/501: no endpoint, stop trying.
     unsupported: bool,
+    /// The token fetch of a call the stream's end forgot: the next stream
+    /// waits for it rather than asking the getter again.
+    pub(super) orphan_fetch: Option<u64>,
     pub(super) counts: ChannelChanges,
     /// The reason shown in the status from a fallback to the next `hello`.
     pub(super) note: Option<Fallback>,
@@ -95,7 +100,9 @@ impl Live {
     pub(super) fn reset(&mut self) {
         self.handle = None;
         self.greeted = false;
-        self.call = None;
+        if let Some(fetch) = self.call.take().and_then(|c| c.token_request) {
+            self.orphan_fetch = Some(fetch);
+        }
     }
 
     /// The stream ended: a call in flight is forgotten.
@@ -167,7 +174,13 @@ impl<P: Clone> Engine<P> {
                 entry.awaiting_status = true;
             }
         }
-        self.streamed = self.registry.names();
+        // What this call leaves the stream with (a plan that removes
+        // first has its additions in the next call).
+        if change.add.is_empty() {
+            self.streamed.retain(|c| !change.remove.contains(c));
+        } else {
+            self.streamed = self.registry.names();
+        }
         self.live.next_request += 1;
         let request = self.live.next_request;
         self.live.call = Some(Call {
@@ -182,38 +195,45 @@ impl<P: Clone> Engine<P> {
     }
 
     /// What to add and remove to bring the stream to the registry's set.
-    /// A lingering channel that overlaps an added one with history leaves
-    /// the registry (and the stream) here; a held one, or one added too,
-    /// refuses the plan.
+    ///
+    /// The gateway leaves out of an added channel's replay what the
+    /// stream's other channels brought, those removed in the same call
+    /// included; channels added together are merged like at open. So a
+    /// channel with history next to one covering it (or covered by it)
+    /// waits: a lingering one is removed first, in a call of its own; a
+    /// held one refuses the plan.
     fn plan(&mut self) -> Result<ChannelChange, Fallback> {
-        loop {
-            let mut victim = None;
-            for added in self.registry.entries() {
-                if self.streamed.contains(&added.channel)
-                    || self.position(added) == Position::Start(Start::Live)
-                {
+        let mut removal_first = false;
+        let mut lingering = Vec::new();
+        for added in self.registry.entries() {
+            if self.streamed.contains(&added.channel)
+                || self.position(added) == Position::Start(Start::Live)
+            {
+                continue;
+            }
+            for other in &self.streamed {
+                if *other == added.channel || !overlap(other, &added.channel) {
                     continue;
                 }
-                for other in self.registry.entries() {
-                    if other.channel == added.channel || !overlap(&other.channel, &added.channel) {
-                        continue;
-                    }
-                    if !other.subs.is_empty() || !self.streamed.contains(&other.channel) {
-                        return Err(Fallback::Overlap);
-                    }
-                    victim = Some(other.channel.clone());
+                match self.registry.get(other) {
+                    Some(entry) if !entry.subs.is_empty() => return Err(Fallback::Overlap),
+                    Some(_) => lingering.push(other.clone()),
+                    // Leaving already, in this very call: first.
+                    None => {}
                 }
+                removal_first = true;
             }
-            match victim {
-                Some(channel) => self.registry.remove(&channel),
-                None => break,
-            };
+        }
+        for channel in &lingering {
+            self.registry.remove(channel);
         }
         let mut change = ChannelChange::default();
-        for entry in self.registry.entries() {
-            if !self.streamed.contains(&entry.channel) {
-                let since = self.position(entry).resume_from().since_text();
-                change.add.push((entry.channel.clone(), since));
+        if !removal_first {
+            for entry in self.registry.entries() {
+                if !self.streamed.contains(&entry.channel) {
+                    let since = self.position(entry).resume_from().since_text();
+                    change.add.push((entry.channel.clone(), since));
+                }
             }
         }
         for channel in &self.streamed {
@@ -240,13 +260,17 @@ impl<P: Clone> Engine<P> {
 
     /// Reopens the stream for the desired set, resuming from cursors.
     fn fall_back(&mut self, now: u64, why: Fallback) {
+        self.count_fallback(why);
+        self.open(now);
+    }
+
+    fn count_fallback(&mut self, why: Fallback) {
         self.live.counts.reopened += 1;
         self.live.counts.last_fallback = Some(why);
         self.live.note = Some(why);
         if why == Fallback::Unsupported {
             self.live.unsupported = true;
         }
-        self.open(now);
     }
 
     /// The answer to control call `request`: an HTTP status (with the
@@ -319,10 +343,15 @@ impl<P: Clone> Engine<P> {
                 call.deadline = now + CONTROL_TIMEOUT_MS;
                 self.send_call();
             }
-            Err(_) => {
-                // The reopened stream fetches again and reports the getter.
+            Err(message) => {
+                // As when the getter fails before a stream: the next one
+                // waits the backoff (a getter that fails at once must not
+                // make the client spin), the status says why.
                 self.live.call = None;
-                self.fall_back(now, Fallback::Unauthorized);
+                self.count_fallback(Fallback::Unauthorized);
+                self.effects.push(Effect::CloseStream);
+                self.live.stream_ended();
+                self.token_failed(now, bounded(format!("the token getter failed: {message}")));
             }
         }
         true
