@@ -6,6 +6,7 @@
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
@@ -38,6 +39,8 @@ pub struct Metrics {
     pub backend_lost_families: Counter,
     pub backend_rtt_micros: Gauge,
     pub backend_up: Gauge,
+    /// Channel changes by outcome: `ok` or the error code answered.
+    pub stream_control: Family<[(&'static str, &'static str); 1], Counter>,
 }
 
 impl Default for Metrics {
@@ -97,6 +100,12 @@ impl Default for Metrics {
             "write_timeouts",
             "Connections dropped because the client accepted no bytes for --write-timeout-secs",
         );
+        let stream_control = Family::<[(&'static str, &'static str); 1], Counter>::default();
+        registry.register(
+            "stream_control",
+            "Channel changes of open streams by outcome (ok or the error code)",
+            stream_control.clone(),
+        );
         let mut gauge = |name: &str, help: &str| {
             let metric = Gauge::default();
             registry.register(name, help, metric.clone());
@@ -121,6 +130,7 @@ impl Default for Metrics {
                 "backend_up",
                 "1 while the history store and its feed are reachable",
             ),
+            stream_control,
             backend_resyncs,
             backend_repaired_logs,
             backend_lost_families,
@@ -157,6 +167,13 @@ fn to_i64(value: usize) -> i64 {
 }
 
 impl Metrics {
+    /// Counts one channel change answered with `outcome`.
+    pub fn record_control(&self, outcome: &'static str) {
+        self.stream_control
+            .get_or_create(&[("outcome", outcome)])
+            .inc();
+    }
+
     /// Copies the history store's figures into their gauges.
     pub fn set_store_gauges(&self, channels: usize, entries: usize, bytes: usize, queued: usize) {
         self.channels.set(to_i64(channels));
