@@ -72,8 +72,7 @@ export type ChannelChangeMode = 'live' | 'reconnect';
 /**
  * Why a channel change reopened the stream: `no_secret` (a gateway without
  * the control endpoint), `overlap` (a channel with history next to a held
- * channel covering it, or covered by it), `rewind` (a channel already on the
- * stream wanted from an older point), the control call's answer (`not_found`
+ * channel covering it, or covered by it), the control call's answer (`not_found`
  * 404, `unsupported` 405/501: later changes reconnect without trying,
  * `unauthorized` 401, `forbidden` 403, `rejected` other 4xx, `gateway_error`
  * 5xx/408/429), `network` (no answer) or `timeout` (none within 10 s).
@@ -81,7 +80,6 @@ export type ChannelChangeMode = 'live' | 'reconnect';
 export type ChannelChangeFallback =
   | 'no_secret'
   | 'overlap'
-  | 'rewind'
   | 'not_found'
   | 'unsupported'
   | 'unauthorized'

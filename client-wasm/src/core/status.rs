@@ -103,9 +103,6 @@ pub enum Fallback {
     /// covers) stays on the stream: the gateway would not repeat what the
     /// stream already carried, so only a new stream brings it all.
     Overlap,
-    /// A subscription wants a channel already on the stream from an older
-    /// point than the stream carries it.
-    Rewind,
     /// 404: the stream is gone (ended, or its node is).
     NotFound,
     /// 405 or 501: the gateway (or a proxy) has no control endpoint; later
@@ -130,7 +127,6 @@ impl Fallback {
         match self {
             Fallback::NoSecret => "no_secret",
             Fallback::Overlap => "overlap",
-            Fallback::Rewind => "rewind",
             Fallback::NotFound => "not_found",
             Fallback::Unsupported => "unsupported",
             Fallback::Unauthorized => "unauthorized",

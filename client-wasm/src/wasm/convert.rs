@@ -113,7 +113,7 @@ export interface ConnectionStatus {
 export type ChannelChangeMode = "live" | "reconnect";
 
 export type ChannelChangeFallback =
-  | "no_secret" | "overlap" | "rewind" | "not_found" | "unsupported" | "unauthorized"
+  | "no_secret" | "overlap" | "not_found" | "unsupported" | "unauthorized"
   | "forbidden" | "rejected" | "gateway_error" | "network" | "timeout";
 
 export interface ChannelChangeStats {

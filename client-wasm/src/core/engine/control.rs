@@ -16,6 +16,8 @@
 //!   it) would miss what the stream already carried: a lingering such
 //!   channel is removed first, in a call of its own, and the addition
 //!   follows; a held one makes the change reopen the stream.
+//! - A subscription that wants a channel from an older point than the
+//!   stream carries it makes the channel leave and come back, in two calls.
 //! - Anything but a 2xx reopens the stream, resuming from cursors as
 //!   before ([`Fallback`] says why): a 404 (the stream is gone), 405/501
 //!   (no endpoint: later changes reopen without trying), 403 (the new
@@ -156,16 +158,17 @@ impl<P: Clone> Engine<P> {
     }
 
     fn try_live(&mut self, now: u64) -> Result<(), Fallback> {
-        if self.rewind {
-            return Err(Fallback::Rewind);
-        }
         if self.live.unsupported {
             return Err(Fallback::Unsupported);
         }
         if self.live.handle.is_none() {
             return Err(Fallback::NoSecret);
         }
-        let change = self.plan()?;
+        let change = if self.rewind {
+            self.rewind_plan()
+        } else {
+            self.plan()?
+        };
         if change.add.is_empty() && change.remove.is_empty() {
             return Ok(());
         }
@@ -242,6 +245,31 @@ impl<P: Clone> Engine<P> {
             }
         }
         Ok(change)
+    }
+
+    /// A subscription wants a channel the stream carries from an older
+    /// point (see `join`): the channel leaves the stream in this call and
+    /// comes back from its holders' point in the next one, taking nothing
+    /// meanwhile (its holders get what they miss from the replay and drop
+    /// what they have).
+    fn rewind_plan(&mut self) -> ChannelChange {
+        self.rewind = false;
+        let mut change = ChannelChange::default();
+        for entry in self.registry.entries_mut() {
+            if entry.rewinding == Some(self.generation) {
+                entry.rewinding = None;
+                entry.awaiting_status = true;
+                if self.streamed.contains(&entry.channel) {
+                    change.remove.push(entry.channel.clone());
+                }
+            }
+        }
+        for channel in &self.streamed {
+            if self.registry.get(channel).is_none() {
+                change.remove.push(channel.clone());
+            }
+        }
+        change
     }
 
     /// Emits the call in flight (again, for its retry).

@@ -564,3 +564,44 @@ fn the_body_is_the_contracts_json() {
         })
     );
 }
+
+#[test]
+fn a_subscription_behind_the_stream_makes_its_channel_leave_and_come_back() {
+    let (mut e, wf9) = live_on_wf9();
+    let o = SubscribeOptions {
+        resume_from: ResumeFrom::After(Cursor::new(Epoch(EPOCH), 5)),
+        ..Default::default()
+    };
+    let late = sub_with(&mut e, "logs:etl:ws1:wf9", o, 100);
+    e.on_timer(125);
+    let effects = e.take_effects();
+    assert!(opens(&effects).is_empty());
+    assert_eq!(
+        calls(&effects),
+        vec![(1, vec![], vec!["logs:etl:ws1:wf9".to_owned()])]
+    );
+    // Still queued on the stream: taken by nobody (the channel comes back).
+    ev(&mut e, "log", &log("logs:etl:ws1:wf9", 13), 126);
+    e.on_channels_answer(1, ok(), 130);
+    assert_eq!(
+        calls(&e.take_effects()),
+        vec![(2, vec![add("logs:etl:ws1:wf9", Some("ab-5"))], vec![])]
+    );
+    ev(
+        &mut e,
+        "status",
+        &status("logs:etl:ws1:wf9", "resumed", Some(5)),
+        131,
+    );
+    for s in 6..=14 {
+        ev(&mut e, "log", &log("logs:etl:ws1:wf9", s), 132);
+    }
+    e.on_channels_answer(2, ok(), 140);
+    assert_eq!(seqs(&e, late), (6..=14).collect::<Vec<_>>());
+    assert_eq!(
+        seqs(&e, wf9),
+        vec![12, 13, 14],
+        "the holder drops what it had"
+    );
+    assert_eq!(e.stats().opens, 1);
+}
