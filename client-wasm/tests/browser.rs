@@ -347,8 +347,18 @@ async fn channels_added_and_removed_mid_stream_lose_nothing() {
         (1..=40).collect::<Vec<u64>>(),
         "no log lost or repeated"
     );
+    // The gateway has the control endpoint: every change went live.
     let opened = event_sources_created() - before;
-    assert!(opened >= 3, "each coalesced change reconnects ({opened})");
+    assert_eq!(opened, 1, "channel changes keep the one EventSource");
+    let changes = get(&c.stats(), "channelChanges");
+    assert_eq!(get_str(&changes, "mode").as_deref(), Some("live"));
+    let live = get(&changes, "live").as_f64().unwrap_or_default();
+    assert!(live >= 3.0, "{live} live changes");
+    assert_eq!(get(&changes, "reopened").as_f64(), Some(0.0));
+    assert_eq!(
+        get_str(&c.status(), "channelChanges").as_deref(),
+        Some("live")
+    );
     let streamed = c.streamed_channels();
     assert!(
         !streamed.iter().any(|s| s.ends_with(":wf3")),
