@@ -171,6 +171,13 @@ pub async fn serve(
         }
     });
     tokio::spawn(housekeeping(state.clone()));
+    if let Some(relay) = state.relay() {
+        tokio::spawn(
+            relay
+                .clone()
+                .run(control::owner_handler(state.clone()), token.clone()),
+        );
+    }
     let settings = server::Settings::from_config(state.config());
     server::serve(
         listener,

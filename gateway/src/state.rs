@@ -18,6 +18,7 @@ use crate::backend::routed::RoutedBackend;
 use crate::backend::Backend;
 use crate::config::Config;
 use crate::control::registry::Registry;
+use crate::control::relay::Relay;
 use crate::limits::{PublishLimiter, StreamLimits};
 use crate::metrics::Metrics;
 use crate::stats::RateWindow;
@@ -42,6 +43,7 @@ struct Inner {
     /// share a store (Redis), so a control call can be routed to it.
     connection_prefix: String,
     streams: Registry,
+    relay: Option<Arc<Relay>>,
     rates: Mutex<RateWindow>,
 }
 
@@ -207,16 +209,26 @@ impl AppState {
             cookie: config.auth_cookie.clone(),
             allow_query_token: config.allow_query_token,
         };
-        let connection_prefix = if config.redis_url.is_some() {
-            // Random per process: short, URL-safe, and never reused by a
-            // restarted node whose old streams are gone.
-            format!("{:08x}.", rand::random::<u32>())
-        } else {
-            "c".to_owned()
+        let (connection_prefix, relay) = match &config.redis_url {
+            Some(url) => {
+                // Random per process: short, URL-safe, and never reused by
+                // a restarted node whose old streams are gone.
+                let tag = format!("{:08x}", rand::random::<u32>());
+                let relay = Relay::new(
+                    url,
+                    &config.redis_key_prefix,
+                    &tag,
+                    Duration::from_millis(config.redis_timeout_ms),
+                )
+                .map_err(ConfigError::Redis)?;
+                (format!("{tag}."), Some(Arc::new(relay)))
+            }
+            None => ("c".to_owned(), None),
         };
         Ok(AppState(Arc::new(Inner {
             connection_prefix,
             streams: Registry::default(),
+            relay,
             node: config.node_name(),
             tokens: ServiceTokens::new(service_tokens),
             admin,
@@ -291,6 +303,11 @@ impl AppState {
     /// The prefix of this node's connection ids.
     pub fn connection_prefix(&self) -> &str {
         &self.0.connection_prefix
+    }
+
+    /// The relay of channel changes between nodes (Redis backend only).
+    pub fn relay(&self) -> Option<&Arc<Relay>> {
+        self.0.relay.as_ref()
     }
 
     /// This node's open streams.

@@ -45,76 +45,13 @@ async fn jwt_gateway() -> TestGateway {
     .await
 }
 
-fn stream_query(channels: &[&str]) -> String {
-    format!("channels={MARK},{}", channels.join(","))
-}
-
-/// Opens an anonymous stream on `channels` (plus the marker channel) and
-/// reads its statuses.
-async fn open(gw: &TestGateway, channels: &[&str]) -> Controlled {
-    let mut stream = open_controlled(gw, gw.stream_request(&stream_query(channels))).await;
-    for _ in 0..=channels.len() {
-        assert!(matches!(stream.next().await, Ev::Status(_)));
-    }
-    stream
-}
-
-/// Reads events for `wait` more: on Redis, logs of other families may
-/// still be on their way when the final marker arrives.
-async fn settle(stream: &mut Controlled) {
-    let wait = if on_redis() { 500 } else { 50 };
-    let _ = stream.ended_within(Duration::from_millis(wait)).await;
-}
-
-/// Runs `changes` on a stream opened on `initial` while `publishing` is
-/// published to, a marker after each, and checks the model.
-async fn run_changes(gw: &TestGateway, initial: &[&str], publishing: &[&str], steps: &[Value]) {
-    let mut stream = open(gw, initial).await;
-    let publisher = Publisher::start(gw, publishing, Duration::from_millis(2));
-    mark(gw, 0).await;
-    stream.until_mark(0).await;
-    let mut changes = Vec::new();
-    for (n, body) in steps.iter().enumerate() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let (status, answer) = change(gw, &stream.id, &stream.secret, body, None).await;
-        assert_eq!(status, 200, "{answer}");
-        changes.push(change_of(body, &answer));
-        mark(gw, n as u64 + 1).await;
-        stream.until_mark(n as u64 + 1).await;
-    }
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let published = publisher.stop().await;
-    let last = steps.len() as u64 + 1;
-    mark(gw, last).await;
-    stream.until_mark(last).await;
-    settle(&mut stream).await;
-    check_model(&stream.taken, &changes, &published, true);
-}
-
-/// What the model needs of a change: its removals and the channels it
-/// added (answered with a status that is not denied).
-fn change_of(body: &Value, answer: &Value) -> Change {
-    let remove = body["remove"]
-        .as_array()
-        .map(|a| a.iter().map(|c| c.as_str().unwrap().to_owned()).collect())
-        .unwrap_or_default();
-    let added = answer["statuses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["status"] != "denied")
-        .map(|s| s["channel"].as_str().unwrap().to_owned())
-        .collect();
-    Change { remove, added }
-}
-
 const WF: [&str; 3] = ["logs:etl:ws1:wf1", "logs:etl:ws1:wf2", "logs:etl:ws1:wf3"];
 
 #[tokio::test]
 async fn adds_and_removes_under_publishing_deliver_each_log_once() {
     let gw = TestGateway::start().await;
     run_changes(
-        &gw,
+        &[&gw],
         &[WF[0]],
         &[WF[0], WF[1], WF[2], "logs:faas:ws1:f1"],
         &[
@@ -133,7 +70,7 @@ async fn adds_and_removes_under_publishing_deliver_each_log_once() {
 async fn a_service_level_channel_over_its_resources_and_back_repeats_nothing() {
     let gw = TestGateway::start().await;
     run_changes(
-        &gw,
+        &[&gw],
         &[WF[0]],
         &[WF[0], WF[1], WF[2]],
         &[
@@ -589,7 +526,7 @@ async fn random_change_sequences_keep_every_stream_exact() {
             steps.push(body);
         }
         run_changes(
-            &gw,
+            &[&gw],
             &initial,
             &[
                 "logs:etl:ws1:wf1",

@@ -12,10 +12,16 @@
 //! already brought; removals follow. The answer comes once the change is in
 //! effect on the stream.
 //!
+//! A stream held by another node (the Redis backend; the connection id
+//! names its node) is changed there: the call is authenticated here and
+//! forwarded with the caller's identity and grants over [`relay`]; the
+//! owner checks the secret and the identity and answers.
+//!
 //! [`registry`] finds the stream; [`secret`] makes and checks secrets;
 //! [`request`] parses and bounds the body.
 
 pub mod registry;
+pub mod relay;
 pub mod request;
 pub mod secret;
 
@@ -23,7 +29,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use logs_sse_protocol::{Channel, ChannelStatus, ResumeFrom, StatusKind, EVENT_STATUS};
@@ -31,7 +37,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use self::registry::{Identity, StreamHandle};
+use self::relay::{Caller, Forwarded, Handler, RelayError, Reply};
 use self::request::{ChangeRequest, ControlBody};
+use crate::auth::grants::{Grants, Pattern};
+use crate::auth::subscriber::Principal;
 use crate::error::{AppError, ErrorBody};
 use crate::frame::event_frame;
 use crate::state::AppState;
@@ -95,16 +104,19 @@ pub async fn change(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let result = handle(&state, &connection_id, &headers, body).await;
-    let outcome = match &result {
-        Ok(_) => "ok",
-        Err(error) => error.code(),
+    let (outcome, response) = match handle(&state, &connection_id, &headers, body).await {
+        Ok(Answer::Local(answer)) => ("ok", Json(answer).into_response()),
+        Ok(Answer::Forwarded(reply)) => (known_code(&reply), reply_response(reply)),
+        Err(error) => (error.code(), error.into_response()),
     };
     state.metrics().record_control(outcome);
-    match result {
-        Ok(answer) => Json(answer).into_response(),
-        Err(error) => error.into_response(),
-    }
+    response
+}
+
+/// A change applied here, or the answer of the node holding the stream.
+enum Answer {
+    Local(ChangeResponse),
+    Forwarded(Reply),
 }
 
 async fn handle(
@@ -112,7 +124,7 @@ async fn handle(
     connection_id: &str,
     headers: &HeaderMap,
     body: Body,
-) -> Result<ChangeResponse, AppError> {
+) -> Result<Answer, AppError> {
     let config = state.config();
     require_json(headers)?;
     let limit = config.max_body_bytes;
@@ -132,18 +144,43 @@ async fn handle(
     }
     // Tokens in the URL are not accepted here: the query is ignored.
     let principal = state.subscribers().authenticate(headers, None)?;
-    let handle = state
-        .streams()
-        .get(connection_id)
-        .ok_or_else(unknown_stream)?;
     let presented = headers
         .get(SECRET_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    match state.streams().get(connection_id) {
+        Some(handle) => {
+            let identity = Identity::of(&principal);
+            authorize_and_apply(
+                state,
+                &handle,
+                presented,
+                &identity,
+                &principal.grants,
+                change,
+            )
+            .await
+            .map(Answer::Local)
+        }
+        None => forward(state, connection_id, presented, &principal, change)
+            .await
+            .map(Answer::Forwarded),
+    }
+}
+
+/// Checks the secret and the identity, then applies the change.
+async fn authorize_and_apply(
+    state: &AppState,
+    handle: &Arc<StreamHandle>,
+    presented: &str,
+    identity: &Identity,
+    grants: &Grants,
+    change: ChangeRequest,
+) -> Result<ChangeResponse, AppError> {
     // Both checks always run: the answer and its timing say nothing of
     // which one failed.
     let secret_ok = secret::matches(&handle.secret, presented);
-    let identity_ok = Identity::of(&principal) == handle.identity;
+    let identity_ok = *identity == handle.identity;
     if !(secret_ok && identity_ok) {
         return Err(AppError::Forbidden {
             code: "stream_forbidden",
@@ -152,7 +189,188 @@ async fn handle(
                     .into(),
         });
     }
-    apply(state, &handle, &principal, change).await
+    apply(state, handle, grants, change).await
+}
+
+/// Sends a change for a stream this node does not hold to the node its
+/// connection id names.
+async fn forward(
+    state: &AppState,
+    connection_id: &str,
+    presented: &str,
+    principal: &Principal,
+    change: ChangeRequest,
+) -> Result<Reply, AppError> {
+    let Some(relay) = state.relay() else {
+        return Err(unknown_stream());
+    };
+    let tag = connection_id
+        .split_once('.')
+        .map(|(tag, _)| tag)
+        .filter(|tag| {
+            tag.len() == 8
+                && tag.bytes().all(|b| b.is_ascii_hexdigit())
+                && state.connection_prefix() != format!("{tag}.")
+        })
+        .ok_or_else(unknown_stream)?;
+    let call = Forwarded {
+        connection_id: connection_id.to_owned(),
+        secret: presented.to_owned(),
+        caller: caller_of(principal),
+        add: change
+            .add
+            .iter()
+            .map(|(c, since)| (c.to_string(), since.since_text()))
+            .collect(),
+        remove: change.remove.iter().map(ToString::to_string).collect(),
+    };
+    let metrics = state.metrics();
+    let started = std::time::Instant::now();
+    let result = relay.forward(tag, call).await;
+    metrics
+        .stream_control_forward_seconds
+        .observe(started.elapsed().as_secs_f64());
+    let outcome = match &result {
+        Ok(_) => "answered",
+        Err(RelayError::NodeGone) => "node_gone",
+        Err(RelayError::NoReply) => "no_reply",
+        Err(RelayError::Unavailable(_)) => "unavailable",
+    };
+    metrics
+        .stream_control_forwarded
+        .get_or_create(&[("outcome", outcome)])
+        .inc();
+    result.map_err(|error| match error {
+        RelayError::NodeGone => unknown_stream(),
+        RelayError::NoReply => AppError::Unavailable {
+            code: "stream_unreachable",
+            message: format!("{error}; retry shortly or open a new stream"),
+        },
+        RelayError::Unavailable(_) => AppError::Unavailable {
+            code: "backend_unavailable",
+            message: format!("{error}; retry shortly"),
+        },
+    })
+}
+
+fn caller_of(principal: &Principal) -> Caller {
+    Caller {
+        anonymous: principal.expires_at.is_none(),
+        user: principal.user.clone(),
+        patterns: match &principal.grants {
+            Grants::Everything => None,
+            Grants::Patterns(patterns) => Some(patterns.iter().map(ToString::to_string).collect()),
+        },
+    }
+}
+
+/// The identity and grants a forwarded call carries.
+fn from_caller(caller: &Caller) -> Option<(Identity, Grants)> {
+    let grants = match &caller.patterns {
+        None => Grants::Everything,
+        Some(patterns) => Grants::Patterns(
+            patterns
+                .iter()
+                .map(|p| Pattern::parse(p).ok())
+                .collect::<Option<Vec<_>>>()?,
+        ),
+    };
+    let identity = match (&caller.user, caller.anonymous) {
+        (_, true) => Identity::Anonymous,
+        (Some(user), false) => Identity::Subject(user.clone()),
+        (None, false) => Identity::Unnamed(grants.clone()),
+    };
+    Some((identity, grants))
+}
+
+/// The handler of changes forwarded to this node by others.
+pub fn owner_handler(state: AppState) -> Handler {
+    Arc::new(move |call: Forwarded| {
+        let state = state.clone();
+        Box::pin(async move {
+            let result = serve_forwarded(&state, call).await;
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(error) => error.code(),
+            };
+            state.metrics().record_control(outcome);
+            match result {
+                Ok(answer) => Reply {
+                    status: 200,
+                    retry_after: None,
+                    body: serde_json::to_value(answer).unwrap_or_default(),
+                },
+                Err(error) => Reply {
+                    status: error.status().as_u16(),
+                    retry_after: error.retry_after(),
+                    body: serde_json::json!({"error": {"code": error.code(), "message": error.to_string()}}),
+                },
+            }
+        })
+    })
+}
+
+async fn serve_forwarded(state: &AppState, call: Forwarded) -> Result<ChangeResponse, AppError> {
+    if state.shutdown_token().is_cancelled() {
+        return Err(AppError::shutting_down());
+    }
+    let handle = state
+        .streams()
+        .get(&call.connection_id)
+        .ok_or_else(unknown_stream)?;
+    let (identity, grants) = from_caller(&call.caller)
+        .ok_or_else(|| AppError::Internal("a forwarded call carried unreadable grants".into()))?;
+    // The receiving node parsed and bounded the change; parse it again
+    // rather than trust the wire.
+    let body = serde_json::json!({
+        "add": call.add.iter().map(|(channel, since)| match since {
+            Some(since) => serde_json::json!({"channel": channel, "since": since}),
+            None => serde_json::json!({"channel": channel}),
+        }).collect::<Vec<_>>(),
+        "remove": call.remove,
+    });
+    let change = ChangeRequest::parse(
+        body.to_string().as_bytes(),
+        state.config().max_channels_per_stream as usize,
+    )?;
+    authorize_and_apply(state, &handle, &call.secret, &identity, &grants, change).await
+}
+
+/// The metric label of a forwarded answer: its code, if it is one this
+/// endpoint answers.
+fn known_code(reply: &Reply) -> &'static str {
+    const CODES: [&str; 14] = [
+        "invalid_body",
+        "invalid_channel",
+        "invalid_since",
+        "invalid_cursor",
+        "too_many_channels",
+        "stream_forbidden",
+        "forbidden_channels",
+        "unknown_stream",
+        "shutting_down",
+        "backend_unavailable",
+        "stream_unreachable",
+        "missing_token",
+        "invalid_token",
+        "internal",
+    ];
+    if reply.status == 200 {
+        return "ok";
+    }
+    let code = reply.body["error"]["code"].as_str().unwrap_or_default();
+    CODES.into_iter().find(|c| *c == code).unwrap_or("other")
+}
+
+fn reply_response(reply: Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut response = (status, Json(reply.body)).into_response();
+    if let Some(secs) = reply.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
 }
 
 fn unknown_stream() -> AppError {
@@ -186,7 +404,7 @@ fn require_json(headers: &HeaderMap) -> Result<(), AppError> {
 async fn apply(
     state: &AppState,
     handle: &Arc<StreamHandle>,
-    principal: &crate::auth::subscriber::Principal,
+    grants: &Grants,
     change: ChangeRequest,
 ) -> Result<ChangeResponse, AppError> {
     let config = state.config();
@@ -211,7 +429,7 @@ async fn apply(
                 statuses.push(Some(current.clone()));
                 continue;
             }
-            match principal.grants.denial(&channel) {
+            match grants.denial(&channel) {
                 None => {
                     statuses.push(None);
                     to_add.push((index, channel, since));

@@ -422,3 +422,75 @@ pub fn check_model(events: &[Ev], changes: &[Change], published: &[Published], o
         }
     }
 }
+
+pub fn stream_query(channels: &[&str]) -> String {
+    format!("channels={MARK},{}", channels.join(","))
+}
+
+/// Opens an anonymous stream on `channels` (plus the marker channel) and
+/// reads its statuses.
+pub async fn open(gw: &TestGateway, channels: &[&str]) -> Controlled {
+    let mut stream = open_controlled(gw, gw.stream_request(&stream_query(channels))).await;
+    for _ in 0..=channels.len() {
+        assert!(matches!(stream.next().await, Ev::Status(_)));
+    }
+    stream
+}
+
+/// Reads events for `wait` more: on Redis, logs of other families may
+/// still be on their way when the final marker arrives.
+pub async fn settle(stream: &mut Controlled) {
+    let wait = if on_redis() { 500 } else { 50 };
+    let _ = stream.ended_within(Duration::from_millis(wait)).await;
+}
+
+/// Runs `steps` on a stream opened on `initial` on the first of `nodes`
+/// while `publishing` is published to through the last, each change sent
+/// to the next node in turn and followed by a marker, then checks the
+/// model.
+pub async fn run_changes(
+    nodes: &[&TestGateway],
+    initial: &[&str],
+    publishing: &[&str],
+    steps: &[Value],
+) {
+    let gw = *nodes.last().unwrap();
+    let mut stream = open(nodes[0], initial).await;
+    let publisher = Publisher::start(gw, publishing, Duration::from_millis(2));
+    mark(gw, 0).await;
+    stream.until_mark(0).await;
+    let mut changes = Vec::new();
+    for (n, body) in steps.iter().enumerate() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let target = nodes[n % nodes.len()];
+        let (status, answer) = change(target, &stream.id, &stream.secret, body, None).await;
+        assert_eq!(status, 200, "{answer}");
+        changes.push(change_of(body, &answer));
+        mark(gw, n as u64 + 1).await;
+        stream.until_mark(n as u64 + 1).await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let published = publisher.stop().await;
+    let last = steps.len() as u64 + 1;
+    mark(gw, last).await;
+    stream.until_mark(last).await;
+    settle(&mut stream).await;
+    check_model(&stream.taken, &changes, &published, true);
+}
+
+/// What the model needs of a change: its removals and the channels it
+/// added (answered with a status that is not denied).
+pub fn change_of(body: &Value, answer: &Value) -> Change {
+    let remove = body["remove"]
+        .as_array()
+        .map(|a| a.iter().map(|c| c.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default();
+    let added = answer["statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] != "denied")
+        .map(|s| s["channel"].as_str().unwrap().to_owned())
+        .collect();
+    Change { remove, added }
+}
