@@ -164,11 +164,14 @@ impl<P: Clone> Engine<P> {
         if self.live.handle.is_none() {
             return Err(Fallback::NoSecret);
         }
-        let change = if self.rewind {
-            self.rewind_plan()
-        } else {
-            self.plan()?
-        };
+        let mut change = ChannelChange::default();
+        if self.rewind {
+            change = self.rewind_plan();
+        }
+        // Nothing to rewind on the stream: the usual plan.
+        if change.remove.is_empty() {
+            change = self.plan()?;
+        }
         if change.add.is_empty() && change.remove.is_empty() {
             return Ok(());
         }

@@ -605,3 +605,29 @@ fn a_subscription_behind_the_stream_makes_its_channel_leave_and_come_back() {
     );
     assert_eq!(e.stats().opens, 1);
 }
+
+#[test]
+fn a_rewind_of_a_channel_not_yet_on_the_stream_is_a_plain_addition() {
+    let (mut e, _) = live_on_wf9();
+    let first = sub(&mut e, "logs:faas:ws1:f5", 100);
+    // Joins before the channel reached the stream, with a point of its own.
+    let o = SubscribeOptions {
+        resume_from: ResumeFrom::After(Cursor::new(Epoch(EPOCH), 3)),
+        ..Default::default()
+    };
+    let second = sub_with(&mut e, "logs:faas:ws1:f5", o, 110);
+    e.on_timer(125);
+    assert_eq!(
+        calls(&e.take_effects()),
+        vec![(1, vec![add("logs:faas:ws1:f5", Some("ab-3"))], vec![])]
+    );
+    ev(
+        &mut e,
+        "status",
+        &status("logs:faas:ws1:f5", "resumed", Some(3)),
+        130,
+    );
+    ev(&mut e, "log", &log("logs:faas:ws1:f5", 4), 131);
+    assert_eq!(seqs(&e, first), vec![4]);
+    assert_eq!(seqs(&e, second), vec![4]);
+}
