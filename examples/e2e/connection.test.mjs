@@ -45,6 +45,8 @@ test('moving between the pages and the all-services view keeps one EventSource a
     assert.equal(counted.created, 1, `the page's first EventSource still, on ${route}`);
     assert.equal(s.connections, 1, `the gateway sees one stream on ${route}`);
   }
+  const shell = await page.locator('[data-testid="stream-status"]').getAttribute('data-channel-changes');
+  assert.equal(shell, 'live', 'the shell says channel changes are live');
   // Each page's channels joined the same stream, opened once.
   const { urls } = await eventSources(page);
   assert.ok(urls.every((url) => url.startsWith(`${gateway.url}/api/logs/stream?`)), 'every stream went to the gateway');
