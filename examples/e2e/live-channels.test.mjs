@@ -173,30 +173,35 @@ test('a control endpoint answering 404, or failing at the network, makes the cli
       route.fulfill({ status: 404, contentType: 'application/json', body: '{"error":{"code":"unknown_stream","message":"no such stream"}}' }));
     await go(page, '/faas/logs', ws);
     await waitLive(page, 'faas');
-    await eventually(() => eventSources(page), (c) => c.created === 2, 'a new stream after the 404');
+    // (A lingering channel leaving meanwhile is a change too: maybe more.)
+    await eventually(() => eventSources(page), (c) => c.created >= 2, 'a new stream after the 404');
     await checkViews(page, ['faas'], publisher, 'after the 404');
 
     await page.unroute('**/api/logs/stream/*/channels');
     await page.route('**/api/logs/stream/*/channels', (route) => route.abort('failed'));
+    const before = (await eventSources(page)).created;
     await go(page, '/functions/logs', ws);
     await waitLive(page, 'functions');
-    await eventually(() => eventSources(page), (c) => c.created === 3, 'a new stream after the network failure');
+    await eventually(() => eventSources(page), (c) => c.created > before, 'a new stream after the network failure');
     await checkViews(page, ['functions'], publisher, 'after the network failure');
 
     // The endpoint works again: back to live changes, the stream stays (after
     // the ETL channel lingered out, so that coming back is a change).
     await page.unroute('**/api/logs/stream/*/channels');
     await sleep(1_700);
+    const reopened = (await eventSources(page)).created;
     await go(page, '/indata/logs', ws);
     await waitLive(page, 'indata');
     await publisher.stop();
     await checkViews(page, ['indata'], publisher, 'back with the endpoint working');
     const changes = await channelChanges(page);
     const statuses = changes.map((c) => c.status);
-    console.log(`fallback: answers ${statuses.join(', ')}; EventSources constructed ${(await eventSources(page)).created}`);
+    const created = (await eventSources(page)).created;
+    console.log(`fallback: answers ${statuses.join(', ')}; EventSources constructed ${created}`);
     assert.ok(statuses.includes(404) && statuses.includes(0), `a 404 and a network failure were seen: ${statuses}`);
     assert.equal(statuses.at(-1), 200, 'the last change went live');
-    assert.equal((await eventSources(page)).created, 3, 'no stream reopened once the endpoint answered again');
+    assert.ok(created >= 3, `a stream reopened after each failure (${created})`);
+    assert.equal(created, reopened, 'no stream reopened once the endpoint answered again');
   } finally {
     await publisher.stop();
     await page.context().close();
