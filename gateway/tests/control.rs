@@ -293,6 +293,38 @@ async fn strangers_bad_bodies_and_limits_are_refused_and_change_nothing() {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
+    let response = gw
+        .http
+        .post(gw.url(&format!("/api/logs/stream/{id}/channels")))
+        .header("x-stream-secret", &secret)
+        .bearer_auth(&alice)
+        .header("content-type", "application/json")
+        .body(format!("{{\"remove\": [\"{}\"]}}", "x".repeat(1024 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let metrics = gw
+        .http
+        .get(gw.url("/metrics"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "logs_sse_stream_control_total{outcome=\"stream_forbidden\"} 3",
+        "logs_sse_stream_control_total{outcome=\"unknown_stream\"} 1",
+        "logs_sse_stream_control_total{outcome=\"body_too_large\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    assert!(
+        !metrics.contains(&secret),
+        "the secret stays out of metrics"
+    );
     // Nothing changed: the stream still carries only wf1.
     gw.publish_etl("ws1", "wf2", json!({"n": 1})).await;
     gw.publish_etl("ws1", "wf1", json!({"n": 2})).await;
