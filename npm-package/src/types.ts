@@ -188,7 +188,7 @@ export interface ClientTuning {
   healthyAfterMs?: number;
   /** A channel stays on the stream this long after its last unsubscribe, ms. Default 1500. */
   lingerMs?: number;
-  /** Channel changes closer together than this share one reconnect, ms. Default 25. */
+  /** Channel changes closer together than this share one control call (or reconnect), ms. Default 25. */
   coalesceMs?: number;
   /** Subscriptions per page client. Default 256. */
   maxSubscriptions?: number;

@@ -24,7 +24,7 @@ export interface ClientOptions {
   healthyAfterMs?: number;
   /** How long a channel stays on the stream after its last unsubscribe, ms. Default 1500. */
   lingerMs?: number;
-  /** Channel changes closer together than this share one reconnect, ms. Default 25. */
+  /** Channel changes closer together than this share one control call (or reconnect), ms. Default 25. */
   coalesceMs?: number;
   /** Most subscriptions. Default 256. */
   maxSubscriptions?: number;
