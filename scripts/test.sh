@@ -72,9 +72,9 @@ suite_rust() {
   # The terminal client's TLS build (a feature, kept out of workspace builds).
   cargo clippy --locked -p logs-sse-cli --all-targets --features tls -- -D warnings || return 1
   cargo test --workspace --locked || return 1
-  # The stream and auth suites again, each test gateway on a redis-server of
+  # The stream, auth and control suites again, each test gateway on a redis-server of
   # its own (the memory-specific history model of backfill.rs stays out).
-  LOGS_SSE_TEST_BACKEND=redis cargo test --locked -p logs-sse-gateway --test stream --test auth
+  LOGS_SSE_TEST_BACKEND=redis cargo test --locked -p logs-sse-gateway --test stream --test auth --test control
 }
 
 suite_fuzz() {

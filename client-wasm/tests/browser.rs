@@ -347,8 +347,18 @@ async fn channels_added_and_removed_mid_stream_lose_nothing() {
         (1..=40).collect::<Vec<u64>>(),
         "no log lost or repeated"
     );
+    // The gateway has the control endpoint: every change went live.
     let opened = event_sources_created() - before;
-    assert!(opened >= 3, "each coalesced change reconnects ({opened})");
+    assert_eq!(opened, 1, "channel changes keep the one EventSource");
+    let changes = get(&c.stats(), "channelChanges");
+    assert_eq!(get_str(&changes, "mode").as_deref(), Some("live"));
+    let live = get(&changes, "live").as_f64().unwrap_or_default();
+    assert!(live >= 3.0, "{live} live changes");
+    assert_eq!(get(&changes, "reopened").as_f64(), Some(0.0));
+    assert_eq!(
+        get_str(&c.status(), "channelChanges").as_deref(),
+        Some("live")
+    );
     let streamed = c.streamed_channels();
     assert!(
         !streamed.iter().any(|s| s.ends_with(":wf3")),
@@ -1010,4 +1020,44 @@ async fn forbidden_streams_fail_and_denied_channels_are_reported_alone() {
     assert_eq!(ns(&allowed), vec![3, 4]);
     assert!(ns(&denied).is_empty());
     c.close().unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_stream_opened_with_a_jwt_changes_its_channels_live_with_the_same_token() {
+    let Some((url, gw, ctl)) = auth_urls() else {
+        return;
+    };
+    let ws = unique("ws");
+    let getter = token_getter(
+        ctl,
+        &format!("sub=carol&ttl=60&workspaces={ws}"),
+        "__liveTokenCalls",
+    );
+    let before = event_sources_created();
+    let c = token_client(&url, &getter);
+    let r = Recorder::new();
+    let a = c
+        .subscribe(&format!("logs:etl:{ws}:wf1"), None, r.update())
+        .unwrap();
+    wait_for("subscribed", 5_000, || {
+        a.channel_status().as_deref() == Some("subscribed")
+    })
+    .await;
+    // Added on the open stream: the call carries `Authorization: Bearer`
+    // (the stream got the token in its URL); the gateway must see one
+    // subscriber in both.
+    let b = c
+        .subscribe(&format!("logs:faas:{ws}:f1"), None, r.update())
+        .unwrap();
+    wait_for("the added channel's status", 5_000, || {
+        b.channel_status().as_deref() == Some("subscribed")
+    })
+    .await;
+    publish_to(gw, &ws, "wf1", 1..=3).await;
+    wait_for("3 logs", 5_000, || ns(&a).len() == 3).await;
+    let changes = get(&c.stats(), "channelChanges");
+    assert_eq!(get(&changes, "live").as_f64(), Some(1.0), "{changes:?}");
+    assert_eq!(get(&changes, "reopened").as_f64(), Some(0.0), "{changes:?}");
+    assert_eq!(event_sources_created() - before, 1);
+    assert_eq!(calls("__liveTokenCalls"), 1, "the stream's token, reused");
 }

@@ -29,9 +29,10 @@ export function uniqueWorkspace(prefix = 'ws') {
 
 /** The gateway binary, started and stopped by the test; restarts keep the port. */
 export class Gateway {
-  /** `staticDir` replaces the demo app; `serviceTokens` (`SERVICES=TOKEN`) replace TOKENS. */
-  constructor(name, { staticDir = APP_DIST, serviceTokens = null } = {}) {
+  /** `staticDir` replaces the demo app; `serviceTokens` (`SERVICES=TOKEN`) replace TOKENS; `args` are more flags. */
+  constructor(name, { staticDir = APP_DIST, serviceTokens = null, args = [] } = {}) {
     this.name = name;
+    this.extraArgs = args;
     this.staticDir = staticDir;
     this.serviceTokens = serviceTokens ?? Object.entries(TOKENS).map(([service, token]) => `${service}=${token}`);
     this.port = 0;
@@ -47,6 +48,7 @@ export class Gateway {
       '--allow-anonymous',
       '--admin-token', ADMIN_TOKEN,
       ...this.serviceTokens.flatMap((grant) => ['--service-token', grant]),
+      ...this.extraArgs,
     ];
     const child = spawn(GATEWAY_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
@@ -131,11 +133,20 @@ export async function launchBrowser() {
   });
 }
 
-/** Runs before any page script: counts EventSource constructions and open ones (and the peak), records long tasks. */
+/**
+ * Runs before any page script: counts EventSource constructions and open ones
+ * (and the peak), records each stream opened and each channel change POSTed
+ * to a stream's control endpoint in `__streamLog` (in the order sent, with
+ * their answer's status), timestamps the first `log` event mentioning a
+ * watched channel (`__watch`), records long tasks.
+ */
 const INSTRUMENT = `(() => {
   const Original = window.EventSource;
   const counter = { created: 0, open: 0, maxOpen: 0, urls: [] };
   window.__eventSources = counter;
+  const streamLog = [];
+  window.__streamLog = streamLog;
+  window.__watch = null;
   class CountingEventSource extends Original {
     constructor(url, init) {
       super(url, init);
@@ -143,12 +154,41 @@ const INSTRUMENT = `(() => {
       counter.open += 1;
       counter.maxOpen = Math.max(counter.maxOpen, counter.open);
       counter.urls.push(String(url));
+      streamLog.push({ kind: 'open', url: String(url), at: performance.now() });
       let closed = false;
       const close = this.close.bind(this);
       this.close = () => { if (!closed) { closed = true; counter.open -= 1; } close(); };
     }
+    addEventListener(type, listener, options) {
+      if (type === 'log') {
+        const inner = listener;
+        listener = function (event) {
+          const w = window.__watch;
+          if (w !== null && w.at === null && event.data.includes(w.channel)) w.at = performance.now();
+          return inner.call(this, event);
+        };
+      }
+      return super.addEventListener(type, listener, options);
+    }
   }
   window.EventSource = CountingEventSource;
+  const originalFetch = window.fetch.bind(window);
+  window.fetch = async (input, init) => {
+    const url = String(input instanceof Request ? input.url : input);
+    if ((init?.method ?? 'GET') !== 'POST' || !new URL(url, location.href).pathname.endsWith('/channels')) return originalFetch(input, init);
+    const entry = { kind: 'change', url, body: JSON.parse(init.body), at: performance.now(), status: null, answeredAt: null };
+    streamLog.push(entry);
+    try {
+      const response = await originalFetch(input, init);
+      entry.status = response.status;
+      return response;
+    } catch (error) {
+      entry.status = 0;
+      throw error;
+    } finally {
+      entry.answeredAt = performance.now();
+    }
+  };
   window.__longTasks = [];
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) window.__longTasks.push({ start: e.startTime, duration: e.duration });
@@ -172,6 +212,34 @@ export async function newPage(browserOrContext, { viewport = { width: 1440, heig
 
 export function eventSources(page) {
   return page.evaluate(() => window.__eventSources);
+}
+
+/** The stream's channel changes POSTed so far (see INSTRUMENT). */
+export function channelChanges(page) {
+  return page.evaluate(() => window.__streamLog.filter((e) => e.kind === 'change'));
+}
+
+/**
+ * The channels the page's stream carries now, each with the `since` it
+ * started from (null: live): the newest stream's URL, then every change
+ * the gateway accepted after it.
+ */
+export async function streamState(page) {
+  const log = await page.evaluate(() => window.__streamLog);
+  let channels = new Map();
+  for (const e of log) {
+    if (e.kind === 'open') {
+      const url = new URL(e.url);
+      const since = new Map(
+        (url.searchParams.get('since') ?? '').split(',').filter(Boolean).map((s) => [s.slice(0, s.indexOf('@')), s.slice(s.indexOf('@') + 1)]),
+      );
+      channels = new Map((url.searchParams.get('channels') ?? '').split(',').filter(Boolean).map((c) => [c, since.get(c) ?? null]));
+    } else if (e.status >= 200 && e.status < 300) {
+      for (const c of e.body.remove ?? []) channels.delete(c);
+      for (const a of e.body.add ?? []) channels.set(a.channel, a.since ?? null);
+    }
+  }
+  return channels;
 }
 
 /** A pane's state as the app exposes it on window.__datashopDemo (the list itself is virtualized). */

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  Gateway, eventually, launchBrowser, lines, newPage, pane, publish, range, sleep, uniqueWorkspace, waitLive,
+  Gateway, eventually, launchBrowser, lines, newPage, pane, publish, range, sleep, streamState, uniqueWorkspace, waitLive,
 } from './harness.mjs';
 
 let gateway;
@@ -50,12 +50,8 @@ const records = (page, channel) =>
     return out;
   }, channel);
 
-/** The `since` entry of `channel` in the newest stream URL, or null. */
-const sinceOf = async (page, channel) => {
-  const url = new URL(await page.evaluate(() => window.__eventSources.urls.at(-1)));
-  const entry = (url.searchParams.get('since') ?? '').split(',').find((e) => e.startsWith(`${channel}@`));
-  return entry === undefined ? null : entry.slice(channel.length + 1);
-};
+/** Where `channel` started on the stream (the stream URL's `since` or the live change's), or null. */
+const sinceOf = async (page, channel) => (await streamState(page)).get(channel) ?? null;
 
 const CURSOR = /^[0-9a-f]+-\d+$/;
 
@@ -64,8 +60,8 @@ async function awayAndBack(page, channel, publishWhileAway) {
   await page.click('[data-testid="nav-/faas/logs"]');
   await waitLive(page, 'faas');
   await eventually(
-    () => page.evaluate(() => window.__eventSources.urls.at(-1)),
-    (url) => !url.includes(channel),
+    () => streamState(page),
+    (channels) => !channels.has(channel),
     'the ETL channel to leave the stream (lingerMs is 1500)',
   );
   await publishWhileAway();

@@ -9,10 +9,11 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::state::ConfigError;
 
-const ALLOWED_HEADERS: [HeaderName; 3] = [
+const ALLOWED_HEADERS: [HeaderName; 4] = [
     header::AUTHORIZATION,
     header::CONTENT_TYPE,
     HeaderName::from_static("last-event-id"),
+    HeaderName::from_static(crate::control::SECRET_HEADER),
 ];
 
 /// The CORS layer for the configured origins, or `None` when cross-origin

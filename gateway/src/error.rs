@@ -100,6 +100,17 @@ impl AppError {
         }
     }
 
+    /// Seconds for the `Retry-After` header, when the client should retry.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AppError::TooManyRequests {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            AppError::Unavailable { .. } => Some(1),
+            _ => None,
+        }
+    }
+
     /// The history store cannot be reached: nothing was done, retry.
     pub fn backend_unavailable(error: &crate::backend::StoreError) -> Self {
         AppError::Unavailable {
@@ -140,13 +151,7 @@ impl From<crate::backend::StoreError> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let retry_after = match &self {
-            AppError::TooManyRequests {
-                retry_after_secs, ..
-            } => Some(*retry_after_secs),
-            AppError::Unavailable { .. } => Some(1),
-            _ => None,
-        };
+        let retry_after = self.retry_after();
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }

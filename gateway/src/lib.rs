@@ -12,6 +12,8 @@
 //!   every error without a body (404, 405, …) the JSON error body;
 //!   [`static_files`] serves `--static-dir`, confined to the folder.
 //! - One module per endpoint: [`stream`] (`GET /api/logs/stream`),
+//!   [`control`] (`POST /api/logs/stream/{connectionId}/channels`, with the
+//!   registry of this node's open streams),
 //!   [`publish`] (`POST /api/logs/publish`; the body parser is
 //!   `logs_sse_protocol::publish`), [`health`] (`GET /health`), [`stats`]
 //!   (`GET /admin/logs/stats`, `GET /metrics`), [`openapi`] (`GET /openapi.json`).
@@ -29,6 +31,7 @@
 pub mod auth;
 pub mod backend;
 pub mod config;
+pub mod control;
 pub mod cors;
 pub mod error;
 pub mod fallback;
@@ -72,6 +75,10 @@ pub fn app(state: AppState) -> Router {
     let limits = head_limits(state.config());
     let router = Router::new()
         .route("/api/logs/stream", get(stream::stream))
+        .route(
+            "/api/logs/stream/{connection_id}/channels",
+            post(control::change),
+        )
         .route("/api/logs/publish", post(publish::publish))
         .route("/health", get(health::health))
         .route("/admin/logs/stats", get(stats::stats))
@@ -164,6 +171,13 @@ pub async fn serve(
         }
     });
     tokio::spawn(housekeeping(state.clone()));
+    if let Some(relay) = state.relay() {
+        tokio::spawn(
+            relay
+                .clone()
+                .run(control::owner_handler(state.clone()), token.clone()),
+        );
+    }
     let settings = server::Settings::from_config(state.config());
     server::serve(
         listener,

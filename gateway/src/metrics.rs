@@ -6,7 +6,9 @@
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 /// Every metric the gateway exports.
@@ -38,6 +40,12 @@ pub struct Metrics {
     pub backend_lost_families: Counter,
     pub backend_rtt_micros: Gauge,
     pub backend_up: Gauge,
+    /// Channel changes by outcome: `ok` or the error code answered.
+    pub stream_control: Family<[(&'static str, &'static str); 1], Counter>,
+    /// Channel changes forwarded to the stream's node, by outcome.
+    pub stream_control_forwarded: Family<[(&'static str, &'static str); 1], Counter>,
+    /// Round trip of forwarded channel changes, in seconds.
+    pub stream_control_forward_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -97,6 +105,26 @@ impl Default for Metrics {
             "write_timeouts",
             "Connections dropped because the client accepted no bytes for --write-timeout-secs",
         );
+        let stream_control = Family::<[(&'static str, &'static str); 1], Counter>::default();
+        registry.register(
+            "stream_control",
+            "Channel changes of open streams by outcome (ok or the error code)",
+            stream_control.clone(),
+        );
+        let stream_control_forwarded =
+            Family::<[(&'static str, &'static str); 1], Counter>::default();
+        registry.register(
+            "stream_control_forwarded",
+            "Channel changes forwarded to the node holding the stream, by outcome",
+            stream_control_forwarded.clone(),
+        );
+        // 0.25 ms to about 8 s.
+        let stream_control_forward_seconds = Histogram::new(exponential_buckets(0.00025, 2.0, 16));
+        registry.register(
+            "stream_control_forward_seconds",
+            "Round trip of channel changes forwarded to the node holding the stream",
+            stream_control_forward_seconds.clone(),
+        );
         let mut gauge = |name: &str, help: &str| {
             let metric = Gauge::default();
             registry.register(name, help, metric.clone());
@@ -121,6 +149,9 @@ impl Default for Metrics {
                 "backend_up",
                 "1 while the history store and its feed are reachable",
             ),
+            stream_control,
+            stream_control_forwarded,
+            stream_control_forward_seconds,
             backend_resyncs,
             backend_repaired_logs,
             backend_lost_families,
@@ -157,6 +188,13 @@ fn to_i64(value: usize) -> i64 {
 }
 
 impl Metrics {
+    /// Counts one channel change answered with `outcome`.
+    pub fn record_control(&self, outcome: &'static str) {
+        self.stream_control
+            .get_or_create(&[("outcome", outcome)])
+            .inc();
+    }
+
     /// Copies a node-local history's figures into their gauges (a shared
     /// store, Redis, has none: they stay 0 on every node).
     pub fn set_history_gauges(&self, channels: usize, entries: usize, bytes: usize) {

@@ -10,6 +10,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "Datashop Logs SSE gateway", description = "Services publish logs; browsers stream many channels over one Server-Sent-Events connection."),
     paths(
         crate::stream::stream,
+        crate::control::change,
         crate::publish::publish,
         crate::health::health,
         crate::stats::stats,

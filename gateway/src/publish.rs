@@ -292,7 +292,7 @@ fn respond(cursors: Vec<Accepted>, errors: Vec<Rejected>) -> Response {
 /// Reads the whole body within `limit` bytes, `total` time and at most
 /// `idle` between two chunks, so a publisher that trickles its body cannot
 /// hold a connection and a buffer for long.
-async fn read_body(
+pub(crate) async fn read_body(
     body: Body,
     limit: usize,
     total: Duration,
@@ -337,7 +337,7 @@ async fn read_body(
     }
 }
 
-fn content_length(headers: &HeaderMap) -> Option<usize> {
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<usize> {
     headers
         .get(header::CONTENT_LENGTH)?
         .to_str()

@@ -17,6 +17,8 @@ use crate::backend::redis::{RedisConfig, RedisStore};
 use crate::backend::routed::RoutedBackend;
 use crate::backend::Backend;
 use crate::config::Config;
+use crate::control::registry::Registry;
+use crate::control::relay::Relay;
 use crate::limits::{PublishLimiter, StreamLimits};
 use crate::metrics::Metrics;
 use crate::stats::RateWindow;
@@ -37,6 +39,11 @@ struct Inner {
     shutdown: CancellationToken,
     started: Instant,
     next_connection_id: AtomicU64,
+    /// Prefix of this node's connection ids: names the node when several
+    /// share a store (Redis), so a control call can be routed to it.
+    connection_prefix: String,
+    streams: Registry,
+    relay: Option<Arc<Relay>>,
     rates: Mutex<RateWindow>,
 }
 
@@ -202,7 +209,26 @@ impl AppState {
             cookie: config.auth_cookie.clone(),
             allow_query_token: config.allow_query_token,
         };
+        let (connection_prefix, relay) = match &config.redis_url {
+            Some(url) => {
+                // Random per process: short, URL-safe, and never reused by
+                // a restarted node whose old streams are gone.
+                let tag = format!("{:08x}", rand::random::<u32>());
+                let relay = Relay::new(
+                    url,
+                    &config.redis_key_prefix,
+                    &tag,
+                    Duration::from_millis(config.redis_timeout_ms),
+                )
+                .map_err(ConfigError::Redis)?;
+                (format!("{tag}."), Some(Arc::new(relay)))
+            }
+            None => ("c".to_owned(), None),
+        };
         Ok(AppState(Arc::new(Inner {
+            connection_prefix,
+            streams: Registry::default(),
+            relay,
             node: config.node_name(),
             tokens: ServiceTokens::new(service_tokens),
             admin,
@@ -267,8 +293,26 @@ impl AppState {
         self.0.started
     }
 
-    pub fn next_connection_id(&self) -> u64 {
-        self.0.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    /// A new stream's id: its number, and the connection id that names it
+    /// (`c{n}`, or `{node}.{n}` when several nodes share a store).
+    pub fn next_connection_id(&self) -> (u64, String) {
+        let n = self.0.next_connection_id.fetch_add(1, Ordering::Relaxed);
+        (n, format!("{}{n}", self.0.connection_prefix))
+    }
+
+    /// The prefix of this node's connection ids.
+    pub fn connection_prefix(&self) -> &str {
+        &self.0.connection_prefix
+    }
+
+    /// The relay of channel changes between nodes (Redis backend only).
+    pub fn relay(&self) -> Option<&Arc<Relay>> {
+        self.0.relay.as_ref()
+    }
+
+    /// This node's open streams.
+    pub fn streams(&self) -> &Registry {
+        &self.0.streams
     }
 
     pub fn rates(&self) -> std::sync::MutexGuard<'_, RateWindow> {

@@ -32,6 +32,8 @@ use tokio::time::{interval_at, sleep_until, Instant, Interval, MissedTickBehavio
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::auth::subscriber::Principal;
+use crate::control::registry::{Identity, StreamHandle};
+use crate::control::secret;
 use crate::error::{AppError, ErrorBody};
 use crate::frame::{event_frame, retry_frame, Frame, KEEP_ALIVE};
 use crate::limits::StreamPermit;
@@ -138,21 +140,29 @@ async fn open(
         .stream_limits()
         .acquire(principal.user.as_deref(), ip)?;
 
-    let id = state.next_connection_id();
+    let (id, connection_id) = state.next_connection_id();
     let (subscriber, queue) = Subscriber::new(
         id,
         config.send_queue_events as usize,
         config.send_queue_bytes,
     );
     let mut subscribed = state.backend().subscribe(&subscriber, &allowed).await?;
-    let joined: Vec<Channel> = subscribed
+    let joined: Vec<ChannelStatus> = subscribed
         .statuses
         .iter()
         .filter(|s| s.status != StatusKind::Denied)
-        .map(|s| s.channel.clone())
+        .cloned()
         .collect();
     subscribed.statuses.extend(denied);
-    let guard = StreamGuard::new(state.clone(), subscriber, joined, permit);
+    let (control_secret, secret_digest) = secret::generate();
+    let handle = Arc::new(StreamHandle::new(
+        connection_id.clone(),
+        secret_digest,
+        Identity::of(&principal),
+        subscriber,
+        joined,
+    ));
+    let guard = StreamGuard::new(state.clone(), handle, permit);
 
     let mut prelude: Vec<Frame> =
         Vec::with_capacity(2 + subscribed.statuses.len() + subscribed.replay.len());
@@ -160,13 +170,14 @@ async fn open(
     prelude.push(event_frame(
         EVENT_HELLO,
         &HelloEvent {
-            connection_id: format!("c{id}"),
+            connection_id,
             epoch: state.backend().epoch(),
             heartbeat_ms: config
                 .heartbeat()
                 .as_millis()
                 .try_into()
                 .unwrap_or(u64::MAX),
+            control_secret: Some(control_secret),
         },
     ));
     prelude.extend(
@@ -341,30 +352,27 @@ impl Live {
     }
 }
 
-/// Leaves the channels and updates the gauges when a stream ends, however it
-/// ends (client gone, shutdown, slow consumer).
+/// Registers the stream for control calls while it is open, then leaves
+/// the channels it carries at the end (after any change) and updates the
+/// gauges, however it ends (client gone, shutdown, slow consumer).
 struct StreamGuard {
     state: AppState,
-    subscriber: Arc<Subscriber>,
-    channels: Vec<Channel>,
+    handle: Arc<StreamHandle>,
     _permit: StreamPermit,
 }
 
 impl StreamGuard {
-    fn new(
-        state: AppState,
-        subscriber: Arc<Subscriber>,
-        channels: Vec<Channel>,
-        permit: StreamPermit,
-    ) -> Self {
+    fn new(state: AppState, handle: Arc<StreamHandle>, permit: StreamPermit) -> Self {
         let metrics = state.metrics();
         metrics.streams_opened.inc();
         metrics.open_streams.inc();
-        metrics.stream_subscriptions.inc_by(channels.len() as i64);
+        metrics
+            .stream_subscriptions
+            .inc_by(handle.carried().channels.len() as i64);
+        state.streams().insert(handle.clone());
         StreamGuard {
             state,
-            subscriber,
-            channels,
+            handle,
             _permit: permit,
         }
     }
@@ -372,15 +380,14 @@ impl StreamGuard {
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        self.subscriber.close(CloseReason::Shutdown);
-        self.state
-            .backend()
-            .unsubscribe(self.subscriber.id(), &self.channels);
+        let subscriber = &self.handle.subscriber;
+        subscriber.close(CloseReason::Shutdown);
+        self.state.streams().remove(&self.handle.connection_id);
+        let channels = self.handle.end();
+        self.state.backend().unsubscribe(subscriber.id(), &channels);
         let metrics = self.state.metrics();
         metrics.open_streams.dec();
-        metrics
-            .stream_subscriptions
-            .dec_by(self.channels.len() as i64);
-        tracing::debug!(connection = self.subscriber.id(), "stream ended");
+        metrics.stream_subscriptions.dec_by(channels.len() as i64);
+        tracing::debug!(connection = subscriber.id(), "stream ended");
     }
 }

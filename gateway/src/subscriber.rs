@@ -43,6 +43,14 @@ pub struct Subscriber {
 struct Queue {
     frames: VecDeque<Frame>,
     bytes: usize,
+    /// Frames taken so far: the position of the front frame.
+    taken: u64,
+    /// Replays queued by channel changes, outside the live bounds: the
+    /// positions of each one's frames (`start..end`), oldest first.
+    replays: VecDeque<(u64, u64)>,
+    /// Frames and bytes of those replays still queued.
+    replay_frames: usize,
+    replay_bytes: usize,
 }
 
 /// The stream side: yields queued frames until the subscriber is closed.
@@ -116,8 +124,10 @@ impl Subscriber {
             if self.is_closed() {
                 return Delivery::Gone;
             }
-            if queue.frames.len() >= self.max_events
-                || queue.bytes + frame.len() > self.max_queued_bytes
+            // A queued replay counts toward neither bound (see
+            // `deliver_replay`).
+            if queue.frames.len() - queue.replay_frames >= self.max_events
+                || queue.bytes - queue.replay_bytes + frame.len() > self.max_queued_bytes
             {
                 drop(queue);
                 return self.overflow();
@@ -129,6 +139,43 @@ impl Subscriber {
         if was_empty {
             // A stream not waiting yet looks at the queue again after it
             // registers: no lost wake-up.
+            self.wake.wake();
+        }
+        Delivery::Queued
+    }
+
+    /// Queues the statuses and replay of a channel change behind what is
+    /// queued. Like the replay sent when a stream opens, they count toward
+    /// neither live bound (a replay of a full history would otherwise cut
+    /// the stream at once); they are bounded by `max_frames` replay frames
+    /// queued at a time, past which the stream is closed as a slow
+    /// consumer. The frames are shared with the history, so they hold
+    /// little memory of their own.
+    pub fn deliver_replay(&self, frames: Vec<Frame>, max_frames: usize) -> Delivery {
+        if frames.is_empty() {
+            return Delivery::Queued;
+        }
+        let was_empty = {
+            let mut queue = self.lock();
+            if self.is_closed() {
+                return Delivery::Gone;
+            }
+            if queue.replay_frames + frames.len() > max_frames {
+                drop(queue);
+                return self.overflow();
+            }
+            let was_empty = queue.frames.is_empty();
+            let bytes: usize = frames.iter().map(Frame::len).sum();
+            let start = queue.taken + queue.frames.len() as u64;
+            queue.replay_frames += frames.len();
+            queue.replay_bytes += bytes;
+            queue.bytes += bytes;
+            queue.frames.extend(frames);
+            let end = queue.taken + queue.frames.len() as u64;
+            queue.replays.push_back((start, end));
+            was_empty
+        };
+        if was_empty {
             self.wake.wake();
         }
         Delivery::Queued
@@ -165,6 +212,17 @@ impl Subscriber {
         let mut queue = self.lock();
         let frame = queue.frames.pop_front()?;
         queue.bytes -= frame.len();
+        queue.taken += 1;
+        if let Some(&(start, end)) = queue.replays.front() {
+            let position = queue.taken - 1;
+            if position >= start {
+                queue.replay_frames -= 1;
+                queue.replay_bytes -= frame.len();
+                if position + 1 == end {
+                    queue.replays.pop_front();
+                }
+            }
+        }
         if queue.frames.is_empty() && queue.frames.capacity() > KEEP_SLOTS {
             queue.frames = VecDeque::new();
         }
@@ -347,6 +405,43 @@ mod tests {
         drop(queue);
         assert!(sub.is_closed());
         assert_eq!(sub.deliver(&Bytes::from_static(b"x")), Delivery::Gone);
+    }
+
+    #[test]
+    fn a_replay_counts_toward_neither_live_bound_but_toward_its_own() {
+        let (sub, mut queue) = Subscriber::new(1, 2, 10);
+        let f = |b: u8| Bytes::from(vec![b; 4]);
+        assert_eq!(sub.deliver(&f(0)), Delivery::Queued);
+        assert_eq!(
+            sub.deliver_replay(vec![f(1), f(2), f(3)], 5),
+            Delivery::Queued
+        );
+        // One live frame queued, 4 of 10 bytes: another fits beside the replay.
+        assert_eq!(sub.deliver(&f(4)), Delivery::Queued);
+        for want in 0..=4 {
+            assert_eq!(queue.try_next().unwrap()[0], want);
+        }
+        assert_eq!(sub.queued_bytes(), 0);
+        // Replays behind live frames, twice: each is released as it is taken.
+        sub.deliver(&f(5));
+        sub.deliver_replay(vec![f(6), f(7)], 5);
+        sub.deliver(&f(8));
+        sub.deliver_replay(vec![f(9), f(10), f(11)], 5);
+        assert_eq!(queue.try_next().unwrap()[0], 5);
+        assert_eq!(queue.try_next().unwrap()[0], 6);
+        // Two live frames queued (8 and a new one) would reach the count bound.
+        assert_eq!(sub.deliver(&f(12)), Delivery::Queued);
+        assert_eq!(sub.deliver(&f(13)), Delivery::SlowConsumer);
+        assert!(sub.is_closed());
+
+        // Past its own bound, a replay closes the stream.
+        let (sub, _queue) = Subscriber::new(1, 2, 10);
+        assert_eq!(sub.deliver_replay(vec![f(1), f(2)], 3), Delivery::Queued);
+        assert_eq!(
+            sub.deliver_replay(vec![f(3), f(4)], 3),
+            Delivery::SlowConsumer
+        );
+        assert_eq!(sub.deliver_replay(vec![f(5)], 3), Delivery::Gone);
     }
 
     #[tokio::test]

@@ -15,6 +15,9 @@
 // included) is caught; `readonly` is this package's choice and not compared.
 
 import type {
+  ChannelChangeFallback as WasmChannelChangeFallback,
+  ChannelChangeMode as WasmChannelChangeMode,
+  ChannelChangeStats as WasmChannelChangeStats,
   ChannelStatusKind as WasmChannelStatusKind,
   ClientOptions as WasmClientOptions,
   ClientStats as WasmClientStats,
@@ -27,6 +30,9 @@ import type {
   SubscriptionUpdate as WasmSubscriptionUpdate,
 } from './wasm/logs_sse_client.js';
 import type {
+  ChannelChangeFallback,
+  ChannelChangeMode,
+  ChannelChangeStats,
   ChannelStatusKind,
   ClientStats,
   ClientTuning,
@@ -77,6 +83,9 @@ export type ContractChecks = [
   Holds<Same<Variant<SubscriptionUpdate, 'gap'>, Variant<WasmSubscriptionUpdate, 'gap'>>>,
   Holds<Same<Diagnostic, WasmDiagnostic>>,
   Holds<Same<ClientStats, WasmClientStats>>,
+  Holds<Same<ChannelChangeStats, WasmChannelChangeStats>>,
+  Holds<Same<ChannelChangeMode, WasmChannelChangeMode>>,
+  Holds<Same<ChannelChangeFallback, WasmChannelChangeFallback>>,
   // Every wasm client option is tuning, or a connection option of LogsClientOptions.
   Holds<Same<keyof WasmClientOptions, keyof ClientTuning | ConnectionOptions>>,
   Holds<Same<ClientTuning, Pick<WasmClientOptions, keyof ClientTuning>>>,

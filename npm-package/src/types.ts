@@ -55,6 +55,50 @@ export interface ConnectionStatus {
   readonly attempt: number;
   readonly retryInMs?: number;
   readonly connectionId?: string;
+  /**
+   * While open: how channel changes reach the stream. `live` (the gateway's
+   * `hello` gave a control secret): one POST to the stream's control
+   * endpoint, the `EventSource` stays; `reconnect`: a new stream for the new
+   * set, resuming every channel from its cursor.
+   */
+  readonly channelChanges?: ChannelChangeMode;
+  /** Why the last channel change reopened the stream instead; set until the new stream's `hello`. */
+  readonly fallback?: ChannelChangeFallback;
+}
+
+/** How channel changes reach the open stream. */
+export type ChannelChangeMode = 'live' | 'reconnect';
+
+/**
+ * Why a channel change reopened the stream: `no_secret` (a gateway without
+ * the control endpoint), `overlap` (a channel with history next to a held
+ * channel covering it, or covered by it), the control call's answer (`not_found`
+ * 404, `unsupported` 405/501: later changes reconnect without trying,
+ * `unauthorized` 401, `forbidden` 403, `rejected` other 4xx, `gateway_error`
+ * 5xx/408/429), `network` (no answer) or `timeout` (none within 10 s).
+ */
+export type ChannelChangeFallback =
+  | 'no_secret'
+  | 'overlap'
+  | 'not_found'
+  | 'unsupported'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'rejected'
+  | 'gateway_error'
+  | 'network'
+  | 'timeout';
+
+/** How the page's channel changes were applied. */
+export interface ChannelChangeStats {
+  /** How the next change will travel. */
+  readonly mode: ChannelChangeMode;
+  /** Changes applied live, on the open stream. */
+  readonly live: number;
+  /** Changes that reopened the stream instead (every fallback). */
+  readonly reopened: number;
+  /** Why the last of those reopened it. */
+  readonly lastFallback?: ChannelChangeFallback;
 }
 
 /** The gateway's answer for one channel. */
@@ -144,7 +188,7 @@ export interface ClientTuning {
   healthyAfterMs?: number;
   /** A channel stays on the stream this long after its last unsubscribe, ms. Default 1500. */
   lingerMs?: number;
-  /** Channel changes closer together than this share one reconnect, ms. Default 25. */
+  /** Channel changes closer together than this share one control call (or reconnect), ms. Default 25. */
   coalesceMs?: number;
   /** Subscriptions per page client. Default 256. */
   maxSubscriptions?: number;
@@ -196,4 +240,6 @@ export interface ClientStats {
   readonly malformed: number;
   readonly opens: number;
   readonly gaps: number;
+  /** How channel changes were applied: live, or by reopening (and why). */
+  readonly channelChanges: ChannelChangeStats;
 }

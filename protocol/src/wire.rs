@@ -113,6 +113,11 @@ pub struct HelloEvent {
     pub epoch: Epoch,
     /// Interval of keep-alive comments; a stream silent for much longer is dead.
     pub heartbeat_ms: u64,
+    /// The secret that authorises changing this stream's channels
+    /// (`POST /api/logs/stream/{connectionId}/channels`, header
+    /// `X-Stream-Secret`). Absent from gateways without that endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_secret: Option<String>,
 }
 
 /// Why the gateway ended a stream.
@@ -230,11 +235,22 @@ mod tests {
             connection_id: "c1".into(),
             epoch: Epoch(0xabc),
             heartbeat_ms: 15000,
+            control_secret: None,
         };
         let json = serde_json::to_string(&hello).unwrap();
         assert_eq!(
             json,
             r#"{"connectionId":"c1","epoch":"abc","heartbeatMs":15000}"#
+        );
+        assert_eq!(serde_json::from_str::<HelloEvent>(&json).unwrap(), hello);
+        let hello = HelloEvent {
+            control_secret: Some("s3cr3t".into()),
+            ..hello
+        };
+        let json = serde_json::to_string(&hello).unwrap();
+        assert_eq!(
+            json,
+            r#"{"connectionId":"c1","epoch":"abc","heartbeatMs":15000,"controlSecret":"s3cr3t"}"#
         );
         assert_eq!(serde_json::from_str::<HelloEvent>(&json).unwrap(), hello);
     }

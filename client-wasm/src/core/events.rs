@@ -170,10 +170,16 @@ pub struct Hello {
     pub connection_id: String,
     pub epoch: Epoch,
     pub heartbeat_ms: Option<u64>,
+    /// The secret of the stream's control endpoint; absent from a gateway
+    /// without one. A secret: never shown.
+    pub control_secret: Option<String>,
 }
 
 pub fn hello(text: &str) -> Result<Hello, EventError> {
-    let [id, epoch, heartbeat] = read(text, ["connectionId", "epoch", "heartbeatMs"])?;
+    let [id, epoch, heartbeat, secret] = read(
+        text,
+        ["connectionId", "epoch", "heartbeatMs", "controlSecret"],
+    )?;
     let epoch_text = epoch.string(epoch.required()?)?;
     Ok(Hello {
         connection_id: id.string(id.required()?)?.into_owned(),
@@ -184,6 +190,10 @@ pub fn hello(text: &str) -> Result<Hello, EventError> {
         heartbeat_ms: heartbeat
             .optional()
             .map(|v| heartbeat.typed(v, Value::u64))
+            .transpose()?,
+        control_secret: secret
+            .optional()
+            .map(|v| secret.string(v).map(|s| s.into_owned()))
             .transpose()?,
     })
 }

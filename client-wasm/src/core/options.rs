@@ -14,7 +14,8 @@ pub const DEFAULT_BACKOFF_MAX_MS: u32 = 30_000;
 pub const DEFAULT_HEALTHY_AFTER_MS: u32 = 5_000;
 /// How long a channel with no subscriber stays on the stream.
 pub const DEFAULT_LINGER_MS: u32 = 1_500;
-/// Channel-set changes closer together than this share one reconnect.
+/// Channel-set changes closer together than this share one control call
+/// (or one reconnect).
 pub const DEFAULT_COALESCE_MS: u32 = 25;
 /// Subscriptions per client.
 pub const DEFAULT_MAX_SUBSCRIPTIONS: u32 = 256;

@@ -48,11 +48,21 @@ pub struct ChannelEntry<P> {
     /// behind what the current stream carries for it: until a newer stream
     /// resumes from their point, its events would skip what they miss.
     pub rewinding: Option<u64>,
+    /// Set while the channel waits for its `status` on the stream (it was
+    /// added to the set with a position of its own): logs that reach it
+    /// meanwhile, through a channel covering it or from an older add, are
+    /// not its replay and would skip what the replay brings.
+    pub awaiting_status: bool,
 }
 
 impl<P> ChannelEntry<P> {
     /// Whether events of stream `generation` apply to this channel.
     pub fn caught_up(&mut self, generation: u64) -> bool {
+        self.rewound(generation) && !self.awaiting_status
+    }
+
+    /// Whether the stream `generation` is past the rewind (see `rewinding`).
+    pub fn rewound(&mut self, generation: u64) -> bool {
         match self.rewinding {
             Some(then) if generation <= then => false,
             Some(_) => {
@@ -180,7 +190,7 @@ impl<P> Registry<P> {
         self.find(channel).ok().map(|i| &mut self.channels[i])
     }
 
-    fn remove(&mut self, channel: &Channel) -> bool {
+    pub fn remove(&mut self, channel: &Channel) -> bool {
         match self.find(channel) {
             Ok(i) => {
                 self.channels.remove(i);
@@ -253,6 +263,7 @@ impl<P> Registry<P> {
                 parked_max: 0,
                 parked_after: None,
                 rewinding: None,
+                awaiting_status: false,
             },
         );
         Acquired::New

@@ -68,6 +68,87 @@ pub struct Status {
     pub retry_in_ms: Option<u32>,
     /// The gateway's id of the open stream.
     pub connection_id: Option<String>,
+    /// How channel changes reach the open stream (set while `open`).
+    pub channel_changes: Option<ChangeMode>,
+    /// Why the last channel change reopened the stream instead of
+    /// changing it live; set from that change until the next `hello`.
+    pub fallback: Option<Fallback>,
+}
+
+/// How channel changes reach an open stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeMode {
+    /// Through the gateway's control endpoint: the `EventSource` stays.
+    Live,
+    /// By reopening the stream with the new set, resuming from cursors
+    /// (a gateway without the endpoint sends no control secret).
+    Reconnect,
+}
+
+impl ChangeMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeMode::Live => "live",
+            ChangeMode::Reconnect => "reconnect",
+        }
+    }
+}
+
+/// Why a channel change reopened the stream rather than changing it live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// The stream's `hello` carried no control secret (an older gateway).
+    NoSecret,
+    /// A channel wants history while a channel that covers it (or that it
+    /// covers) stays on the stream: the gateway would not repeat what the
+    /// stream already carried, so only a new stream brings it all.
+    Overlap,
+    /// 404: the stream is gone (ended, or its node is).
+    NotFound,
+    /// 405 or 501: the gateway (or a proxy) has no control endpoint; later
+    /// changes reconnect without trying.
+    Unsupported,
+    /// 401 (after the one retry with a fresh token for `expired_token`).
+    Unauthorized,
+    /// 403: the reopened stream's probe tells the real reason.
+    Forbidden,
+    /// Another 4xx (400, 413, 415, ...).
+    Rejected,
+    /// 5xx, 408 or 429.
+    GatewayError,
+    /// No HTTP answer (network, CORS, DNS).
+    Network,
+    /// No answer within the control timeout.
+    Timeout,
+}
+
+impl Fallback {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fallback::NoSecret => "no_secret",
+            Fallback::Overlap => "overlap",
+            Fallback::NotFound => "not_found",
+            Fallback::Unsupported => "unsupported",
+            Fallback::Unauthorized => "unauthorized",
+            Fallback::Forbidden => "forbidden",
+            Fallback::Rejected => "rejected",
+            Fallback::GatewayError => "gateway_error",
+            Fallback::Network => "network",
+            Fallback::Timeout => "timeout",
+        }
+    }
+
+    /// The fallback for the control call's HTTP answer `status` (not 2xx).
+    pub fn for_http(status: u16) -> Fallback {
+        match status {
+            404 => Fallback::NotFound,
+            405 | 501 => Fallback::Unsupported,
+            401 => Fallback::Unauthorized,
+            403 => Fallback::Forbidden,
+            408 | 429 | 500.. => Fallback::GatewayError,
+            _ => Fallback::Rejected,
+        }
+    }
 }
 
 impl Status {
@@ -81,6 +162,8 @@ impl Status {
             attempt: 0,
             retry_in_ms: None,
             connection_id: None,
+            channel_changes: None,
+            fallback: None,
         }
     }
 }

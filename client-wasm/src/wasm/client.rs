@@ -20,10 +20,10 @@ use super::convert::{
     SubscribeOptionsJs, UpdateCallback,
 };
 use super::listener::{defer, Listener, OwnedEventSource};
-use super::probe::probe;
+use super::probe::{control, probe};
 use super::storage::{self, WriteError};
 use super::token;
-use crate::core::engine::{Diagnostic, Effect, Engine, Filter};
+use crate::core::engine::{Diagnostic, Effect, Engine, Filter, CONTROL_TIMEOUT_MS};
 use crate::core::persist;
 use crate::core::registry::SubId;
 use crate::core::status::PROBE_TIMEOUT_MS;
@@ -82,6 +82,20 @@ impl Inner {
     fn stream_url(&self, query: &str) -> String {
         let sep = if self.url.contains('?') { '&' } else { '?' };
         format!("{}{sep}{query}", self.url)
+    }
+
+    /// `{stream path}/{connection id}/channels`, keeping the gateway URL's
+    /// own query (the id is URL-safe: the engine checked it).
+    fn control_url(&self, connection_id: &str) -> String {
+        let at = self.url.bytes().position(|b| b == b'?');
+        let at = at.unwrap_or(self.url.len());
+        // `get`: no slicing panic (and its formatting) in the build.
+        let (path, query) = (
+            self.url.get(..at).unwrap_or_default(),
+            self.url.get(at..).unwrap_or_default(),
+        );
+        let slash = if path.ends_with('/') { "" } else { "/" };
+        format!("{path}{slash}{connection_id}/channels{query}")
     }
 }
 
@@ -178,6 +192,37 @@ fn execute(shared: &Shared, effect: Effect) {
                     pump(&shared);
                 }
             });
+        }
+        Effect::ChangeChannels {
+            connection_id,
+            secret,
+            token,
+            change,
+            request,
+        } => {
+            let (url, creds) = {
+                let inner = shared.borrow();
+                (inner.control_url(&connection_id), inner.with_credentials)
+            };
+            let weak = Rc::downgrade(shared);
+            control(
+                &url,
+                &change.body(),
+                &secret.0,
+                token.as_ref().map(|t| t.as_str()),
+                creds,
+                // The engine gives up at its own deadline; the abort only
+                // frees the request a little later.
+                CONTROL_TIMEOUT_MS as u32 + 1_000,
+                move |result| {
+                    if let Some(shared) = weak.upgrade() {
+                        if let Ok(mut inner) = shared.try_borrow_mut() {
+                            inner.engine.on_channels_answer(request, result, now());
+                        }
+                        pump(&shared);
+                    }
+                },
+            );
         }
         Effect::FetchToken { request } => {
             // Cloned out: the getter runs with no borrow held.
@@ -516,9 +561,12 @@ impl LogsClient {
         self.shared.borrow().status_js.clone().unchecked_into()
     }
 
-    /// Counters: events, logs, duplicates, malformed events, opens, gaps.
+    /// Counters: events, logs, duplicates, malformed events, opens, gaps,
+    /// and how channel changes were applied.
     pub fn stats(&self) -> StatsJs {
-        convert::stats_to_js(&self.shared.borrow().engine.stats()).unchecked_into()
+        let inner = self.shared.borrow();
+        convert::stats_to_js(&inner.engine.stats(), &inner.engine.channel_changes())
+            .unchecked_into()
     }
 
     /// Retries at once after `failed`, or skips a pending backoff delay.

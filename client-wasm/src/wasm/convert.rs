@@ -24,7 +24,7 @@ export interface ClientOptions {
   healthyAfterMs?: number;
   /** How long a channel stays on the stream after its last unsubscribe, ms. Default 1500. */
   lingerMs?: number;
-  /** Channel changes closer together than this share one reconnect, ms. Default 25. */
+  /** Channel changes closer together than this share one control call (or reconnect), ms. Default 25. */
   coalesceMs?: number;
   /** Most subscriptions. Default 256. */
   maxSubscriptions?: number;
@@ -103,6 +103,26 @@ export interface ConnectionStatus {
   attempt: number;
   retryInMs?: number;
   connectionId?: string;
+  /** How channel changes reach the open stream (set while open). */
+  channelChanges?: ChannelChangeMode;
+  /** Why the last channel change reopened the stream; until the next stream's hello. */
+  fallback?: ChannelChangeFallback;
+}
+
+/** "live": through the gateway's control endpoint; "reconnect": a new stream, resuming from cursors. */
+export type ChannelChangeMode = "live" | "reconnect";
+
+export type ChannelChangeFallback =
+  | "no_secret" | "overlap" | "not_found" | "unsupported" | "unauthorized"
+  | "forbidden" | "rejected" | "gateway_error" | "network" | "timeout";
+
+export interface ChannelChangeStats {
+  mode: ChannelChangeMode;
+  /** Changes applied live. */
+  live: number;
+  /** Changes that reopened the stream instead. */
+  reopened: number;
+  lastFallback?: ChannelChangeFallback;
 }
 
 export interface Diagnostic {
@@ -113,6 +133,7 @@ export interface Diagnostic {
 export interface ClientStats {
   events: number; logs: number; delivered: number; duplicates: number;
   filtered: number; malformed: number; opens: number; gaps: number;
+  channelChanges: ChannelChangeStats;
 }
 "#;
 
@@ -456,6 +477,8 @@ pub fn status_to_js(s: &Status) -> JsValue {
         set(&o, "retryInMs", &r.into());
     }
     set_opt_str(&o, "connectionId", s.connection_id.as_deref());
+    set_opt_str(&o, "channelChanges", s.channel_changes.map(|m| m.as_str()));
+    set_opt_str(&o, "fallback", s.fallback.map(|f| f.as_str()));
     Object::freeze(&o).into()
 }
 
@@ -488,7 +511,10 @@ pub fn update_to_js(u: &Update) -> JsValue {
     Object::freeze(&o).into()
 }
 
-pub fn stats_to_js(s: &crate::core::engine::Stats) -> JsValue {
+pub fn stats_to_js(
+    s: &crate::core::engine::Stats,
+    c: &crate::core::engine::ChannelChanges,
+) -> JsValue {
     let o = Object::new();
     for (k, v) in [
         ("events", s.events),
@@ -502,6 +528,16 @@ pub fn stats_to_js(s: &crate::core::engine::Stats) -> JsValue {
     ] {
         set(&o, k, &(v as f64).into());
     }
+    let changes = Object::new();
+    set(&changes, "mode", &c.mode.as_str().into());
+    set(&changes, "live", &(c.live as f64).into());
+    set(&changes, "reopened", &(c.reopened as f64).into());
+    set_opt_str(
+        &changes,
+        "lastFallback",
+        c.last_fallback.map(|f| f.as_str()),
+    );
+    set(&o, "channelChanges", &changes);
     o.into()
 }
 

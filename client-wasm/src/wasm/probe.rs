@@ -1,6 +1,10 @@
-//! The probe request: `EventSource` hides HTTP status codes, so after a
+//! The requests whose answer is a status and the gateway's JSON error: the
+//! probe and the control call.
+//!
+//! The probe: `EventSource` hides HTTP status codes, so after a
 //! stream fails to open the same URL is fetched once to learn the status
-//! and the gateway's JSON error. A 2xx answer is aborted as soon as its
+//! and the gateway's JSON error. The control call POSTs a channel change
+//! to the open stream and reports its answer the same way. A 2xx answer is aborted as soon as its
 //! headers arrive; an error body is read (bounded) and then aborted. The
 //! whole probe, body included, is aborted after a timeout, so a gateway
 //! that accepts connections but never answers still yields a reason.
@@ -137,6 +141,65 @@ pub fn probe(
     timeout_ms: u32,
     done: impl FnOnce(ProbeResult) + 'static,
 ) {
+    let headers = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&headers, &"Accept".into(), &"text/event-stream".into());
+    let done = Box::new(done);
+    request(
+        url,
+        "GET",
+        &headers,
+        None,
+        with_credentials,
+        timeout_ms,
+        done,
+    );
+}
+
+/// POSTs a channel change to the stream's control endpoint `url` with its
+/// secret and, when there is one, the subscriber token, and calls `done`
+/// with the answer's status and error code (or why there was none), after
+/// at most `timeout_ms`. The statuses it causes arrive on the stream.
+pub fn control(
+    url: &str,
+    body: &str,
+    secret: &str,
+    token: Option<&str>,
+    with_credentials: bool,
+    timeout_ms: u32,
+    done: impl FnOnce(ProbeResult) + 'static,
+) {
+    let headers = js_sys::Object::new();
+    let header = |name: &str, value: &str| {
+        let _ = js_sys::Reflect::set(&headers, &name.into(), &value.into());
+    };
+    header("Content-Type", "application/json");
+    header("X-Stream-Secret", secret);
+    if let Some(token) = token {
+        header("Authorization", &format!("Bearer {token}"));
+    }
+    let done = Box::new(done);
+    request(
+        url,
+        "POST",
+        &headers,
+        Some(body),
+        with_credentials,
+        timeout_ms,
+        done,
+    );
+}
+
+/// One request whose answer is classified as a [`ProbeResult`] (`done`
+/// boxed: one copy of this for both requests).
+fn request(
+    url: &str,
+    method: &str,
+    headers: &js_sys::Object,
+    body: Option<&str>,
+    with_credentials: bool,
+    timeout_ms: u32,
+    done: Box<dyn FnOnce(ProbeResult)>,
+) {
     let Some(window) = web_sys::window() else {
         return done(ProbeResult::Unreachable {
             message: "no window".into(),
@@ -144,15 +207,16 @@ pub fn probe(
     };
     let controller = AbortController::new().ok();
     let init = RequestInit::new();
-    init.set_method("GET");
+    init.set_method(method);
     init.set_credentials(if with_credentials {
         RequestCredentials::Include
     } else {
         RequestCredentials::SameOrigin
     });
-    let headers = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&headers, &"Accept".into(), &"text/event-stream".into());
-    init.set_headers(&headers);
+    init.set_headers(headers);
+    if let Some(body) = body {
+        init.set_body(&body.into());
+    }
     if let Some(c) = &controller {
         init.set_signal(Some(&c.signal()));
     }
@@ -163,7 +227,7 @@ pub fn probe(
         status: None,
         timer: None,
         callbacks: Vec::with_capacity(4),
-        done: Some(Box::new(done)),
+        done: Some(done),
     }));
     let weak = Rc::downgrade(&flight);
     let timer = gloo_timers::callback::Timeout::new(timeout_ms, move || {

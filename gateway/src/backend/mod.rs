@@ -2,7 +2,7 @@
 //!
 //! [`Backend`] is all the HTTP layer knows: publish logs, subscribe a stream
 //! to channels (getting per-channel statuses and the replay), unsubscribe,
-//! report figures. Both calls that touch storage can fail
+//! report figures, add channels to an open stream. Both calls that touch storage can fail
 //! ([`StoreError`]: the store is unreachable); the handlers answer 503.
 //!
 //! Behind it, every backend is a [`routed::RoutedBackend`]: the node-local
@@ -55,6 +55,14 @@ pub struct Subscribed {
     pub replay: Vec<Frame>,
 }
 
+/// What a channel change did: per requested channel (request order) its
+/// status if its family was joined, and the store error that stopped it.
+#[derive(Debug, Default)]
+pub struct Added {
+    pub statuses: Vec<Option<ChannelStatus>>,
+    pub error: Option<StoreError>,
+}
+
 /// Figures for `/admin/logs/stats` and `/metrics`.
 #[derive(Debug, Default, Clone)]
 pub struct StoreStats {
@@ -98,6 +106,19 @@ pub trait Backend: Send + Sync + 'static {
         subscriber: &'a Arc<Subscriber>,
         channels: &'a [(Channel, ResumeFrom)],
     ) -> BoxFuture<'a, Result<Subscribed, StoreError>>;
+
+    /// Joins an open stream to more channels (none it carries already).
+    /// For each family, the statuses and then the replay are queued on the
+    /// subscriber before any live log of the new channels, leaving out what
+    /// the stream's other channels brought; `max_replay_frames` bounds the
+    /// replay frames queued at once. A store error stops at that family:
+    /// the families before it stay joined.
+    fn add<'a>(
+        &'a self,
+        subscriber: &'a Arc<Subscriber>,
+        channels: &'a [(Channel, ResumeFrom)],
+        max_replay_frames: usize,
+    ) -> BoxFuture<'a, Added>;
 
     /// Removes a subscriber from channels it joined.
     fn unsubscribe(&self, subscriber_id: u64, channels: &[Channel]);

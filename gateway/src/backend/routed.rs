@@ -7,7 +7,7 @@ use futures_util::future::BoxFuture;
 use logs_sse_protocol::{Channel, Cursor, Epoch, ResumeFrom};
 
 use super::router::Router;
-use super::{Backend, NewLog, PublishRejection, Store, StoreError, StoreStats, Subscribed};
+use super::{Added, Backend, NewLog, PublishRejection, Store, StoreError, StoreStats, Subscribed};
 use crate::metrics::Metrics;
 use crate::subscriber::Subscriber;
 
@@ -91,7 +91,7 @@ impl<S: Store> Backend for RoutedBackend<S> {
                     members.iter().map(|(_, item)| item.clone()).collect();
                 match self
                     .router
-                    .join(self.store.as_ref(), subscriber, &family, &request)
+                    .join(self.store.as_ref(), subscriber, &family, &request, None)
                     .await
                 {
                     Ok((family_statuses, entries)) => {
@@ -130,6 +130,50 @@ impl<S: Store> Backend for RoutedBackend<S> {
                 statuses: statuses.into_iter().flatten().collect(),
                 replay: replay.into_iter().map(|e| e.frame).collect(),
             })
+        })
+    }
+
+    fn add<'a>(
+        &'a self,
+        subscriber: &'a Arc<Subscriber>,
+        channels: &'a [(Channel, ResumeFrom)],
+        max_replay_frames: usize,
+    ) -> BoxFuture<'a, Added> {
+        Box::pin(async move {
+            let mut statuses = vec![None; channels.len()];
+            for (family, members) in by_family(channels, |(c, _)| c) {
+                let request: Vec<(Channel, ResumeFrom)> =
+                    members.iter().map(|(_, item)| item.clone()).collect();
+                let joined = self
+                    .router
+                    .join(
+                        self.store.as_ref(),
+                        subscriber,
+                        &family,
+                        &request,
+                        Some(max_replay_frames),
+                    )
+                    .await;
+                match joined {
+                    Ok((family_statuses, _)) => {
+                        for ((index, _), status) in members.iter().zip(family_statuses) {
+                            statuses[*index] = Some(status);
+                        }
+                    }
+                    // The families joined so far stay joined: their
+                    // statuses and replay are already queued.
+                    Err(error) => {
+                        return Added {
+                            statuses,
+                            error: Some(error),
+                        }
+                    }
+                }
+            }
+            Added {
+                statuses,
+                error: None,
+            }
         })
     }
 

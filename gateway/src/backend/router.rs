@@ -14,6 +14,14 @@
 //! appended after the snapshot is fed after the registration, so nothing
 //! is lost and nothing repeated, whatever the timing of the feed.
 //!
+//! **Channel changes.** A stream may join more channels of a family it
+//! already carries. Each of its channels remembers where it started: the
+//! stream has (or has queued) every entry of the channel after that, so the
+//! new channels' replay leaves out what the others brought, and live
+//! entries go to the stream once, whichever of its channels covers them.
+//! The statuses and the replay of a change are queued under the family's
+//! lock, before any live entry of the new channels.
+//!
 //! Families with local streams are *watched* in the store (for Redis: one
 //! pub/sub subscription per family, shared by all its streams); the last
 //! stream to leave unwatches.
@@ -24,7 +32,10 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use logs_sse_protocol::{Channel, ChannelStatus, CloseReason, Epoch, ResumeFrom, StatusKind};
 use tokio::sync::OnceCell;
 
+use logs_sse_protocol::EVENT_STATUS;
+
 use super::{resume, FeedSink, Store, StoreError, StoredEntry};
+use crate::frame::{event_frame, Frame};
 use crate::metrics::Metrics;
 use crate::subscriber::{Delivery, Subscriber};
 
@@ -52,6 +63,8 @@ struct FamilyState {
     removed: bool,
     /// The epoch of the entries fed so far.
     epoch: Option<Epoch>,
+    /// The highest sequence number fed so far (entries come in order).
+    fed: u64,
     members: HashMap<u64, Member>,
     /// Streams watching the service-level channel.
     root: HashSet<u64>,
@@ -62,15 +75,68 @@ struct FamilyState {
 #[derive(Debug)]
 struct Member {
     subscriber: Arc<Subscriber>,
-    phase: Phase,
+    /// The stream's channels of this family.
+    watches: Vec<Watch>,
+    /// Entries fed while some watch is joining, kept aside for the merge.
+    kept: Vec<StoredEntry>,
 }
 
+/// One channel of a member. A stream has received (or has queued) every
+/// entry of the channel after `start`, by replay up to `after` and live
+/// above it; a channel change relies on that to replay only what the
+/// stream's other channels did not bring.
 #[derive(Debug)]
-enum Phase {
-    /// Registered, history not merged yet: entries fed are kept aside.
-    Joining(Vec<StoredEntry>),
-    /// Gets every fed entry with a sequence number above `after`.
-    Live { after: u64 },
+struct Watch {
+    channel: Channel,
+    start: u64,
+    /// `None` while joining (history not merged yet: entries are kept
+    /// aside); then every fed entry above it is delivered.
+    after: Option<u64>,
+}
+
+impl Watch {
+    fn covers(&self, entry: &StoredEntry) -> bool {
+        match self.channel.resource() {
+            None => true,
+            Some(r) => entry.channel.resource() == Some(r),
+        }
+    }
+}
+
+/// What a fed entry is to a member.
+enum Fate {
+    Deliver,
+    KeepAside,
+    Skip,
+}
+
+impl Member {
+    fn fate(&self, entry: &StoredEntry) -> Fate {
+        let mut joining = false;
+        for watch in &self.watches {
+            if !watch.covers(entry) {
+                continue;
+            }
+            match watch.after {
+                Some(after) if entry.cursor.seq > after => return Fate::Deliver,
+                Some(_) => {}
+                None => joining = true,
+            }
+        }
+        if joining {
+            Fate::KeepAside
+        } else {
+            Fate::Skip
+        }
+    }
+
+    /// Whether the stream has (or will get live) `entry` through a channel
+    /// it already carried before this join.
+    fn brought(&self, entry: &StoredEntry) -> bool {
+        self.watches
+            .iter()
+            .any(|w| w.after.is_some() && w.covers(entry) && entry.cursor.seq > w.start)
+    }
 }
 
 fn lock(state: &Mutex<FamilyState>) -> MutexGuard<'_, FamilyState> {
@@ -80,15 +146,23 @@ fn lock(state: &Mutex<FamilyState>) -> MutexGuard<'_, FamilyState> {
 }
 
 impl FamilyState {
+    /// Registers `channels` as joining for `subscriber`, a new member or
+    /// one that already carries other channels of the family.
     fn insert(&mut self, subscriber: &Arc<Subscriber>, channels: &[(Channel, ResumeFrom)]) {
         let id = subscriber.id();
-        self.members.insert(
-            id,
-            Member {
-                subscriber: subscriber.clone(),
-                phase: Phase::Joining(Vec::new()),
-            },
-        );
+        let member = self.members.entry(id).or_insert_with(|| Member {
+            subscriber: subscriber.clone(),
+            watches: Vec::new(),
+            kept: Vec::new(),
+        });
+        for (channel, _) in channels {
+            member.watches.retain(|w| w.channel != *channel);
+            member.watches.push(Watch {
+                channel: channel.clone(),
+                start: 0,
+                after: None,
+            });
+        }
         for (channel, _) in channels {
             self.add_channel(id, channel);
         }
@@ -106,6 +180,9 @@ impl FamilyState {
     }
 
     fn remove_channel(&mut self, id: u64, channel: &Channel) {
+        if let Some(member) = self.members.get_mut(&id) {
+            member.watches.retain(|w| w.channel != *channel);
+        }
         match channel.resource() {
             None => {
                 self.root.remove(&id);
@@ -130,8 +207,15 @@ impl FamilyState {
         });
     }
 
-    fn watches(&self, id: u64) -> bool {
-        self.root.contains(&id) || self.resources.values().any(|set| set.contains(&id))
+    /// Forgets a member left without channels of this family.
+    fn forget_if_idle(&mut self, id: u64) {
+        if self
+            .members
+            .get(&id)
+            .is_some_and(|member| member.watches.is_empty())
+        {
+            self.remove_member(id);
+        }
     }
 
     /// Closes every stream (they resume from their cursors elsewhere or
@@ -195,12 +279,20 @@ impl Router {
     /// Joins `subscriber` to `channels`, all of the family `family` (its
     /// service-level channel), in one step; returns a status per channel
     /// (request order) and the entries to replay, in sequence order.
+    ///
+    /// The stream may already carry other channels of the family (a
+    /// channel change, `requeue` set): then the replay leaves out what
+    /// those channels brought or will bring, and the status frames and the
+    /// replay are queued on the subscriber under the family's lock, so they
+    /// precede every live entry of the new channels (the returned entries
+    /// are then empty). `requeue` bounds the replay frames queued at once.
     pub async fn join(
         &self,
         store: &dyn Store,
         subscriber: &Arc<Subscriber>,
         family: &Channel,
         channels: &[(Channel, ResumeFrom)],
+        requeue: Option<usize>,
     ) -> Result<(Vec<ChannelStatus>, Vec<StoredEntry>), StoreError> {
         let id = subscriber.id();
         let entry = loop {
@@ -224,17 +316,24 @@ impl Router {
         let read = match read {
             Ok(read) => read,
             Err(error) => {
-                state.remove_member(id);
+                for (channel, _) in channels {
+                    state.remove_channel(id, channel);
+                }
+                if let Some(member) = state.members.get_mut(&id) {
+                    member.kept = Vec::new();
+                }
+                state.forget_if_idle(id);
+                let empty = state.members.is_empty();
                 drop(state);
-                if self.remove_if_empty(family, &entry) {
+                if empty && self.remove_if_empty(family, &entry) {
                     store.unwatch(family);
                 }
                 return Err(error);
             }
         };
-        let kept_aside = match state.members.get_mut(&id).map(|m| &mut m.phase) {
-            Some(Phase::Joining(kept)) => std::mem::take(kept),
-            _ => Vec::new(),
+        let kept_aside = match state.members.get_mut(&id) {
+            Some(member) => std::mem::take(&mut member.kept),
+            None => Vec::new(),
         };
         if state.epoch.is_none() {
             state.epoch = Some(read.epoch);
@@ -271,7 +370,19 @@ impl Router {
                 (resource.is_none() || *resource == e.channel.resource()) && e.cursor.seq > *start
             })
         };
-        merged.retain(|e| wanted(e));
+        let member = state.members.get(&id);
+        let brought = |e: &StoredEntry| member.is_some_and(|m| m.brought(e));
+        // An entry another channel brings but the feed has not delivered
+        // yet (a store whose feed lags its reads) will come live after the
+        // replay: the replay stops before it, and the rest comes live too,
+        // so the new channels see their logs in order.
+        let fed = state.fed;
+        let cut = merged
+            .iter()
+            .filter(|e| e.cursor.seq > fed && wanted(e) && brought(e))
+            .map(|e| e.cursor.seq - 1)
+            .min();
+        merged.retain(|e| wanted(e) && !brought(e) && cut.is_none_or(|c| e.cursor.seq <= c));
         merged.sort_by_key(|e| e.cursor.seq);
         merged.dedup_by_key(|e| e.cursor.seq);
         for status in &mut statuses {
@@ -288,14 +399,41 @@ impl Router {
                 .count();
             status.replayed = u32::try_from(count).unwrap_or(u32::MAX);
         }
-        let after = merged
-            .last()
-            .map_or(read.head, |e| e.cursor.seq.max(read.head));
-        let watches = state.watches(id);
-        match state.members.get_mut(&id) {
-            Some(member) if watches => member.phase = Phase::Live { after },
-            _ => state.remove_member(id),
+        let after = match cut {
+            Some(cut) => cut,
+            None => merged
+                .last()
+                .map_or(read.head, |e| e.cursor.seq.max(read.head)),
+        };
+        if let Some(member) = state.members.get_mut(&id) {
+            for status in &statuses {
+                if let Some(watch) = member
+                    .watches
+                    .iter_mut()
+                    .find(|w| w.channel == status.channel)
+                {
+                    let start = status.cursor.map_or(0, |c| c.seq);
+                    watch.start = start;
+                    watch.after = Some(after.max(start));
+                }
+            }
         }
+        if let Some(max_replay) = requeue {
+            let frames: Vec<Frame> = statuses
+                .iter()
+                .map(|s| event_frame(EVENT_STATUS, s))
+                .chain(merged.drain(..).map(|e| e.frame))
+                .collect();
+            match subscriber.deliver_replay(frames, max_replay) {
+                Delivery::Queued => {}
+                Delivery::SlowConsumer => {
+                    self.metrics.slow_consumer_disconnects.inc();
+                    state.remove_member(id);
+                }
+                Delivery::Gone => state.remove_member(id),
+            }
+        }
+        state.forget_if_idle(id);
         let empty = state.members.is_empty();
         drop(state);
         if empty && self.remove_if_empty(family, &entry) {
@@ -313,9 +451,7 @@ impl Router {
         for channel in channels {
             state.remove_channel(id, channel);
         }
-        if !state.watches(id) {
-            state.members.remove(&id);
-        }
+        state.forget_if_idle(id);
         let empty = state.members.is_empty();
         drop(state);
         if empty && self.remove_if_empty(family, &entry) {
@@ -400,10 +536,12 @@ impl FeedSink for Router {
                     // resume from their cursors and are told of the gap.
                     state.close_all();
                     state.epoch = Some(log.cursor.epoch);
+                    state.fed = log.cursor.seq;
                     continue;
                 }
                 Some(_) => {}
             }
+            state.fed = state.fed.max(log.cursor.seq);
             let FamilyState {
                 members,
                 root,
@@ -421,29 +559,25 @@ impl FeedSink for Router {
                 let Some(member) = members.get_mut(id) else {
                     continue;
                 };
-                match &mut member.phase {
-                    Phase::Joining(kept) => {
-                        if kept.len() >= MAX_JOINING_ENTRIES {
+                match member.fate(log) {
+                    Fate::KeepAside => {
+                        if member.kept.len() >= MAX_JOINING_ENTRIES {
                             member.subscriber.close(CloseReason::SlowConsumer);
                             slow += 1;
                             dropped.push(*id);
                         } else {
-                            kept.push(log.clone());
+                            member.kept.push(log.clone());
                         }
                     }
-                    Phase::Live { after } => {
-                        if log.cursor.seq <= *after {
-                            continue;
+                    Fate::Deliver => match member.subscriber.deliver(&log.frame) {
+                        Delivery::Queued => queued += 1,
+                        Delivery::SlowConsumer => {
+                            slow += 1;
+                            dropped.push(*id);
                         }
-                        match member.subscriber.deliver(&log.frame) {
-                            Delivery::Queued => queued += 1,
-                            Delivery::SlowConsumer => {
-                                slow += 1;
-                                dropped.push(*id);
-                            }
-                            Delivery::Gone => dropped.push(*id),
-                        }
-                    }
+                        Delivery::Gone => dropped.push(*id),
+                    },
+                    Fate::Skip => {}
                 }
             }
             for id in dropped.drain(..) {
@@ -460,6 +594,7 @@ impl FeedSink for Router {
             let mut state = lock(&entry.state);
             state.close_all();
             state.epoch = None;
+            state.fed = 0;
         }
     }
 

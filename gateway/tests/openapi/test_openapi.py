@@ -49,6 +49,7 @@ def test_unauthenticated_requests_match_the_document(case):
 def test_document_is_served_and_describes_every_endpoint(gateway_url):
     document = requests.get(f"{gateway_url}/openapi.json", timeout=5).json()
     assert set(document["paths"]) == {
-        "/api/logs/stream", "/api/logs/publish", "/health", "/admin/logs/stats", "/metrics",
+        "/api/logs/stream", "/api/logs/stream/{connectionId}/channels", "/api/logs/publish",
+        "/health", "/admin/logs/stats", "/metrics",
     }
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"

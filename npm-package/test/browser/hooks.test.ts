@@ -142,6 +142,17 @@ describe.each([
     await publish(gateway, { service: 'etl', workspace_id: ws, workflow_id: 'keep' }, [{ seq: 1 }, { seq: 2 }]);
     expect(seqs((await waitForCount(page, app, 'keep', 2)).logs)).toEqual([1, 2]);
     expect((await eventSources(page)).open).toBe(1);
+    // A channel added later joins the same stream too (the control endpoint).
+    const late = `logs:etl:${ws}:late`;
+    await setPanels(page, app, 'r', [
+      { id: 'keep', options: { channel: keep } },
+      { id: 'late', options: { channel: late } },
+    ]);
+    await waitConnected(page, app, 'late');
+    await publish(gateway, { service: 'etl', workspace_id: ws, workflow_id: 'late' }, [{ seq: 1 }]);
+    expect(seqs((await waitForCount(page, app, 'late', 1)).logs)).toEqual([1]);
+    expect((await stats(gateway)).subscriptions[late]).toBe(1);
+    expect((await eventSources(page)).created, 'channel changes keep the first EventSource').toBe(1);
 
     await unmount(page, app, 'r');
     await eventually(() => eventSources(page), (c) => c.open === 0, 'EventSource still open after unmount');

@@ -102,7 +102,10 @@ export class FakeClient implements RawClient {
   }
 
   stats() {
-    return { events: 0, logs: 0, delivered: 0, duplicates: 0, filtered: 0, malformed: 0, opens: 0, gaps: 0 };
+    return {
+      events: 0, logs: 0, delivered: 0, duplicates: 0, filtered: 0, malformed: 0, opens: 0, gaps: 0,
+      channelChanges: { mode: 'reconnect' as const, live: 0, reopened: 0 },
+    };
   }
 
   close(): void {

@@ -73,6 +73,7 @@ impl<P: Clone> Engine<P> {
         match state {
             ConnectionState::Open => {
                 next.connection_id = self.status.connection_id.clone();
+                next.channel_changes = Some(self.live.mode());
             }
             ConnectionState::Reconnecting | ConnectionState::Failed => {
                 if let Some(d) = detail {
@@ -89,6 +90,7 @@ impl<P: Clone> Engine<P> {
             }
             _ => {}
         }
+        next.fallback = self.live.note;
         if next != self.status {
             self.status = next.clone();
             self.effects.push(Effect::Status(next));
@@ -104,6 +106,8 @@ impl<P: Clone> Engine<P> {
     /// `detail` is the reason shown meanwhile when reconnecting.
     pub(super) fn open_with(&mut self, now: u64, detail: Option<Detail>) {
         let streaming = matches!(self.phase, Phase::Connecting | Phase::Open { .. });
+        // Whatever follows, the current stream (and a call on it) is over.
+        self.live.reset();
         if self.registry.is_empty() {
             if streaming {
                 self.effects.push(Effect::CloseStream);
@@ -119,8 +123,11 @@ impl<P: Clone> Engine<P> {
                 self.effects.push(Effect::CloseStream);
             }
             if !matches!(self.phase, Phase::Authorizing { .. }) {
-                let request = self.auth.start_fetch();
-                self.effects.push(Effect::FetchToken { request });
+                // A control call's fetch still out is this stream's too.
+                if self.live.orphan_fetch.take() != Some(self.auth.request) {
+                    let request = self.auth.start_fetch();
+                    self.effects.push(Effect::FetchToken { request });
+                }
                 self.phase = Phase::Authorizing {
                     until: now + TOKEN_TIMEOUT_MS,
                 };
@@ -155,6 +162,9 @@ impl<P: Clone> Engine<P> {
     /// The token getter's answer to fetch `request`: a token, none (stream
     /// without one), or why it failed.
     pub fn on_token(&mut self, request: u64, answer: Result<Option<String>, String>, now: u64) {
+        if self.control_token(request, &answer, now) {
+            return;
+        }
         if request != self.auth.request || !matches!(self.phase, Phase::Authorizing { .. }) {
             return;
         }
@@ -230,6 +240,9 @@ impl<P: Clone> Engine<P> {
             // The stream opened when the token arrives takes the new set.
             Phase::Authorizing { .. } if !desired.is_empty() => {}
             Phase::Open { .. } | Phase::Connecting if desired == self.streamed && !self.rewind => {}
+            // Its `hello` says whether the change can be made live.
+            Phase::Connecting if !desired.is_empty() && !self.rewind => {}
+            Phase::Open { .. } if !desired.is_empty() => self.change_channels(now),
             _ => self.open(now),
         }
     }
@@ -243,6 +256,9 @@ impl<P: Clone> Engine<P> {
         if self.reconfigure_at.is_some_and(|t| t <= now) {
             self.reconfigure_at = None;
             self.reconfigure(now);
+        }
+        if matches!(self.phase, Phase::Open { .. }) {
+            self.control_timer(now);
         }
         match self.phase {
             Phase::Waiting { until } if until <= now => self.open(now),
@@ -312,6 +328,7 @@ impl<P: Clone> Engine<P> {
     /// the next attempt. A stream that never opened is probed when online.
     pub(super) fn drop_stream(&mut self, now: u64, online: bool, message: String) {
         let was_open = matches!(self.phase, Phase::Open { .. });
+        self.live.stream_ended();
         if self.healthy(now) {
             self.attempt = 0;
         }
@@ -408,6 +425,7 @@ impl<P: Clone> Engine<P> {
             return;
         }
         self.persist_due(now, true);
+        self.live.stream_ended();
         if matches!(self.phase, Phase::Connecting | Phase::Open { .. }) {
             self.effects.push(Effect::CloseStream);
         }

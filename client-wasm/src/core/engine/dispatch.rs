@@ -71,8 +71,11 @@ impl<P: Clone> Engine<P> {
                     self.watchdog_at = now + self.silence_limit_ms();
                     self.status.connection_id =
                         Some(hello.connection_id.chars().take(128).collect());
+                    self.live.hello(&hello.connection_id, hello.control_secret);
                     let mut s = self.status.clone();
                     s.state = self.public_state();
+                    s.channel_changes = Some(self.live.mode());
+                    s.fallback = None;
                     s.reason = None;
                     s.message = None;
                     s.http_status = None;
@@ -81,6 +84,10 @@ impl<P: Clone> Engine<P> {
                     if s != self.status {
                         self.status = s.clone();
                         self.effects.push(Effect::Status(s));
+                    }
+                    // Changes made while the stream was opening.
+                    if self.registry.names() != self.streamed || self.rewind {
+                        self.reconfigure(now);
                     }
                 }
                 Err(e) => self.malformed(event, e, data),
@@ -97,6 +104,7 @@ impl<P: Clone> Engine<P> {
 
     pub(super) fn gateway_close(&mut self, close: CloseEvent, now: u64) {
         self.effects.push(Effect::CloseStream);
+        self.live.stream_ended();
         let detail = Detail {
             reason: Reason::GatewayClosed,
             message: close.message.chars().take(512).collect(),
@@ -135,9 +143,11 @@ impl<P: Clone> Engine<P> {
         let Some(entry) = self.registry.get_mut(&status.channel) else {
             return;
         };
-        if !entry.caught_up(self.generation) {
+        if !entry.rewound(self.generation) {
             return;
         }
+        // The channel's own status: its replay and live logs follow.
+        entry.awaiting_status = false;
         if let Some(c) = status.cursor {
             advance(&mut entry.cursor, c);
         }

@@ -2,10 +2,11 @@
 //! [`Update`]s of one subscription, why a subscription was refused, and the
 //! counters behind diagnostics and benchmarks. Plain data, no behaviour.
 
-use logs_sse_protocol::{Cursor, StatusKind};
+use logs_sse_protocol::{Channel, Cursor, StatusKind};
 
+use crate::core::auth::Token;
 use crate::core::registry::SubId;
-use crate::core::status::Status;
+use crate::core::status::{ChangeMode, Fallback, Status};
 
 /// Something that happened to one subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +53,21 @@ pub enum Effect {
         query: String,
         generation: u64,
     },
+    /// POST `change` to the open stream's control endpoint
+    /// (`{gateway}/{connection_id}/channels`) with `X-Stream-Secret:
+    /// secret`, `Authorization: Bearer token` when there is one, cookies
+    /// when `withCredentials`; abort it after
+    /// [`CONTROL_TIMEOUT_MS`](super::CONTROL_TIMEOUT_MS) and answer with
+    /// [`Engine::on_channels_answer`](super::Engine::on_channels_answer) and
+    /// this `request`. The secret and the token are secrets: never show
+    /// them (this type's `Debug` hides both).
+    ChangeChannels {
+        connection_id: String,
+        secret: Secret,
+        token: Option<Token>,
+        change: ChannelChange,
+        request: u64,
+    },
     /// Call the token getter; answer with [`Engine::on_token`](super::Engine::on_token) and this
     /// `request`.
     FetchToken {
@@ -78,6 +94,82 @@ pub enum Effect {
         kind: Diagnostic,
         message: String,
     },
+}
+
+/// The stream's control secret; its `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// One control call's change of the stream's channel set: each added
+/// channel with the `since` text the reopened stream would have used
+/// (`None`: live), the channels removed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChannelChange {
+    pub add: Vec<(Channel, Option<String>)>,
+    pub remove: Vec<Channel>,
+}
+
+impl ChannelChange {
+    /// The JSON body of the control call. Channel names and `since` texts
+    /// are plain ASCII from the protocol's grammar: nothing to escape.
+    pub fn body(&self) -> String {
+        let mut out = String::from("{\"add\":[");
+        for (i, (channel, since)) in self.add.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"channel\":\"");
+            out.push_str(channel.as_str());
+            out.push('"');
+            if let Some(since) = since {
+                out.push_str(",\"since\":\"");
+                out.push_str(since);
+                out.push('"');
+            }
+            out.push('}');
+        }
+        out.push_str("],\"remove\":[");
+        for (i, channel) in self.remove.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('"');
+            out.push_str(channel.as_str());
+            out.push('"');
+        }
+        out.push_str("]}");
+        out
+    }
+}
+
+/// How channel changes were applied (diagnostics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelChanges {
+    /// How the next change will travel.
+    pub mode: ChangeMode,
+    /// Changes applied live by the control endpoint.
+    pub live: u64,
+    /// Changes that reopened the stream instead (fallbacks included).
+    pub reopened: u64,
+    /// Why the last of those reopened it.
+    pub last_fallback: Option<Fallback>,
+}
+
+impl Default for ChannelChanges {
+    fn default() -> Self {
+        ChannelChanges {
+            mode: ChangeMode::Reconnect,
+            live: 0,
+            reopened: 0,
+            last_fallback: None,
+        }
+    }
 }
 
 /// Why a subscription was refused.

@@ -14,6 +14,8 @@
 //! - `connection`: phases, open/reconfigure, token fetches, the watchdog,
 //!   failures, probe verdicts, backoff, the published status,
 //! - `dispatch`: the gateway's events (`hello`, `status`, `log`, `close`),
+//! - `control`: live channel changes through the gateway's control
+//!   endpoint and their fallback to reopening,
 //! - `persistence`: throttled `sessionStorage` writes and their failures,
 //!
 //! over plain data modules that import none of them: `effects` (what the
@@ -22,6 +24,7 @@
 //! *generation*; events from an older generation are ignored.
 
 mod connection;
+mod control;
 mod dispatch;
 mod effects;
 mod persistence;
@@ -31,7 +34,10 @@ mod subscriptions;
 
 use logs_sse_protocol::{Channel, Cursor};
 
-pub use effects::{Diagnostic, Effect, Stats, SubscribeError, Update};
+pub use control::{CONTROL_TIMEOUT_MS, MAX_CONTROL_TEXT};
+pub use effects::{
+    ChannelChange, ChannelChanges, Diagnostic, Effect, Secret, Stats, SubscribeError, Update,
+};
 use phase::Phase;
 pub use phase::{DEFAULT_HEARTBEAT_MS, MAX_HEARTBEAT_MS, MIN_HEARTBEAT_MS, SILENCE_FACTOR_PERCENT};
 use subscription::SubMap;
@@ -69,6 +75,7 @@ pub struct Engine<P> {
     effects: Vec<Effect>,
     stats: Stats,
     auth: Auth,
+    live: control::Live,
 }
 
 impl<P> std::fmt::Debug for Engine<P> {
@@ -106,6 +113,7 @@ impl<P: Clone> Engine<P> {
             effects: Vec::new(),
             stats: Stats::default(),
             auth: Auth::default(),
+            live: control::Live::default(),
         }
     }
 
@@ -178,6 +186,7 @@ impl<P: Clone> Engine<P> {
             _ => {}
         }
         consider(self.registry.next_deadline());
+        consider(self.live.deadline());
         for sub in self.subs.values() {
             if let Some(p) = &sub.persist {
                 if p.dirty && !p.disabled {

@@ -97,12 +97,19 @@ impl<P: Clone> Engine<P> {
             self.join(id, &mut sub, acquired, opts.history);
         } else if resume.is_some() || start != Start::Live {
             // The current stream may carry the channel's logs from another
-            // point (it left the set a moment ago, or a service-level
-            // channel covers it): take nothing from it before the stream
-            // that starts the channel where it asked.
-            self.rewind = true;
+            // point (a service-level channel covers it, or it left the set
+            // a moment ago): take nothing before the channel's own status,
+            // which the live change or the new stream sends first.
             if let Some(entry) = self.registry.get_mut(&channel) {
-                entry.rewinding = Some(self.generation);
+                entry.awaiting_status = true;
+            }
+            if self.streamed.contains(&channel) {
+                // Still on the stream from its old point: only a new stream
+                // starts it where it asked (its status on this one is old).
+                self.rewind = true;
+                if let Some(entry) = self.registry.get_mut(&channel) {
+                    entry.rewinding = Some(self.generation);
+                }
             }
         }
         if let Some(p) = &mut sub.persist {

@@ -967,7 +967,9 @@ fn the_getter_is_called_before_the_first_stream_and_its_token_reused() {
     let effects = e.take_effects();
     assert!(fetches(&effects).is_empty());
     assert_eq!(opened(&effects)[0].1.as_deref(), Some("t1"));
-    // Neither does a channel change.
+    // Neither does a channel change (reopening: no control secret).
+    let g = e.generation();
+    e.ingest(g, "hello", &hello(), 60_200, str::to_owned);
     sub(&mut e, "logs:etl:ws1:wf8", 70_000);
     e.on_timer(70_025);
     let effects = e.take_effects();
@@ -1407,6 +1409,28 @@ struct Model {
     /// Events that justify a fetch: the first stream, `auth_expired`
     /// closes delivered, 401 `expired_token` answers, getter failures.
     fetch_reasons: u64,
+    /// The gateway has the control endpoint (its `hello` gives a secret).
+    control: bool,
+    /// Where each channel of the current stream started: the stream has
+    /// every log of it after that (the gateway's rule for what a change's
+    /// replay leaves out).
+    starts: Vec<(Channel, u64)>,
+    /// Control calls not answered yet: (stream generation, request, token, change).
+    calls: std::collections::VecDeque<(u64, u64, Option<String>, ChannelChange)>,
+    /// The cursor of each subscription's first `status` update.
+    first_status: std::collections::HashMap<SubId, u64>,
+}
+
+/// How the modelled gateway answers a control call.
+#[derive(Debug, Clone, Copy)]
+enum Answer {
+    Ok,
+    /// 404 without applying the change (a stream it does not know).
+    NotFound,
+    /// The request fails at the network before reaching the gateway.
+    Unreachable,
+    /// The change is applied but its answer is lost.
+    Unanswered,
 }
 
 impl Model {
@@ -1419,7 +1443,78 @@ impl Model {
             fetch: None,
             fetches: 0,
             fetch_reasons: 1,
+            control: false,
+            starts: Vec::new(),
+            calls: Default::default(),
+            first_status: Default::default(),
         }
+    }
+
+    fn token_valid(&self, token: Option<&str>) -> bool {
+        token
+            .and_then(|t| t.strip_prefix('t'))
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n >= self.valid_from)
+    }
+
+    /// Where a channel's replay starts for `from`, and its status kind.
+    fn start_of(&self, channel: &Channel, from: &Position) -> (&'static str, u64) {
+        let head = self.history.last().map_or(0, |h| h.1);
+        match from {
+            Position::After(c) => ("resumed", c.seq),
+            Position::Start(Start::Earliest) => ("subscribed", 0),
+            Position::Start(Start::Live) => ("subscribed", head),
+            Position::Start(Start::Last(n)) => {
+                // The n-th newest log of the channel is replayed first.
+                let mine: Vec<u64> = self
+                    .history
+                    .iter()
+                    .filter(|(p, _)| channel.covers(p))
+                    .map(|(_, s)| *s)
+                    .collect();
+                let first = mine.len().saturating_sub(*n as usize);
+                ("subscribed", first.checked_sub(1).map_or(0, |i| mine[i]))
+            }
+        }
+    }
+
+    /// Applies a control call's change to the stream as the gateway does:
+    /// removed channels stop; the added ones get their statuses, then their
+    /// replay after `since`, merged, leaving out what the stream's channels
+    /// before the call (the removed ones included) brought.
+    fn change(&mut self, change: &ChannelChange) {
+        let mut queued = Vec::new();
+        let mut added = Vec::new();
+        for (channel, since) in &change.add {
+            let since = since.as_ref().map(|s| format!("{}@{s}", channel.as_str()));
+            let (_, from) = parse_query(channel.as_str(), since.as_deref()).remove(0);
+            let (kind, after) = self.start_of(channel, &from);
+            queued.push((
+                "status".to_owned(),
+                status(channel.as_str(), kind, Some(after)),
+            ));
+            added.push((channel.clone(), after));
+        }
+        for (published, seq) in &self.history {
+            let wanted = added
+                .iter()
+                .any(|(c, after)| c.covers(published) && seq > after);
+            let brought = self
+                .starts
+                .iter()
+                .any(|(c, start)| c.covers(published) && seq > start);
+            if wanted && !brought {
+                queued.push(("log".into(), log(published.as_str(), *seq)));
+            }
+        }
+        self.starts.retain(|(c, _)| !change.remove.contains(c));
+        self.starts.extend(added);
+        let Some((_, channels, events)) = &mut self.stream else {
+            return;
+        };
+        channels.retain(|c| !change.remove.contains(c));
+        channels.extend(change.add.iter().map(|(c, _)| c.clone()));
+        events.extend(queued);
     }
 
     /// Whether the query's token is one the gateway accepts now.
@@ -1440,27 +1535,20 @@ impl Model {
             None => (q, None),
         };
         let parsed = parse_query(c, s);
-        let head = self.history.last().map_or(0, |h| h.1);
         let mut events = std::collections::VecDeque::new();
-        events.push_back(("hello".to_owned(), hello()));
+        events.push_back((
+            "hello".to_owned(),
+            if self.control {
+                format!(
+                    r#"{{"connectionId":"n1.{generation}","epoch":"{EPOCH:x}","heartbeatMs":15000,"controlSecret":"s{generation}"}}"#
+                )
+            } else {
+                hello()
+            },
+        ));
         let mut replay_from = Vec::new();
         for (channel, from) in &parsed {
-            let (kind, after) = match from {
-                Position::After(c) => ("resumed", c.seq),
-                Position::Start(Start::Earliest) => ("subscribed", 0),
-                Position::Start(Start::Live) => ("subscribed", head),
-                Position::Start(Start::Last(n)) => {
-                    // The n-th newest log of the channel is replayed first.
-                    let mine: Vec<u64> = self
-                        .history
-                        .iter()
-                        .filter(|(p, _)| channel.covers(p))
-                        .map(|(_, s)| *s)
-                        .collect();
-                    let first = mine.len().saturating_sub(*n as usize);
-                    ("subscribed", first.checked_sub(1).map_or(0, |i| mine[i]))
-                }
-            };
+            let (kind, after) = self.start_of(channel, from);
             events.push_back(("status".into(), status(channel.as_str(), kind, Some(after))));
             replay_from.push((channel.clone(), after));
         }
@@ -1473,6 +1561,7 @@ impl Model {
                 events.push_back(("log".into(), log(published.as_str(), *seq)));
             }
         }
+        self.starts = replay_from;
         let channels = parsed.into_iter().map(|(c, _)| c).collect();
         self.stream = Some((generation, channels, events));
     }
@@ -1533,19 +1622,28 @@ enum Op {
     Expire,
     /// The token getter answers (with a fresh token, or fails).
     AnswerToken(bool),
+    /// The gateway answers the oldest control call.
+    AnswerCall(Answer),
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0usize..4).prop_map(Op::Publish),
+        5 => (0usize..7).prop_map(Op::Publish),
         4 => (1usize..6).prop_map(Op::Deliver),
         1 => Just(Op::Drop),
         1 => Just(Op::GatewayClose),
-        1 => (0usize..2).prop_map(Op::ToggleExtra),
+        5 => (0usize..5).prop_map(Op::ToggleExtra),
         2 => (0u64..3_000).prop_map(Op::Wait),
         1 => Just(Op::Silence),
         1 => Just(Op::Expire),
         3 => proptest::bool::weighted(0.8).prop_map(Op::AnswerToken),
+        4 => prop_oneof![
+            6 => Just(Answer::Ok),
+            1 => Just(Answer::NotFound),
+            1 => Just(Answer::Unreachable),
+            1 => Just(Answer::Unanswered),
+        ]
+        .prop_map(Op::AnswerCall),
     ]
 }
 
@@ -1580,11 +1678,83 @@ fn apply(e: &mut Engine<String>, m: &mut Model, now: u64) {
                 Effect::Status(s) if s.code.as_deref() == Some("token_getter_failed") => {
                     m.fetch_reasons += 1;
                 }
+                // The getter did not answer the control call's retry in time.
+                Effect::Status(s)
+                    if s.fallback == Some(crate::core::status::Fallback::Timeout)
+                        && m.fetch.is_some() =>
+                {
+                    m.fetch_reasons += 1;
+                }
                 Effect::CloseStream => m.stream = None,
+                Effect::Update {
+                    sub,
+                    update:
+                        Update::Status {
+                            cursor: Some(c), ..
+                        },
+                } => {
+                    m.first_status.entry(sub).or_insert(c.seq);
+                }
+                Effect::ChangeChannels {
+                    secret,
+                    token,
+                    change,
+                    request,
+                    ..
+                } => {
+                    let generation = m.stream.as_ref().map_or(0, |s| s.0);
+                    assert_eq!(
+                        secret.0,
+                        format!("s{generation}"),
+                        "the stream's own secret"
+                    );
+                    let token = token.map(|t| t.as_str().to_owned());
+                    m.calls.push_back((generation, request, token, change));
+                }
                 _ => {}
             }
         }
     }
+}
+
+/// The gateway's answer to the oldest control call.
+fn answer_call(e: &mut Engine<String>, m: &mut Model, answer: Answer, now: u64) {
+    let Some((generation, request, token, change)) = m.calls.pop_front() else {
+        return;
+    };
+    let ok = ProbeResult::Http {
+        status: 200,
+        code: None,
+        message: None,
+    };
+    let current = m.stream.as_ref().is_some_and(|s| s.0 == generation);
+    let result = if !current {
+        ProbeResult::from_http(
+            404,
+            r#"{"error":{"code":"unknown_stream","message":"gone"}}"#,
+        )
+    } else if !m.token_valid(token.as_deref()) {
+        m.fetch_reasons += 1;
+        ProbeResult::from_http(401, EXPIRED)
+    } else {
+        match answer {
+            Answer::Ok => {
+                m.change(&change);
+                ok
+            }
+            Answer::NotFound => ProbeResult::from_http(404, "{}"),
+            Answer::Unreachable => ProbeResult::Unreachable {
+                message: "Failed to fetch".into(),
+            },
+            Answer::Unanswered => {
+                m.change(&change);
+                ProbeResult::Unreachable {
+                    message: "Failed to fetch".into(),
+                }
+            }
+        }
+    };
+    e.on_channels_answer(request, result, now);
 }
 
 fn answer_token(e: &mut Engine<String>, m: &mut Model, ok: bool, now: u64) {
@@ -1605,19 +1775,43 @@ proptest! {
     /// every subscription that stays ends up with every log of its
     /// channels published after the gateway first confirmed it: none lost,
     /// none twice, in order. The token getter is called only when a stream
-    /// needs a fresh token.
+    /// needs a fresh token. Channel changes go live against a gateway with
+    /// the control endpoint (answered OK, 404, unreachable, applied with
+    /// the answer lost, or never, the stream dropping meanwhile), including
+    /// backfills next to channels that cover them, and by reopening
+    /// against one without.
     #[test]
-    fn nothing_lost_nothing_repeated(ops in proptest::collection::vec(op(), 1..120)) {
-        let publish_to = [ch("logs:etl:ws1:wf9"), ch("logs:etl:ws1:wf8"), ch("logs:faas:ws1:f1"), ch("logs:etl:ws2:wf9")];
-        let extras = ["logs:faas:ws1:x1", "logs:faas:ws1:x2"];
-        let mut e = with_getter();
+    fn nothing_lost_nothing_repeated(
+        ops in proptest::collection::vec(op(), 1..160),
+        control in proptest::bool::weighted(0.8),
+        calm in proptest::bool::weighted(0.4),
+        linger in prop_oneof![Just(0u32), Just(1_500)],
+    ) {
+        // A calm run keeps its stream: many changes on one open stream.
+        let ops = ops.into_iter().map(|op| match op {
+            Op::Drop | Op::GatewayClose | Op::Silence | Op::Expire if calm => Op::Deliver(3),
+            op => op,
+        });
+        let publish_to = [ch("logs:etl:ws1:wf9"), ch("logs:etl:ws1:wf8"), ch("logs:faas:ws1:f1"), ch("logs:etl:ws2:wf9"), ch("logs:faas:ws1:x1"), ch("logs:function:ws1:g1"), ch("logs:function:ws1:g2")];
+        // Live, backfills, a backfill overlapping a held channel, and a
+        // family of their own where one may linger while the other comes.
+        let extras = [
+            ("logs:faas:ws1:x1", 3),
+            ("logs:faas:ws1:x2", 0),
+            ("logs:etl:ws1:wf8", 2),
+            ("logs:function:ws1", 4),
+            ("logs:function:ws1:g1", 2),
+        ];
+        let mut e = engine_with(ClientOptions { linger_ms: linger, ..Default::default() });
+        e.set_auth(true, None);
         let mut m = Model::new();
+        m.control = control;
         let watched = ["logs:etl:ws1:wf9", "logs:etl:ws1", "logs:faas:ws1:f1"];
         let ids: Vec<SubId> = watched.iter().map(|c| {
             let o = SubscribeOptions { max_logs: 10_000, ..Default::default() };
             sub_with(&mut e, c, o, 0)
         }).collect();
-        let mut extra_ids: [Option<SubId>; 2] = [None, None];
+        let mut extra_ids: [Option<SubId>; 5] = [None; 5];
         let mut now = 0;
         e.on_timer(25);
         now += 25;
@@ -1664,9 +1858,13 @@ proptest! {
                 Op::ToggleExtra(i) => {
                     match extra_ids[i].take() {
                         Some(id) => { e.unsubscribe(id, now); }
-                        None => extra_ids[i] = Some(sub(&mut e, extras[i], now)),
+                        None => {
+                            let o = SubscribeOptions { max_logs: 10_000, history: extras[i].1, ..Default::default() };
+                            extra_ids[i] = Some(sub_with(&mut e, extras[i].0, o, now));
+                        }
                     }
                 }
+                Op::AnswerCall(answer) => answer_call(&mut e, &mut m, answer, now),
                 Op::Wait(dt) => {
                     now += dt;
                     e.on_timer(now);
@@ -1684,6 +1882,10 @@ proptest! {
         for _ in 0..50 {
             answer_token(&mut e, &mut m, true, now);
             apply(&mut e, &mut m, now);
+            while !m.calls.is_empty() {
+                answer_call(&mut e, &mut m, Answer::Ok, now);
+                apply(&mut e, &mut m, now);
+            }
             now += 40_000;
             // The gateway's heartbeat kept the stream alive meanwhile.
             if let Some((g, _, _)) = &m.stream {
@@ -1698,14 +1900,22 @@ proptest! {
         // At most one getter call per reason to fetch (timeouts count as
         // getter failures through their status).
         prop_assert!(m.fetches <= m.fetch_reasons, "{} fetches for {} reasons", m.fetches, m.fetch_reasons);
-        for ((id, name), start_head) in ids.iter().zip(watched).zip(start) {
+        // Each extra still subscribed: every log after its first status.
+        let extra_checks = extra_ids.iter().zip(extras).filter_map(|(id, (name, _))| {
+            let id = (*id)?;
+            let start = e.subscription(id)?.status.map(|_| m.first_status.get(&id).copied())?;
+            Some((id, name, start))
+        });
+        let mut checks: Vec<(SubId, &str, Option<u64>)> = ids.iter().copied().zip(watched).zip(start).map(|((i, n), s)| (i, n, s)).collect();
+        checks.extend(extra_checks);
+        for (id, name, start_head) in checks {
             let start_head = start_head.unwrap_or(u64::MAX);
             let channel = ch(name);
             let covered: Vec<u64> = m.history.iter()
                 .filter(|(c, _)| channel.covers(c))
                 .map(|(_, s)| *s)
                 .collect();
-            let got = seqs(&e, *id);
+            let got = seqs(&e, id);
             // In order and never twice.
             prop_assert!(got.windows(2).all(|w| w[0] < w[1]), "{}: {:?}", name, got);
             // Only its own logs.
@@ -1718,4 +1928,5 @@ proptest! {
     }
 }
 
+mod control;
 mod persistence;

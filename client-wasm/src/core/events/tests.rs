@@ -35,15 +35,17 @@ fn reads_each_event() {
         Hello {
             connection_id: "c1".into(),
             epoch: Epoch(0xabc),
-            heartbeat_ms: Some(15000)
+            heartbeat_ms: Some(15000),
+            control_secret: None,
         }
     );
-    assert_eq!(
-        hello(r#"{"connectionId":"c","epoch":"1"}"#)
-            .unwrap()
-            .heartbeat_ms,
-        None
-    );
+    let bare = hello(r#"{"connectionId":"c","epoch":"1"}"#).unwrap();
+    assert_eq!((bare.heartbeat_ms, bare.control_secret), (None, None));
+    let with_secret =
+        hello(r#"{"connectionId":"n1.7","epoch":"1","controlSecret":"AbC-_9","future":1}"#)
+            .unwrap();
+    assert_eq!(with_secret.control_secret.as_deref(), Some("AbC-_9"));
+    assert!(hello(r#"{"connectionId":"c","epoch":"1","controlSecret":7}"#).is_err());
     let c = close(r#"{"reason":"slow_consumer","message":"too slow","retryMs":100}"#).unwrap();
     assert_eq!(c.reason, CloseReason::SlowConsumer);
     assert_eq!((c.message.as_str(), c.retry_ms), ("too slow", 100));

@@ -90,8 +90,19 @@ function StreamStatus() {
       : status.state === 'reconnecting'
         ? `reconnecting (attempt ${status.attempt})`
         : status.state;
+  // How route changes reach the stream: live on it, or by reconnecting (and why).
+  const changes =
+    status.channelChanges === undefined
+      ? undefined
+      : `channel changes: ${status.channelChanges}${status.fallback !== undefined ? ` (last reconnect: ${status.fallback})` : ''}`;
   return (
-    <div className={`stream stream-${status.state}`} data-testid="stream-status" data-state={status.state}>
+    <div
+      className={`stream stream-${status.state}`}
+      data-testid="stream-status"
+      data-state={status.state}
+      data-channel-changes={status.channelChanges}
+      title={changes}
+    >
       <span className="badge-dot" aria-hidden="true" />
       {text}
       {status.connectionId !== undefined && <span className="stream-id">#{status.connectionId}</span>}

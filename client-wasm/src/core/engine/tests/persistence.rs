@@ -344,9 +344,14 @@ proptest! {
     /// it holds every log of its channel after its first point, each once,
     /// in order. The model never loses history, so no gap may be reported.
     #[test]
-    fn persisted_views_resume_after_their_last_log(ops in proptest::collection::vec(pop(), 1..100)) {
+    fn persisted_views_resume_after_their_last_log(
+        ops in proptest::collection::vec(pop(), 1..100),
+        control in proptest::bool::ANY,
+    ) {
         let publish_to = [ch(ETL), ch("logs:etl:ws1:wf8"), ch(FAAS)];
         let mut t = Tab::new();
+        // With the control endpoint, restores behind the stream rewind live.
+        t.m.control = control;
         let mut lineages: Vec<Lineage> = vec![Lineage::default(); VIEWS.len()];
         let mut shared: Option<SubId> = None;
         let mut gaps = 0;
@@ -383,6 +388,12 @@ proptest! {
                         },
                         Effect::Forget { key } => { t.storage.remove(&key); }
                         Effect::Update { update: Update::Gap { .. }, .. } => *gaps += 1,
+                        // Answered at once, after the gateway queued the change.
+                        Effect::ChangeChannels { change, request, .. } => {
+                            t.m.change(&change);
+                            let ok = ProbeResult::Http { status: 200, code: None, message: None };
+                            t.e.on_channels_answer(request, ok, t.now);
+                        }
                         _ => {}
                     }
                 }
