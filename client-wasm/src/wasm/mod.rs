@@ -22,8 +22,16 @@ pub use client::{LogsClient, LogsSubscription, StatusListener};
 pub use convert::ClientError;
 
 /// Makes panics readable: the message goes to `console.error` and is thrown
-/// as a JS `Error` instead of an opaque `unreachable` trap.
+/// as a JS `Error` instead of an opaque `unreachable` trap. The size build
+/// (`-Cpanic=immediate-abort`) has no hook to call: a panic traps at once,
+/// and the messages are left out of the module.
 pub fn install_panic_hook() {
+    #[cfg(not(panic = "immediate-abort"))]
+    install();
+}
+
+#[cfg(not(panic = "immediate-abort"))]
+fn install() {
     use std::sync::Once;
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
