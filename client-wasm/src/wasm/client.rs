@@ -81,7 +81,7 @@ impl Inner {
 
     fn stream_url(&self, query: &str) -> String {
         let sep = if self.url.contains('?') { '&' } else { '?' };
-        format!("{}{sep}{query}", self.url)
+        crate::text!(self.url, sep, query)
     }
 }
 
@@ -91,14 +91,18 @@ fn report(shared: &Shared, kind: &str, message: &str) {
         Some(f) => {
             let _ = f.call1(&JsValue::NULL, &convert::diagnostic_to_js(kind, message));
         }
-        None => web_sys::console::warn_1(&format!("logs-sse-client: {message}").into()),
+        None => web_sys::console::warn_1(&crate::text!("logs-sse-client: ", message).into()),
     }
 }
 
 fn call(shared: &Shared, f: &Function, arg: &JsValue) {
     if let Err(e) = f.call1(&JsValue::NULL, arg) {
         let text = convert::error_text(&e);
-        report(shared, "callback", &format!("a callback threw: {text}"));
+        report(
+            shared,
+            "callback",
+            &crate::text!("a callback threw: ", text),
+        );
     }
 }
 
@@ -348,8 +352,10 @@ impl LogsClient {
         super::install_panic_hook();
         let url = gateway_url.trim();
         if url.is_empty() || url.contains('#') || url.chars().any(char::is_whitespace) {
-            return Err(ClientError::InvalidUrl(format!(
-                "\"{gateway_url}\": expected e.g. \"/api/logs/stream\""
+            return Err(ClientError::InvalidUrl(crate::text!(
+                "\"",
+                gateway_url,
+                "\": expected e.g. \"/api/logs/stream\""
             )));
         }
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
@@ -458,7 +464,7 @@ impl LogsClient {
                         ) {
                             Ok(r) => Some(r),
                             Err(e) => {
-                                inner.engine.discard_stored(key, &e.to_string());
+                                inner.engine.discard_stored(key, &crate::text!(e));
                                 None
                             }
                         },
