@@ -44,9 +44,8 @@ ensure_wasm_bindgen() {
 # The standard library is rebuilt with `-Cpanic=immediate-abort`
 # (`-Zbuild-std`, nightly only): a panic traps at once, so no panic
 # message, location or formatting code reaches the module (about 4.5 KB
-# gzipped as an app ships it); `optimize_for_size` picks std's smaller
-# algorithms, `-Zlocation-detail=none` drops the file names that
-# `#[track_caller]` would still embed, and legacy symbol names keep
+# gzipped as an app ships it); `-Zlocation-detail=none` drops the file
+# names that `#[track_caller]` would still embed, and legacy symbol names keep
 # wasm-bindgen's closure exports short. That needs one pinned nightly with
 # `rust-src`, installed here once (about 20 s; the std build adds about
 # 45 s). When it cannot be installed the build falls back to stable and
@@ -71,7 +70,7 @@ cargo_build_wasm_release() {
     note "WASM_SIZE_STABLE=1: stable standard library (larger module)"
   elif ensure_size_nightly; then
     cargo=(cargo "+$WASM_SIZE_NIGHTLY")
-    extra=(-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size)
+    extra=(-Zbuild-std=std,panic_abort)
     rustflags="$rustflags -Zunstable-options -Cpanic=immediate-abort -Csymbol-mangling-version=legacy -Zlocation-detail=none"
   else
     echo "warning: $WASM_SIZE_NIGHTLY could not be installed: building with the stable" \
