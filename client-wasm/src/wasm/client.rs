@@ -36,7 +36,7 @@ fn now() -> u64 {
 }
 
 fn online() -> bool {
-    web_sys::window().map_or(true, |w| w.navigator().on_line())
+    super::window().map_or(true, |w| w.navigator().on_line())
 }
 
 /// Drops `value` after the current JS task step (a microtask), so a closure
@@ -386,7 +386,7 @@ impl LogsClient {
             get_token,
             storage: None,
         }));
-        if let Some(window) = web_sys::window() {
+        if let Some(window) = super::window() {
             let mut listeners = Vec::new();
             let weak = Rc::downgrade(&shared);
             listeners.push(Listener::new(window.as_ref(), "online", move |_| {

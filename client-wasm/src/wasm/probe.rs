@@ -137,7 +137,7 @@ pub fn probe(
     timeout_ms: u32,
     done: impl FnOnce(ProbeResult) + 'static,
 ) {
-    let Some(window) = web_sys::window() else {
+    let Some(window) = super::window() else {
         return done(ProbeResult::Unreachable {
             message: "no window".into(),
         });
