@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Release build of the wasm client into client-wasm/pkg/ (gitignored):
 #   cargo build (size profile) -> wasm-bindgen --target web -> wasm-opt -Oz
+#   -> short import/export names (minify-names.mjs)
 # then prints the raw and gzipped sizes of the .wasm and the JS glue.
 #
 # The size profile is `cargo_build_wasm_release` in scripts/lib.sh.
@@ -37,6 +38,16 @@ wasm-bindgen --target web --out-dir "$OUT" --out-name logs_sse_client \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   "$OUT/logs_sse_client_bg.wasm" -o "$OUT/logs_sse_client_bg.wasm"
+
+# Short names across the JS/wasm boundary (`__wbg_addEventListener_847f…`
+# becomes `A`): wasm-opt renames the module's side and prints the mapping,
+# minify-names.mjs renames the glue's side and checks the two agree.
+"$HERE/tools/node_modules/.bin/wasm-opt" --minify-imports-and-exports-and-modules \
+  --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  "$OUT/logs_sse_client_bg.wasm" -o "$OUT/logs_sse_client_bg.wasm" >"$OUT/names.json"
+node "$HERE/minify-names.mjs" "$OUT/names.json" "$OUT/logs_sse_client.js" "$OUT/logs_sse_client.d.ts"
+rm -f "$OUT/names.json" "$OUT/logs_sse_client_bg.wasm.d.ts"
 
 size() { wc -c <"$1" | tr -d ' '; }
 gz() { gzip -9 -c "$1" | wc -c | tr -d ' '; }

@@ -20,7 +20,8 @@ source "$ROOT/scripts/lib.sh"
 wasm_is_stale() {
   [ -f "$PKG/logs_sse_client_bg.wasm" ] && [ -f "$PKG/logs_sse_client.js" ] || return 0
   [ -n "$(find "$ROOT/client-wasm/src" "$ROOT/client-wasm/Cargo.toml" "$ROOT/protocol/src" \
-    "$ROOT/protocol/Cargo.toml" "$ROOT/client-wasm/build.sh" -newer "$PKG/logs_sse_client_bg.wasm" -print -quit)" ]
+    "$ROOT/protocol/Cargo.toml" "$ROOT/client-wasm/build.sh" "$ROOT/client-wasm/minify-names.mjs" \
+    "$ROOT/scripts/lib.sh" -newer "$PKG/logs_sse_client_bg.wasm" -print -quit)" ]
 }
 
 if [ "${SKIP_WASM_BUILD:-0}" != 1 ] && wasm_is_stale; then

@@ -14,6 +14,8 @@
 
 use std::fmt;
 use std::num::NonZeroU32;
+
+use crate::digits::Digits;
 use std::str::FromStr;
 
 /// Identity of one history store; see the module docs.
@@ -22,7 +24,7 @@ pub struct Epoch(pub u64);
 
 impl fmt::Display for Epoch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:x}", self.0)
+        f.write_str(Digits::hex(self.0).as_str())
     }
 }
 
@@ -36,6 +38,13 @@ pub struct Cursor {
 impl Cursor {
     pub fn new(epoch: Epoch, seq: u64) -> Self {
         Cursor { epoch, seq }
+    }
+
+    /// Appends the text form (what `Display` writes, without `core::fmt`).
+    pub fn push_to(&self, out: &mut String) {
+        out.push_str(Digits::hex(self.epoch.0).as_str());
+        out.push('-');
+        out.push_str(Digits::decimal(self.seq).as_str());
     }
 }
 
@@ -72,7 +81,9 @@ impl CursorError {
 
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.epoch, self.seq)
+        f.write_str(Digits::hex(self.epoch.0).as_str())?;
+        f.write_str("-")?;
+        f.write_str(Digits::decimal(self.seq).as_str())
     }
 }
 
@@ -134,9 +145,15 @@ impl ResumeFrom {
     pub fn since_text(&self) -> Option<String> {
         match self {
             ResumeFrom::Live => None,
-            ResumeFrom::After(cursor) => Some(cursor.to_string()),
+            ResumeFrom::After(cursor) => {
+                let mut text = String::with_capacity(MAX_CURSOR_LEN);
+                cursor.push_to(&mut text);
+                Some(text)
+            }
             ResumeFrom::Earliest => Some(EARLIEST.to_owned()),
-            ResumeFrom::Last(n) => Some(format!("{LAST_PREFIX}{n}")),
+            ResumeFrom::Last(n) => {
+                Some(LAST_PREFIX.to_owned() + Digits::decimal(u64::from(n.get())).as_str())
+            }
         }
     }
 }

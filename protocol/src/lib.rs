@@ -5,6 +5,7 @@
 //!
 //! - [`channel`]: the channel name grammar `logs:{service}:{workspace}[:{resource}]`,
 //! - [`cursor`]: resume positions (`{epoch}-{seq}`) and how they are written,
+//! - [`digits`]: integers as text without `core::fmt` (for the wasm client's size),
 //! - [`query`]: the `channels=` / `since=` query of `GET /api/logs/stream`,
 //! - [`wire`]: the JSON payloads of the SSE events the gateway sends,
 //! - [`publish`]: the body of `POST /api/logs/publish`.
@@ -14,6 +15,7 @@
 
 pub mod channel;
 pub mod cursor;
+pub mod digits;
 pub mod publish;
 pub mod query;
 pub mod wire;

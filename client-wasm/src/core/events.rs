@@ -19,6 +19,7 @@ use logs_sse_protocol::{
 };
 
 use super::json::{self, Value};
+use super::text::{self, Part};
 
 /// Why an event payload was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,14 +45,21 @@ impl From<json::Error> for EventError {
     }
 }
 
+impl Part for EventError {
+    fn push_to(&self, out: &mut String) {
+        let parts: &[&dyn Part] = match self {
+            EventError::Json(e) => &[e],
+            EventError::Missing(field) => &[&"missing field `", field, &"`"],
+            EventError::Field { field, error } => &[&"`", field, &"`: ", error],
+            EventError::Invalid { field, expected } => &[&"`", field, &"`: expected ", expected],
+        };
+        text::push(out, parts);
+    }
+}
+
 impl std::fmt::Display for EventError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            EventError::Json(e) => std::fmt::Display::fmt(e, f),
-            EventError::Missing(field) => write!(f, "missing field `{field}`"),
-            EventError::Field { field, error } => write!(f, "`{field}`: {error}"),
-            EventError::Invalid { field, expected } => write!(f, "`{field}`: expected {expected}"),
-        }
+        f.write_str(&crate::text!(self))
     }
 }
 

@@ -28,6 +28,8 @@
 
 use std::borrow::Cow;
 
+use super::text::{self, Part};
+
 /// What is wrong with a document, and where (byte offset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Error {
@@ -77,12 +79,15 @@ impl ErrorKind {
     }
 }
 
+impl Part for Error {
+    fn push_to(&self, out: &mut String) {
+        text::push(out, &[&self.kind.describe(), &" at byte ", &self.at]);
+    }
+}
+
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.kind.describe())?;
-        f.write_str(" at byte ")?;
-        // Integer formatting only: no float or padding machinery.
-        std::fmt::Display::fmt(&self.at, f)
+        f.write_str(&crate::text!(self))
     }
 }
 

@@ -10,6 +10,7 @@
 //! - [`status`]: observable connection states and failure reasons,
 //! - [`auth`]: the subscriber token, its refresh policy and its place in the URL,
 //! - [`persist`]: the versioned `sessionStorage` record format,
+//! - [`text`]: messages built without `core::fmt` (the `text!` macro),
 //! - [`engine`]: the state machine tying them together.
 
 pub mod auth;
@@ -22,3 +23,4 @@ pub mod options;
 pub mod persist;
 pub mod registry;
 pub mod status;
+pub mod text;

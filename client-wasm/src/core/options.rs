@@ -6,6 +6,8 @@
 
 use logs_sse_protocol::ResumeFrom;
 
+use crate::text;
+
 /// Default lower bound of the reconnect delay.
 pub const DEFAULT_BACKOFF_MIN_MS: u32 = 500;
 /// Default upper bound of the reconnect delay.
@@ -82,8 +84,13 @@ impl Default for ClientOptions {
 
 fn check_ms(name: &str, value: u32) -> Result<(), OptionsError> {
     if value > MAX_MS {
-        return Err(OptionsError(format!(
-            "{name} is {value}; the limit is {MAX_MS} (one day)"
+        return Err(OptionsError(text!(
+            name,
+            " is ",
+            value,
+            "; the limit is ",
+            MAX_MS,
+            " (one day)"
         )));
     }
     Ok(())
@@ -91,7 +98,7 @@ fn check_ms(name: &str, value: u32) -> Result<(), OptionsError> {
 
 fn check_nonzero(name: &str, value: u32) -> Result<(), OptionsError> {
     if value == 0 {
-        return Err(OptionsError(format!("{name} must be at least 1")));
+        return Err(OptionsError(text!(name, " must be at least 1")));
     }
     Ok(())
 }
@@ -113,9 +120,12 @@ impl ClientOptions {
         check_nonzero("maxSubscriptions", self.max_subscriptions)?;
         check_nonzero("maxChannels", self.max_channels)?;
         if self.backoff_min_ms > self.backoff_max_ms {
-            return Err(OptionsError(format!(
-                "backoffMinMs ({}) is larger than backoffMaxMs ({})",
-                self.backoff_min_ms, self.backoff_max_ms
+            return Err(OptionsError(text!(
+                "backoffMinMs (",
+                self.backoff_min_ms,
+                ") is larger than backoffMaxMs (",
+                self.backoff_max_ms,
+                ")"
             )));
         }
         if self.persist_max_bytes < 1024 {
@@ -169,28 +179,34 @@ impl RawSubscribeOptions {
     pub fn validate(self, channel: &str) -> Result<SubscribeOptions, OptionsError> {
         let max_logs = self.max_logs.unwrap_or(DEFAULT_MAX_LOGS);
         if max_logs == 0 || max_logs > MAX_MAX_LOGS {
-            return Err(OptionsError(format!(
-                "maxLogs is {max_logs}; it must be between 1 and {MAX_MAX_LOGS}"
+            return Err(OptionsError(text!(
+                "maxLogs is ",
+                max_logs,
+                "; it must be between 1 and ",
+                MAX_MAX_LOGS
             )));
         }
         let persist_key = match (self.persist, self.persist_key) {
             (Some(false), _) => None,
             (_, Some(key)) => {
                 if key.is_empty() || key.len() > MAX_PERSIST_KEY_LEN {
-                    return Err(OptionsError(format!(
-                        "persistKey must be 1 to {MAX_PERSIST_KEY_LEN} bytes long"
+                    return Err(OptionsError(text!(
+                        "persistKey must be 1 to ",
+                        MAX_PERSIST_KEY_LEN,
+                        " bytes long"
                     )));
                 }
                 Some(key)
             }
-            (Some(true), None) => Some(format!("{PERSIST_KEY_PREFIX}{channel}")),
+            (Some(true), None) => Some(text!(PERSIST_KEY_PREFIX, channel)),
             (None, None) => None,
         };
         let mut resume_from = match self.resume_from.as_deref() {
             None | Some("live") => ResumeFrom::Live,
             Some(text) => text.parse().map_err(|e| {
-                OptionsError(format!(
-                    "resumeFrom must be \"live\", \"earliest\", \"last:N\" or a cursor: {e}"
+                OptionsError(text!(
+                    "resumeFrom must be \"live\", \"earliest\", \"last:N\" or a cursor: ",
+                    e
                 ))
             })?,
         };
@@ -206,8 +222,11 @@ impl RawSubscribeOptions {
             resume_from = ResumeFrom::Live;
         }
         if history > MAX_HISTORY {
-            return Err(OptionsError(format!(
-                "history is {history}; it must be between 0 and {MAX_HISTORY}"
+            return Err(OptionsError(text!(
+                "history is ",
+                history,
+                "; it must be between 0 and ",
+                MAX_HISTORY
             )));
         }
         if history > 0 && resume_from != ResumeFrom::Live {

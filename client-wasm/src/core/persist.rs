@@ -17,6 +17,8 @@ use logs_sse_protocol::{Channel, Cursor};
 
 use super::events;
 use super::json::{self, Value};
+use super::text::{self, Part};
+use crate::text;
 
 /// Value of the `format` field.
 pub const FORMAT: &str = "datashop-logs-sse";
@@ -34,20 +36,27 @@ pub enum DecodeError {
     BadLog { index: usize, why: String },
 }
 
+impl Part for DecodeError {
+    fn push_to(&self, out: &mut String) {
+        let parts: &[&dyn Part] = match self {
+            DecodeError::TooLarge { len, max } => {
+                &[&"stored record is ", len, &" bytes; the limit is ", max]
+            }
+            DecodeError::NotJson(e) => &[&"stored record is not valid: ", e],
+            DecodeError::Foreign => &[&"stored record is not a ", &FORMAT, &" record"],
+            DecodeError::Version(v) => &[&"stored record has unsupported version ", v],
+            DecodeError::OtherChannel(c) => {
+                &[&"stored record belongs to another channel (", c, &")"]
+            }
+            DecodeError::BadLog { index, why } => &[&"stored log #", index, &": ", why],
+        };
+        text::push(out, parts);
+    }
+}
+
 impl std::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DecodeError::TooLarge { len, max } => {
-                write!(f, "stored record is {len} bytes; the limit is {max}")
-            }
-            DecodeError::NotJson(e) => write!(f, "stored record is not valid: {e}"),
-            DecodeError::Foreign => write!(f, "stored record is not a {FORMAT} record"),
-            DecodeError::Version(v) => write!(f, "stored record has unsupported version {v}"),
-            DecodeError::OtherChannel(c) => {
-                write!(f, "stored record belongs to another channel ({c})")
-            }
-            DecodeError::BadLog { index, why } => write!(f, "stored log #{index}: {why}"),
-        }
+        f.write_str(&text!(self))
     }
 }
 
@@ -66,12 +75,12 @@ struct Stored<'a> {
 fn read(text: &str) -> Result<Stored<'_>, String> {
     const NAMES: [&str; 5] = ["format", "v", "channel", "cursor", "logs"];
     let mut slots: [Option<Value<'_>>; 5] = [None; 5];
-    json::known_fields(text, &NAMES, &mut slots).map_err(|e| e.to_string())?;
+    json::known_fields(text, &NAMES, &mut slots).map_err(|e| text!(e))?;
     let [format, v, channel, cursor, logs] = slots;
     fn required<'a>(slot: Option<Value<'a>>, name: &str) -> Result<Value<'a>, String> {
-        slot.ok_or_else(|| format!("missing field `{name}`"))
+        slot.ok_or_else(|| text!("missing field `", name, "`"))
     }
-    let typed = |name: &str, e: json::Error| format!("`{name}`: {e}");
+    let typed = |name: &str, e: json::Error| text!("`", name, "`: ", e);
     let mut items = Vec::new();
     json::array(required(logs, "logs")?.raw(), |item: Value<'_>| {
         items.push(item.raw());
@@ -129,14 +138,22 @@ where
     I: DoubleEndedIterator<Item = &'a str>,
 {
     // Channel and cursor text use only [A-Za-z0-9_.:-]: no escaping needed.
-    let mut head = format!(
-        r#"{{"format":"{FORMAT}","v":{VERSION},"channel":"{}","#,
-        channel.as_str()
+    let mut head = text!(
+        r#"{"format":""#,
+        FORMAT,
+        r#"","v":"#,
+        VERSION,
+        r#","channel":""#,
+        channel,
+        r#"","#
     );
     if let Some(c) = cursor {
-        head.push_str(&format!(r#""cursor":"{c}","#));
+        text::push(&mut head, &[&r#""cursor":""#, &c, &r#"","#]);
     }
-    head.push_str(&format!(r#""savedAt":{saved_at_ms},"logs":["#));
+    text::push(
+        &mut head,
+        &[&r#""savedAt":"#, &saved_at_ms, &r#","logs":["#],
+    );
     let tail = "]}";
     let mut budget = max_bytes.checked_sub(head.len() + tail.len())?;
     let mut kept: Vec<&str> = Vec::new();
@@ -189,18 +206,17 @@ pub fn decode(
     let mut logs = Vec::with_capacity(stored.logs.len() - skip);
     for (index, raw) in stored.logs.iter().enumerate().skip(skip) {
         let bad = |why: String| DecodeError::BadLog { index, why };
-        let event = events::log(raw).map_err(|e| bad(e.to_string()))?;
+        let event = events::log(raw).map_err(|e| bad(text!(e)))?;
         if !channel.covers(&event.channel) {
-            return Err(bad(format!(
-                "{} is not covered by {}",
-                event.channel, channel
-            )));
+            return Err(bad(text!(event.channel, " is not covered by ", channel)));
         }
         if let Some(c) = stored.cursor {
             if c.epoch == event.cursor.epoch && event.cursor.seq > c.seq {
-                return Err(bad(format!(
-                    "cursor {} is after the record's {c}",
-                    event.cursor
+                return Err(bad(text!(
+                    "cursor ",
+                    event.cursor,
+                    " is after the record's ",
+                    c
                 )));
             }
         }

@@ -6,6 +6,7 @@
 //! is classified (retry or give up, and why).
 
 use super::json;
+use crate::text;
 
 /// How long the probe may take before it counts as unanswered: a gateway
 /// that accepts connections but never answers must not hold the reason
@@ -227,7 +228,7 @@ impl ProbeResult {
     /// [`PROBE_TIMEOUT_MS`]).
     pub fn timed_out(after_ms: u32) -> Self {
         ProbeResult::Unreachable {
-            message: format!("no answer within {after_ms} ms"),
+            message: text!("no answer within ", after_ms, " ms"),
         }
     }
 }
@@ -256,7 +257,7 @@ pub fn classify(result: &ProbeResult, online: bool) -> Option<Verdict> {
             http_status: None,
             code: None,
             message: if online {
-                format!("gateway unreachable: {message}")
+                text!("gateway unreachable: ", message)
             } else {
                 "the browser is offline".to_owned()
             },
@@ -282,7 +283,7 @@ pub fn classify(result: &ProbeResult, online: bool) -> Option<Verdict> {
                 code: code.clone(),
                 message: message
                     .clone()
-                    .unwrap_or_else(|| format!("gateway answered HTTP {status}")),
+                    .unwrap_or_else(|| text!("gateway answered HTTP ", status)),
             })
         }
     }

@@ -36,7 +36,7 @@ fn now() -> u64 {
 }
 
 fn online() -> bool {
-    web_sys::window().map_or(true, |w| w.navigator().on_line())
+    super::window().map_or(true, |w| w.navigator().on_line())
 }
 
 /// Drops `value` after the current JS task step (a microtask), so a closure
@@ -81,7 +81,7 @@ impl Inner {
 
     fn stream_url(&self, query: &str) -> String {
         let sep = if self.url.contains('?') { '&' } else { '?' };
-        format!("{}{sep}{query}", self.url)
+        crate::text!(self.url, sep, query)
     }
 
     /// `{stream path}/{connection id}/channels`, keeping the gateway URL's
@@ -95,7 +95,7 @@ impl Inner {
             self.url.get(at..).unwrap_or_default(),
         );
         let slash = if path.ends_with('/') { "" } else { "/" };
-        format!("{path}{slash}{connection_id}/channels{query}")
+        crate::text!(path, slash, connection_id, "/channels", query)
     }
 }
 
@@ -105,14 +105,18 @@ fn report(shared: &Shared, kind: &str, message: &str) {
         Some(f) => {
             let _ = f.call1(&JsValue::NULL, &convert::diagnostic_to_js(kind, message));
         }
-        None => web_sys::console::warn_1(&format!("logs-sse-client: {message}").into()),
+        None => web_sys::console::warn_1(&crate::text!("logs-sse-client: ", message).into()),
     }
 }
 
 fn call(shared: &Shared, f: &Function, arg: &JsValue) {
     if let Err(e) = f.call1(&JsValue::NULL, arg) {
         let text = convert::error_text(&e);
-        report(shared, "callback", &format!("a callback threw: {text}"));
+        report(
+            shared,
+            "callback",
+            &crate::text!("a callback threw: ", text),
+        );
     }
 }
 
@@ -393,8 +397,10 @@ impl LogsClient {
         super::install_panic_hook();
         let url = gateway_url.trim();
         if url.is_empty() || url.contains('#') || url.chars().any(char::is_whitespace) {
-            return Err(ClientError::InvalidUrl(format!(
-                "\"{gateway_url}\": expected e.g. \"/api/logs/stream\""
+            return Err(ClientError::InvalidUrl(crate::text!(
+                "\"",
+                gateway_url,
+                "\": expected e.g. \"/api/logs/stream\""
             )));
         }
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
@@ -425,7 +431,7 @@ impl LogsClient {
             get_token,
             storage: None,
         }));
-        if let Some(window) = web_sys::window() {
+        if let Some(window) = super::window() {
             let mut listeners = Vec::new();
             let weak = Rc::downgrade(&shared);
             listeners.push(Listener::new(window.as_ref(), "online", move |_| {
@@ -503,7 +509,7 @@ impl LogsClient {
                         ) {
                             Ok(r) => Some(r),
                             Err(e) => {
-                                inner.engine.discard_stored(key, &e.to_string());
+                                inner.engine.discard_stored(key, &crate::text!(e));
                                 None
                             }
                         },

@@ -8,6 +8,8 @@ use wasm_bindgen::JsCast;
 use crate::core::engine::{SubscribeError, Update};
 use crate::core::options::{ClientOptions, OptionsError, RawSubscribeOptions};
 use crate::core::status::{ConnectionState, Reason, Status};
+use crate::core::text::{self, Part};
+use crate::text;
 use logs_sse_protocol::{ChannelError, Cursor, StatusKind};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -186,17 +188,24 @@ impl ClientError {
     }
 }
 
+impl Part for ClientError {
+    fn push_to(&self, out: &mut String) {
+        let parts: &[&dyn Part] = match self {
+            ClientError::InvalidUrl(m) => &[&"invalid gateway URL: ", m],
+            ClientError::InvalidOptions(m) => &[&"invalid options: ", m],
+            ClientError::InvalidChannel(e) => &[&"invalid channel: ", e],
+            ClientError::Subscribe(e) => &[&"cannot subscribe: ", e],
+            ClientError::Reentrant => {
+                &[&"the client was called from inside a filter; filters must be pure"]
+            }
+        };
+        text::push(out, parts);
+    }
+}
+
 impl std::fmt::Display for ClientError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ClientError::InvalidUrl(m) => write!(f, "invalid gateway URL: {m}"),
-            ClientError::InvalidOptions(m) => write!(f, "invalid options: {m}"),
-            ClientError::InvalidChannel(e) => write!(f, "invalid channel: {e}"),
-            ClientError::Subscribe(e) => write!(f, "cannot subscribe: {e}"),
-            ClientError::Reentrant => {
-                f.write_str("the client was called from inside a filter; filters must be pure")
-            }
-        }
+        f.write_str(&text!(self))
     }
 }
 
@@ -208,7 +217,7 @@ impl From<OptionsError> for ClientError {
 
 impl From<ClientError> for JsValue {
     fn from(e: ClientError) -> Self {
-        let error = js_sys::Error::new(&e.to_string());
+        let error = js_sys::Error::new(&text!(e));
         error.set_name("LogsClientError");
         set(&error, "code", &e.code().into());
         error.into()
@@ -227,7 +236,7 @@ fn set_opt_str(target: &Object, key: &str, value: Option<&str>) {
 
 fn set_opt_cursor(target: &Object, key: &str, value: Option<Cursor>) {
     if let Some(c) = value {
-        set(target, key, &JsValue::from_str(&c.to_string()));
+        set(target, key, &JsValue::from_str(&text!(c)));
     }
 }
 
@@ -242,15 +251,16 @@ fn object_fields(
         return Ok(None);
     }
     let Some(obj) = value.dyn_ref::<Object>() else {
-        return Err(ClientError::InvalidOptions(format!(
-            "{what} must be an object"
+        return Err(ClientError::InvalidOptions(text!(
+            what,
+            " must be an object"
         )));
     };
     for key in Object::keys(obj).iter() {
         let key = key.as_string().unwrap_or_default();
         if !known.contains(&key.as_str()) {
             // Pushed piece by piece: `join` costs a generic copy routine.
-            let mut message = format!("unknown {what} field `{key}`; known fields: ");
+            let mut message = text!("unknown ", what, " field `", key, "`; known fields: ");
             for (i, name) in known.iter().enumerate() {
                 if i > 0 {
                     message.push_str(", ");
@@ -276,8 +286,9 @@ fn u32_field(obj: &Object, key: &str) -> Result<Option<u32>, ClientError> {
             Some(n) if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&n) => {
                 Ok(Some(n as u32))
             }
-            _ => Err(ClientError::InvalidOptions(format!(
-                "{key} must be a whole number between 0 and {}",
+            _ => Err(ClientError::InvalidOptions(text!(
+                key,
+                " must be a whole number between 0 and ",
                 u32::MAX
             ))),
         },
@@ -290,7 +301,7 @@ fn bool_field(obj: &Object, key: &str) -> Result<Option<bool>, ClientError> {
         Some(v) => v
             .as_bool()
             .map(Some)
-            .ok_or_else(|| ClientError::InvalidOptions(format!("{key} must be a boolean"))),
+            .ok_or_else(|| ClientError::InvalidOptions(text!(key, " must be a boolean"))),
     }
 }
 
@@ -300,7 +311,7 @@ fn string_field(obj: &Object, key: &str) -> Result<Option<String>, ClientError> 
         Some(v) => v
             .as_string()
             .map(Some)
-            .ok_or_else(|| ClientError::InvalidOptions(format!("{key} must be a string"))),
+            .ok_or_else(|| ClientError::InvalidOptions(text!(key, " must be a string"))),
     }
 }
 
@@ -310,7 +321,7 @@ fn function_field(obj: &Object, key: &str) -> Result<Option<Function>, ClientErr
         Some(v) => v
             .dyn_into::<Function>()
             .map(Some)
-            .map_err(|_| ClientError::InvalidOptions(format!("{key} must be a function"))),
+            .map_err(|_| ClientError::InvalidOptions(text!(key, " must be a function"))),
     }
 }
 

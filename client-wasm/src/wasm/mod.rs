@@ -21,9 +21,30 @@ pub mod token;
 pub use client::{LogsClient, LogsSubscription, StatusListener};
 pub use convert::ClientError;
 
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(thread_local_v2, js_name = window)]
+    static WINDOW: Option<web_sys::Window>;
+}
+
+/// The page's `window` (`None` where there is none, as in a worker). One
+/// import, where `web_sys::window()` asks `js_sys::global()`, which tries
+/// `globalThis`, `self`, `window` and `global` through four.
+pub fn window() -> Option<web_sys::Window> {
+    WINDOW.with(Clone::clone)
+}
+
 /// Makes panics readable: the message goes to `console.error` and is thrown
-/// as a JS `Error` instead of an opaque `unreachable` trap.
+/// as a JS `Error` instead of an opaque `unreachable` trap. The size build
+/// (`-Cpanic=immediate-abort`) has no hook to call: a panic traps at once,
+/// and the messages are left out of the module.
 pub fn install_panic_hook() {
+    #[cfg(not(panic = "immediate-abort"))]
+    install();
+}
+
+#[cfg(not(panic = "immediate-abort"))]
+fn install() {
     use std::sync::Once;
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {

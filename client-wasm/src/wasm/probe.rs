@@ -175,7 +175,7 @@ pub fn control(
     header("Content-Type", "application/json");
     header("X-Stream-Secret", secret);
     if let Some(token) = token {
-        header("Authorization", &format!("Bearer {token}"));
+        header("Authorization", &crate::text!("Bearer ", token));
     }
     let done = Box::new(done);
     request(
@@ -200,7 +200,7 @@ fn request(
     timeout_ms: u32,
     done: Box<dyn FnOnce(ProbeResult)>,
 ) {
-    let Some(window) = web_sys::window() else {
+    let Some(window) = super::window() else {
         return done(ProbeResult::Unreachable {
             message: "no window".into(),
         });

@@ -15,7 +15,7 @@ pub enum WriteError {
 
 /// The page's `sessionStorage`, when usable.
 pub fn session_storage() -> Option<Storage> {
-    web_sys::window()?.session_storage().ok().flatten()
+    super::window()?.session_storage().ok().flatten()
 }
 
 /// `Err(Unavailable)` when reading throws (storage disabled).

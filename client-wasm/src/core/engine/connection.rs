@@ -175,7 +175,7 @@ impl<P: Clone> Engine<P> {
                 self.open(now);
             }
             Err(message) => {
-                let message = bounded(format!("the token getter failed: {message}"));
+                let message = bounded(crate::text!("the token getter failed: ", message));
                 self.token_failed(now, message);
             }
         }
@@ -281,9 +281,9 @@ impl<P: Clone> Engine<P> {
     /// The watchdog found the stream silent for `limit` ms.
     pub(super) fn silent(&mut self, now: u64, limit: u64) {
         let message = if matches!(self.phase, Phase::Open { .. }) {
-            format!("the stream went silent: no event for {limit} ms")
+            crate::text!("the stream went silent: no event for ", limit, " ms")
         } else {
-            format!("the stream did not open: no answer for {limit} ms")
+            crate::text!("the stream did not open: no answer for ", limit, " ms")
         };
         self.drop_stream(now, true, message);
     }

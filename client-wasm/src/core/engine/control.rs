@@ -382,7 +382,10 @@ impl<P: Clone> Engine<P> {
                 self.count_fallback(Fallback::Unauthorized);
                 self.effects.push(Effect::CloseStream);
                 self.live.stream_ended();
-                self.token_failed(now, bounded(format!("the token getter failed: {message}")));
+                self.token_failed(
+                    now,
+                    bounded(crate::text!("the token getter failed: ", message)),
+                );
             }
         }
         true

@@ -21,12 +21,24 @@ use crate::core::registry::{advance, Registry};
 use crate::core::status::Reason;
 
 impl<P: Clone> Engine<P> {
-    pub(super) fn malformed(&mut self, event: &str, error: impl std::fmt::Display, data: &str) {
+    pub(super) fn malformed(
+        &mut self,
+        event: &str,
+        error: impl crate::core::text::Part,
+        data: &str,
+    ) {
         self.stats.malformed += 1;
         let sample: String = data.chars().take(120).collect();
         self.effects.push(Effect::Diagnostic {
             kind: Diagnostic::MalformedEvent,
-            message: format!("ignored malformed `{event}` event ({error}): {sample}"),
+            message: crate::text!(
+                "ignored malformed `",
+                event,
+                "` event (",
+                error,
+                "): ",
+                sample
+            ),
         });
     }
 

@@ -180,20 +180,26 @@ pub enum SubscribeError {
     TooManyChannels(u32),
 }
 
+impl crate::core::text::Part for SubscribeError {
+    fn push_to(&self, out: &mut String) {
+        let parts: &[&dyn crate::core::text::Part] = match self {
+            SubscribeError::Closed => &[&"the client is closed"],
+            SubscribeError::TooManySubscriptions(max) => &[
+                &"too many subscriptions: the limit is ",
+                max,
+                &" (maxSubscriptions)",
+            ],
+            SubscribeError::TooManyChannels(max) => {
+                &[&"too many channels: the limit is ", max, &" (maxChannels)"]
+            }
+        };
+        crate::core::text::push(out, parts);
+    }
+}
+
 impl std::fmt::Display for SubscribeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SubscribeError::Closed => f.write_str("the client is closed"),
-            SubscribeError::TooManySubscriptions(max) => {
-                write!(
-                    f,
-                    "too many subscriptions: the limit is {max} (maxSubscriptions)"
-                )
-            }
-            SubscribeError::TooManyChannels(max) => {
-                write!(f, "too many channels: the limit is {max} (maxChannels)")
-            }
-        }
+        f.write_str(&crate::text!(self))
     }
 }
 

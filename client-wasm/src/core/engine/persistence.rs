@@ -75,9 +75,10 @@ impl<P: Clone> Engine<P> {
             p.disabled = true;
             self.effects.push(Effect::Diagnostic {
                 kind: Diagnostic::Storage,
-                message: format!(
-                    "sessionStorage is unavailable; `{}` will not be persisted",
-                    p.key
+                message: crate::text!(
+                    "sessionStorage is unavailable; `",
+                    p.key,
+                    "` will not be persisted"
                 ),
             });
             return;
@@ -89,10 +90,12 @@ impl<P: Clone> Engine<P> {
             p.due_at = now + PERSIST_GIVE_UP_MS;
             self.effects.push(Effect::Diagnostic {
                 kind: Diagnostic::Storage,
-                message: format!(
-                    "sessionStorage quota exceeded for `{}`; retrying in {}s",
+                message: crate::text!(
+                    "sessionStorage quota exceeded for `",
                     p.key,
-                    PERSIST_GIVE_UP_MS / 1000
+                    "`; retrying in ",
+                    PERSIST_GIVE_UP_MS / 1000,
+                    "s"
                 ),
             });
         }
@@ -113,7 +116,7 @@ impl<P: Clone> Engine<P> {
         });
         self.effects.push(Effect::Diagnostic {
             kind: Diagnostic::Storage,
-            message: format!("discarded stored logs `{key}`: {why}"),
+            message: crate::text!("discarded stored logs `", key, "`: ", why),
         });
     }
 }
