@@ -12,7 +12,13 @@
 #
 #   scripts/bench.sh                 full run (about 5 minutes)
 #   BENCH_QUICK=1 scripts/bench.sh   smoke run: one run each, small sizes (about 1 minute)
-#   GATEWAY_ARGS='--flag value' scripts/bench.sh    extra gateway flags (e.g. another backend)
+#   GATEWAY_ARGS='--flag value' scripts/bench.sh    extra gateway flags
+#   BENCH_BACKENDS=memory scripts/bench.sh           one column only (default: memory and redis)
+#
+# The redis column runs every scenario again against a redis-server the
+# script starts (pinned with the gateway, no persistence, a key prefix per
+# run) and stops; it is left out when redis-server is not installed.
+# The client size rows are printed when npm-package/dist is built.
 #
 # Not part of scripts/test.sh (too long); the rust suite compiles the bench.
 set -euo pipefail
@@ -55,28 +61,76 @@ else
   FANOUT=(fanout 2000 100 2000 10); FIREHOSE=(firehose 20 5); INGEST_SECS=5
 fi
 
+BACKENDS="${BENCH_BACKENDS:-memory redis}"
+if [[ " $BACKENDS " == *" redis "* ]] && ! command -v redis-server >/dev/null; then
+  echo "redis-server not installed: the redis column is left out" >&2
+  BACKENDS="${BACKENDS//redis/}"
+fi
+
 RESULTS="$(mktemp)"
-trap 'rm -f "$RESULTS"' EXIT
+REDIS_DIR=""
+REDIS_PID=""
+cleanup() {
+  rm -f "$RESULTS"
+  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null
+  [ -n "$REDIS_DIR" ] && rm -rf "$REDIS_DIR"
+  return 0
+}
+trap cleanup EXIT
+
+# A redis-server on a free loopback port, on the gateway's core.
+start_redis() {
+  REDIS_DIR="$(mktemp -d)"
+  REDIS_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  local pin=()
+  [ -n "${GATEWAY_CPU:-}" ] && pin=(taskset -c "$GATEWAY_CPU")
+  "${pin[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DIR" \
+    --save '' --appendonly no --logfile redis.log &
+  REDIS_PID=$!
+  for _ in $(seq 100); do
+    redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && return 0
+    sleep 0.1
+  done
+  echo "redis-server did not start; see $REDIS_DIR/redis.log" >&2
+  exit 1
+}
+
 run() {
-  local label="$1"; shift
+  local backend="$1" label="$2"; shift 2
   local load=("${LOAD[@]}")
   [ "$label" = fanout ] && load=("${RT_LOAD[@]}")
   for i in $(seq "$RUNS"); do
-    echo "  $label: run $i of $RUNS ($*), load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-    "${load[@]}" "$BENCH" "$@" | grep '^RESULT' | sed "s/^RESULT [a-z]*/$label/" >>"$RESULTS"
+    local args="${GATEWAY_ARGS:-}"
+    if [ "$backend" = redis ]; then
+      # A prefix per run: no run reads another's history.
+      args="$args --redis-url redis://127.0.0.1:$REDIS_PORT/ --redis-key-prefix bench-$label-$i"
+    fi
+    echo "  $backend $label: run $i of $RUNS ($*), load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+    GATEWAY_ARGS="$args" "${load[@]}" "$BENCH" "$@" | grep '^RESULT' \
+      | sed "s/^RESULT [a-z]*/$backend:$label/" >>"$RESULTS"
   done
 }
 
-run idle_small "${IDLE_SMALL[@]}"
-run idle_big "${IDLE_BIG[@]}"
-run fanout "${FANOUT[@]}"
-run firehose "${FIREHOSE[@]}"
-run ingest0 ingest 0 "$INGEST_SECS"
-run ingest100 ingest 100 "$INGEST_SECS"
+for backend in $BACKENDS; do
+  [ "$backend" = redis ] && start_redis
+  run "$backend" idle_small "${IDLE_SMALL[@]}"
+  run "$backend" idle_big "${IDLE_BIG[@]}"
+  run "$backend" fanout "${FANOUT[@]}"
+  run "$backend" firehose "${FIREHOSE[@]}"
+  run "$backend" ingest0 ingest 0 "$INGEST_SECS"
+  run "$backend" ingest100 ingest 100 "$INGEST_SECS"
+done
 
-python3 - "$RESULTS" "$RUNS" "$PINNING" <<'PY'
+SIZES=""
+if [ -f npm-package/dist/core.js ] && [ -d npm-package/node_modules ]; then
+  echo "  client size: npm-package/size.mjs" >&2
+  SIZES="$(cd npm-package && node size.mjs 2>/dev/null | grep -E '^(core|react)' || true)"
+fi
+
+python3 - "$RESULTS" "$RUNS" "$PINNING" "$BACKENDS" "$SIZES" <<'PY'
 import statistics, sys
-path, runs, pinning = sys.argv[1], sys.argv[2], sys.argv[3]
+path, runs, pinning, backends, sizes = sys.argv[1:6]
+backends = backends.split()
 rows = {}
 for line in open(path):
     label, *pairs = line.split()
@@ -92,30 +146,42 @@ def fig(label, key, fmt="{:,.1f}"):
     return f"{med} ({fmt.format(min(values))} – {fmt.format(max(values))})"
 
 def first(label, key):
-    return rows[label][0][key] if rows.get(label) else "?"
+    for b in backends:
+        if rows.get(f"{b}:{label}"):
+            return rows[f"{b}:{label}"][0][key]
+    return "?"
 
-print(f"\nlogs-sse gateway, median of {runs} run(s) (lowest – highest); {pinning}\n")
-table = [
-    (f"idle stream memory, {first('idle_small','streams')} streams on {first('idle_small','channels')} channels", fig("idle_small", "kib_per_stream", "{:.2f}") + " KiB/stream"),
-    (f"idle stream memory, {first('idle_big','streams')} streams on {first('idle_big','channels')} channels", fig("idle_big", "kib_per_stream", "{:.2f}") + " KiB/stream"),
-    (f"fan-out {first('fanout','streams')} streams / {first('fanout','channels')} channels: deliveries/s", fig("fanout", "deliveries_per_s", "{:,.0f}")),
-    ("fan-out: delivery latency p50", fig("fanout", "p50_ms", "{:.2f}") + " ms"),
-    ("fan-out: delivery latency p99", fig("fanout", "p99_ms", "{:.2f}") + " ms"),
-    ("fan-out: gateway CPU per delivery", fig("fanout", "cpu_us_per_delivery", "{:.2f}") + " µs"),
-    ("fan-out: load generator CPU (% of its core)", fig("fanout", "bench_cpu_pct", "{:.0f}") + " %"),
-    (f"firehose {first('firehose','streams')} streams on one channel: logs/s published", fig("firehose", "logs_per_s", "{:,.0f}")),
-    ("firehose: deliveries/s", fig("firehose", "deliveries_per_s", "{:,.0f}")),
-    ("firehose: latency p50 / p99 (batches of 100, saturated)", fig("firehose", "p50_ms", "{:.1f}") + " / " + fig("firehose", "p99_ms", "{:.1f}") + " ms"),
-    ("ingest, batches of 500 logs of ~200 B, 0 subscribers: logs/s", fig("ingest0", "logs_per_s", "{:,.0f}")),
-    ("ingest, 0 subscribers: logs per gateway CPU second", fig("ingest0", "logs_per_cpu_s", "{:,.0f}")),
-    ("ingest, 100 subscribers (one of 100 channels each): logs/s", fig("ingest100", "logs_per_s", "{:,.0f}")),
-    ("ingest, 100 subscribers: logs per gateway CPU second", fig("ingest100", "logs_per_cpu_s", "{:,.0f}")),
+# (row label, scenario, key, format, unit); "a / b" rows join two keys.
+spec = [
+    (f"idle stream memory, {first('idle_small','streams')} streams on {first('idle_small','channels')} channels", "idle_small", "kib_per_stream", "{:.2f}", " KiB/stream"),
+    (f"idle stream memory, {first('idle_big','streams')} streams on {first('idle_big','channels')} channels", "idle_big", "kib_per_stream", "{:.2f}", " KiB/stream"),
+    (f"fan-out {first('fanout','streams')} streams / {first('fanout','channels')} channels: deliveries/s", "fanout", "deliveries_per_s", "{:,.0f}", ""),
+    ("fan-out: delivery latency p50", "fanout", "p50_ms", "{:.2f}", " ms"),
+    ("fan-out: delivery latency p99", "fanout", "p99_ms", "{:.2f}", " ms"),
+    ("fan-out: gateway CPU per delivery", "fanout", "cpu_us_per_delivery", "{:.2f}", " µs"),
+    ("fan-out: load generator CPU (% of its core)", "fanout", "bench_cpu_pct", "{:.0f}", " %"),
+    (f"firehose {first('firehose','streams')} streams on one channel: logs/s published", "firehose", "logs_per_s", "{:,.0f}", ""),
+    ("firehose: deliveries/s", "firehose", "deliveries_per_s", "{:,.0f}", ""),
+    ("firehose: latency p50 (batches of 100, saturated)", "firehose", "p50_ms", "{:.1f}", " ms"),
+    ("firehose: latency p99", "firehose", "p99_ms", "{:.1f}", " ms"),
+    ("ingest, batches of 500 logs of ~200 B, 0 subscribers: logs/s", "ingest0", "logs_per_s", "{:,.0f}", ""),
+    ("ingest, 0 subscribers: logs per gateway CPU second", "ingest0", "logs_per_cpu_s", "{:,.0f}", ""),
+    ("ingest, 100 subscribers (one of 100 channels each): logs/s", "ingest100", "logs_per_s", "{:,.0f}", ""),
+    ("ingest, 100 subscribers: logs per gateway CPU second", "ingest100", "logs_per_cpu_s", "{:,.0f}", ""),
 ]
+table = [[name] + [fig(f"{b}:{label}", key, fmt) + unit for b in backends] for name, label, key, fmt, unit in spec]
+header = ["figure"] + backends
+widths = [max(len(r[i]) for r in table + [header]) for i in range(len(header))]
+print(f"\nlogs-sse gateway, median of {runs} run(s) (lowest – highest); {pinning}\n")
+for r in [header] + table:
+    print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 cut = sum(int(r.get("cut", 0)) for rs in rows.values() for r in rs)
-width = max(len(k) for k, _ in table)
-for k, v in table:
-    print(f"{k:<{width}}  {v}")
 print(f"\nstreams cut as slow consumers during the runs: {cut}")
-print("client size (gzipped wasm + JS of each entry point): not measured here; run client-wasm/build.sh and npm-package/build.sh")
-print("browser frame figures: not measured here; see npm-package/test.sh (render-rate test)")
+if sizes.strip():
+    print("\nclient size as a Vite production build ships it (bytes; npm-package/size.mjs):")
+    print("app     JS min   JS gzip      wasm wasm gzip total gzip")
+    print(sizes)
+else:
+    print("client size: not measured here (build npm-package first: npm-package/build.sh, then node npm-package/size.mjs)")
+print("browser frame figures: not measured here; see the e2e volume test (examples/e2e/volume.test.mjs)")
 PY

@@ -304,16 +304,7 @@ async fn strangers_bad_bodies_and_limits_are_refused_and_change_nothing() {
         .await
         .unwrap();
     assert_eq!(response.status(), 413);
-    let metrics = gw
-        .http
-        .get(gw.url("/metrics"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics().await;
     for line in [
         "logs_sse_stream_control_total{outcome=\"stream_forbidden\"} 3",
         "logs_sse_stream_control_total{outcome=\"unknown_stream\"} 1",

@@ -133,16 +133,7 @@ async fn a_change_sent_to_any_node_reaches_the_streams_node_and_keeps_it_exact()
         ],
     )
     .await;
-    let metrics = b
-        .http
-        .get(b.url("/metrics"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = b.metrics().await;
     assert!(
         metrics.contains("logs_sse_stream_control_forwarded_total{outcome=\"answered\"}"),
         "{metrics}"

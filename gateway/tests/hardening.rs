@@ -61,16 +61,7 @@ async fn raw_request(gw: &TestGateway, request: &[u8]) -> (u16, Value) {
 }
 
 async fn metric(gw: &TestGateway, name: &str) -> u64 {
-    let text = gw
-        .http
-        .get(gw.url("/metrics"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = gw.metrics().await;
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("logs_sse_{name} ")))
         .unwrap_or_else(|| panic!("no {name} in {text}"))

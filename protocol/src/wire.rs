@@ -3,7 +3,7 @@
 //! | SSE `event:` | payload          | when                                            |
 //! |--------------|------------------|-------------------------------------------------|
 //! | `hello`      | [`HelloEvent`]   | first, once per stream                          |
-//! | `status`     | [`ChannelStatus`]| once per requested channel, before any log      |
+//! | `status`     | [`ChannelStatus`]| once per channel opened or added, before its logs |
 //! | `log`        | [`LogEvent`]     | replayed history, then live logs                |
 //! | `ping`       | `{}`             | every `heartbeatMs` (after a `: keep-alive` comment) |
 //! | `close`      | [`CloseEvent`]   | last, when the gateway ends the stream          |
@@ -86,7 +86,8 @@ impl StatusKind {
     }
 }
 
-/// Sent once per requested channel before any log.
+/// Sent once per channel the stream opens with or a channel change adds,
+/// before any log of that channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelStatus {

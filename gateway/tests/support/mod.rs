@@ -145,6 +145,19 @@ impl TestGateway {
             .expect("stats JSON")
     }
 
+    /// The `/metrics` text (admin token).
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// Opens a stream and reads its hello and one status per channel.
     pub async fn subscribe(&self, query: &str) -> Stream {
         self.subscribe_request(query, self.stream_request(query))
