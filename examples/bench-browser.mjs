@@ -55,7 +55,7 @@ function fail(message) {
 // What must be there before anything starts, with the command that provides it.
 const appDist = process.env.DEMO_APP_DIST ?? path.join(EXAMPLES, 'app/dist');
 if (!existsSync(path.join(appDist, 'index.html'))) {
-  fail(`the demo app is not built (${path.relative(ROOT, appDist)}/index.html is missing): run examples/build.sh (it builds the npm package first when needed)`);
+  fail(`the demo app is not built (${path.join(appDist, 'index.html')} is missing): run examples/build.sh (it builds the npm package first when needed)`);
 }
 if (!existsSync(path.join(EXAMPLES, 'node_modules/playwright-core'))) {
   fail('playwright-core is not installed in examples/node_modules: run examples/build.sh (npm ci from the committed lock)');
