@@ -15,6 +15,8 @@
 //   BENCH_RATE=2000 BENCH_SECONDS=5 node bench-browser.mjs
 //   BENCH_PIN=0 node bench-browser.mjs          no taskset pinning
 //   BENCH_PIN=split node bench-browser.mjs      Chromium confined to core 1 as well
+//   BENCH_PROFILE=1 node bench-browser.mjs      also a CPU profile of the page during each run (slows it a little):
+//                                               test-artifacts/e2e/bench-browser-N.cpuprofile and its top self times
 //   GATEWAY_BIN=… node bench-browser.mjs        another gateway (default: the release build, else the debug one)
 // 
 // What is measured, from the moment the load starts until the page holds
@@ -35,7 +37,7 @@
 // Other processes on the machine are not pinned away; the load average
 // before each run is printed.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +48,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
+const PROFILE = process.env.BENCH_PROFILE === '1';
 
 function fail(message) {
   console.error(`bench-browser: ${message}`);
@@ -71,7 +74,7 @@ if (!existsSync(process.env.GATEWAY_BIN)) {
 }
 
 // The harness reads GATEWAY_BIN when it is loaded, hence the late import.
-const { Gateway, TOKENS, eventually, launchBrowser, newPage, pane, sleep, summary, uniqueWorkspace, waitLive } =
+const { ARTIFACTS, Gateway, TOKENS, eventually, launchBrowser, newPage, pane, sleep, summary, uniqueWorkspace, waitLive } =
   await import('./e2e/harness.mjs');
 
 const PANES = [
@@ -139,6 +142,12 @@ async function oneRun(gateway, run) {
     for (const [id] of PANES) await waitLive(page, id);
     await sleep(1000); // let the page settle: the first renders and the wasm start-up are not the load's
 
+    const cdp = PROFILE ? await page.context().newCDPSession(page) : null;
+    if (cdp) {
+      await cdp.send('Profiler.enable');
+      await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+      await cdp.send('Profiler.start');
+    }
     const t0 = await page.evaluate(() => {
       window.__benchFrames.start();
       return performance.now();
@@ -158,6 +167,7 @@ async function oneRun(gateway, run) {
       longTaskList: window.__longTasks.filter((t) => t.start >= t0).map((t) => ({ at: t.start - t0, duration: t.duration })),
       latencies: Object.values(window.__datashopDemo.latencies).flat(),
     }), t0);
+    if (cdp) reportProfile((await cdp.send('Profiler.stop')).profile, run);
     const longTasks = longTaskList.map((t) => t.duration);
     await sleep(300); // a log arriving twice would show up now
     const panes = await Promise.all(PANES.map(([id]) => pane(page, id)));
@@ -193,6 +203,22 @@ async function oneRun(gateway, run) {
   } finally {
     await browser.close();
   }
+}
+
+/** Writes the page's CPU profile (DevTools opens it) and prints where its time went, by function. */
+function reportProfile(profile, run) {
+  const file = path.join(ARTIFACTS, `bench-browser-${run}.cpuprofile`);
+  writeFileSync(file, JSON.stringify(profile));
+  const perSample = (profile.endTime - profile.startTime) / 1000 / profile.samples.length;
+  const nodes = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
+  const self = new Map();
+  for (const id of profile.samples) {
+    const f = nodes.get(id);
+    const key = f.url ? `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber + 1}:${f.columnNumber + 1}` : f.functionName;
+    self.set(key, (self.get(key) ?? 0) + perSample);
+  }
+  console.log(`bench-browser: run ${run}: CPU profile ${path.relative(ROOT, file)}; self time by function (ms):`);
+  for (const [key, ms] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${ms.toFixed(0).padStart(6)}  ${key}`);
 }
 
 function table(results) {
