@@ -146,12 +146,12 @@ elif ! command -v node >/dev/null; then
 else
   echo "  browser: examples/bench-browser.mjs, $RUNS run(s), load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
   BROWSER_OUT="$(mktemp)"
-  if (cd examples && GATEWAY_BIN="$ROOT/target/release/logs-sse-gateway" BENCH_RUNS="$RUNS" \
-    node bench-browser.mjs) >"$BROWSER_OUT"; then
-    BROWSER="$(grep -E '^(RESULT|bench-browser:)' "$BROWSER_OUT" || true)"
-  else
-    BROWSER_WHY="examples/bench-browser.mjs failed (exit $?): $(grep -v '^RESULT' "$BROWSER_OUT" | tail -n 3 | tr '\n' ' ')"
+  if ! (cd examples && GATEWAY_BIN="$ROOT/target/release/logs-sse-gateway" BENCH_RUNS="$RUNS" \
+    node bench-browser.mjs) >"$BROWSER_OUT" 2>&1; then
+    # Exit 1: a run lost or repeated a log (its rows are still printed); 2: could not start.
+    BROWSER_WHY="examples/bench-browser.mjs failed: $(grep -v '^RESULT' "$BROWSER_OUT" | tail -n 2 | tr '\n' ' ')"
   fi
+  BROWSER="$(grep -E '^(RESULT|bench-browser: gateway )' "$BROWSER_OUT" || true)"
   rm -f "$BROWSER_OUT"
 fi
 
@@ -231,6 +231,8 @@ if browser_runs:
     w = max(len(n) for n, _ in brows)
     for n, v in brows:
         print(f"{n.ljust(w)}  {v}")
+    if browser_why:
+        print(f"browser: {browser_why}")
 else:
     print(f"browser frame figures: not measured: {browser_why or 'examples/bench-browser.mjs printed no result'}")
 PY
