@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures the gateway and prints one table: memory per idle stream at 10,000
 # and at the most streams the open-file limit allows (up to 50,000), the
-# fan-out scenario, a firehose and batch ingest. Each figure is the median of
+# fan-out scenario, a firehose and batch ingest, then the browser frame
+# figures (examples/bench-browser.mjs). Each figure is the median of
 # BENCH_RUNS runs (default 3) with the lowest and highest. The gateway is
 # pinned to core 0 and the load generator to core 1 (`taskset`); for the
 # latency scenario (fan-out, which leaves both cores mostly idle) both run at
@@ -18,7 +19,8 @@
 # The redis column runs every scenario again against a redis-server the
 # script starts (pinned with the gateway, no persistence, a key prefix per
 # run) and stops; it is left out when redis-server is not installed.
-# The client size rows are printed when npm-package/dist is built.
+# The client size rows are printed when npm-package/dist is built, the browser
+# rows (examples/bench-browser.mjs) when the demo app is built (examples/build.sh).
 #
 # Not part of scripts/test.sh (too long); the rust suite compiles the bench.
 set -euo pipefail
@@ -127,9 +129,35 @@ if [ -f npm-package/dist/core.js ] && [ -d npm-package/node_modules ]; then
   SIZES="$(cd npm-package && node size.mjs 2>/dev/null | grep -E '^(core|react)' || true)"
 fi
 
-python3 - "$RESULTS" "$RUNS" "$PINNING" "$BACKENDS" "$SIZES" <<'PY'
+# The browser rows: examples/bench-browser.mjs (the demo app's side-by-side
+# view in headless Chromium, three hooks, 1,000 logs/s for 10 s) against the
+# release gateway, memory backend; it pins the gateway and the load generator
+# to core 0 and Chromium to core 1 itself.
+BROWSER=""
+BROWSER_WHY=""
+if [ ! -f examples/app/dist/index.html ]; then
+  BROWSER_WHY="the demo app is not built (run examples/build.sh)"
+elif [ ! -d examples/node_modules/playwright-core ]; then
+  BROWSER_WHY="playwright-core is not installed (run examples/build.sh)"
+elif [ ! -x "${CHROMIUM_BIN:-/usr/bin/chromium}" ]; then
+  BROWSER_WHY="Chromium is not installed at ${CHROMIUM_BIN:-/usr/bin/chromium}"
+elif ! command -v node >/dev/null; then
+  BROWSER_WHY="node is not installed"
+else
+  echo "  browser: examples/bench-browser.mjs, $RUNS run(s), load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+  BROWSER_OUT="$(mktemp)"
+  if ! (cd examples && GATEWAY_BIN="$ROOT/target/release/logs-sse-gateway" BENCH_RUNS="$RUNS" \
+    node bench-browser.mjs) >"$BROWSER_OUT" 2>&1; then
+    # Exit 1: a run lost or repeated a log (its rows are still printed); 2: could not start.
+    BROWSER_WHY="examples/bench-browser.mjs failed: $(grep -v '^RESULT' "$BROWSER_OUT" | tail -n 2 | tr '\n' ' ')"
+  fi
+  BROWSER="$(grep -E '^(RESULT|bench-browser: gateway )' "$BROWSER_OUT" || true)"
+  rm -f "$BROWSER_OUT"
+fi
+
+python3 - "$RESULTS" "$RUNS" "$PINNING" "$BACKENDS" "$SIZES" "$BROWSER" "$BROWSER_WHY" <<'PY'
 import statistics, sys
-path, runs, pinning, backends, sizes = sys.argv[1:6]
+path, runs, pinning, backends, sizes, browser, browser_why = sys.argv[1:8]
 backends = backends.split()
 rows = {}
 for line in open(path):
@@ -183,5 +211,28 @@ if sizes.strip():
     print(sizes)
 else:
     print("client size: not measured here (build npm-package first: npm-package/build.sh, then node npm-package/size.mjs)")
-print("browser frame figures: not measured here; see the e2e volume test (examples/e2e/volume.test.mjs)")
+browser_runs = [dict(p.split("=", 1) for p in line.split()[2:]) for line in browser.splitlines() if line.startswith("RESULT browser ")]
+if browser_runs:
+    def bfig(key, fmt="{:.1f}", unit=" ms"):
+        values = [float(r[key]) for r in browser_runs]
+        med = fmt.format(statistics.median(values)) + unit
+        return med if len(values) == 1 else f"{med} ({fmt.format(min(values))} – {fmt.format(max(values))})"
+    where = next((l.split("; ", 1)[1] for l in browser.splitlines() if l.startswith("bench-browser: gateway ")), "")
+    print(f"\nbrowser: 1,000 logs/s for 10 s into three useLogsSSE hooks on one page (examples/bench-browser.mjs),"
+          f" median of {len(browser_runs)} run(s); headless Chromium, rAF at 60 Hz; {where}\n")
+    brows = [
+        ("browser: long tasks over 50 ms", bfig("longtasks_over_50", "{:.0f}", "")),
+        ("browser: longest long task", bfig("longest_ms")),
+        ("browser: frame interval p50", bfig("frame_p50_ms")),
+        ("browser: frame interval p99", bfig("frame_p99_ms")),
+        ("browser: frame interval max", bfig("frame_max_ms")),
+        ("browser: logs received / published", ", ".join(f"{r['received']}/{r['published']}" for r in browser_runs)),
+    ]
+    w = max(len(n) for n, _ in brows)
+    for n, v in brows:
+        print(f"{n.ljust(w)}  {v}")
+    if browser_why:
+        print(f"browser: {browser_why}")
+else:
+    print(f"browser frame figures: not measured: {browser_why or 'examples/bench-browser.mjs printed no result'}")
 PY
