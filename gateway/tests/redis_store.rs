@@ -311,3 +311,94 @@ async fn concurrent_appends_from_several_nodes_give_each_family_one_gapless_orde
         );
     }
 }
+
+/// Randomised batches over several resources of one family, many of them
+/// overflowing the bound within one request: after every request each
+/// channel's history and floor are exactly those of pushing the logs one at
+/// a time into lists of the bound (a model), and its entries are the memory
+/// store's.
+#[tokio::test]
+async fn batches_overflowing_the_bound_keep_the_order_and_floors_of_single_pushes() {
+    use std::collections::{BTreeMap, VecDeque};
+
+    use logs_sse_gateway::backend::memory::{MemoryLimits, MemoryStore};
+    use logs_sse_gateway::backend::Store;
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    let server = RedisServer::start(Persistence::None);
+    let family = ch("logs:etl:ws");
+    for seed in 0..12u64 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let bound = rng.random_range(1..=5usize);
+        let mut cfg = config(&server);
+        cfg.key_prefix = format!("t{seed}");
+        cfg.history_per_channel = bound;
+        let redis = RedisOps::new(cfg).unwrap();
+        let memory = MemoryStore::new(MemoryLimits {
+            history_per_channel: bound,
+            max_history_bytes: usize::MAX,
+            max_channels: 1000,
+            channel_idle: Duration::from_secs(600),
+        });
+        // Per channel: its bounded list of sequence numbers and its floor.
+        let mut model: BTreeMap<Channel, (VecDeque<u64>, u64)> = BTreeMap::new();
+        let mut head = 0;
+        let mut sent = std::collections::HashMap::new();
+        for round in 0..8u32 {
+            let size = rng.random_range(1..=4 * bound + 2);
+            let batch: Vec<_> = (0..size)
+                .map(|i| {
+                    let r = ["a", "b", "c", "d"][rng.random_range(0..4)];
+                    log(&format!("logs:etl:ws:{r}"), round * 100 + i as u32)
+                })
+                .collect();
+            let appended = redis.append(&batch).await.unwrap();
+            sent.extend(appended.iter().map(|e| (e.cursor.seq, e.clone())));
+            let remembered = memory.append(batch.clone()).await.unwrap();
+            for ((log, entry), kept) in batch.iter().zip(&appended).zip(remembered) {
+                head += 1;
+                assert_eq!(entry.cursor.seq, head, "seed {seed}: in request order");
+                assert_eq!(entry.channel, log.channel);
+                assert_eq!(kept.unwrap().cursor.seq, head);
+                for channel in [family.clone(), log.channel.clone()] {
+                    let (list, floor) = model.entry(channel).or_default();
+                    list.push_back(head);
+                    if list.len() > bound {
+                        *floor = list.pop_front().unwrap();
+                    }
+                }
+            }
+            let request: Vec<_> = model
+                .keys()
+                .map(|c| (c.clone(), ResumeFrom::Earliest))
+                .collect();
+            let from_redis = redis.read(&family, &request).await.unwrap();
+            let from_memory = memory.read(&family, &request).await.unwrap();
+            assert_eq!(from_redis.head, head);
+            for (i, (channel, (list, floor))) in model.iter().enumerate() {
+                let (r, m) = (got(&from_redis, i), got(&from_memory, i));
+                let context = format!("seed {seed}, round {round}, {channel}");
+                assert_eq!(seqs(&r.entries), Vec::from(list.clone()), "{context}");
+                assert_eq!(r.floor, *floor, "{context}: floor past what was dropped");
+                assert_eq!(seqs(&r.entries), seqs(&m.entries), "{context}");
+                if *floor > 0 {
+                    // A channel never trimmed starts, in memory, at its
+                    // creation's head instead of 0.
+                    assert_eq!(m.floor, *floor, "{context}: memory's floor");
+                }
+                for entry in &r.entries {
+                    assert_eq!(
+                        Some(entry),
+                        sent.get(&entry.cursor.seq),
+                        "{context}: as appended"
+                    );
+                }
+            }
+        }
+        for key in ["meta", "chans", "h", "h:a", "h:b", "h:c", "h:d"] {
+            let ttl = server.cli(&["TTL", &format!("t{seed}:{{etl:ws}}:{key}")]);
+            let ttl: i64 = ttl.trim().parse().unwrap();
+            assert!(ttl > 0 || ttl == -2, "seed {seed}: {key} expires ({ttl})");
+        }
+    }
+}

@@ -2,12 +2,14 @@
 //!
 //! **Publish** appends a batch of one family: it creates the family's epoch
 //! if absent, takes the next sequence numbers from the family's counter,
-//! builds each frame from its parts and the cursor, appends the item to the
-//! service-level and the resource history (trimmed to the bound, raising
-//! the channel's floor past what it drops), refreshes the TTL and publishes
+//! builds each frame from its parts and the cursor, appends the items to the
+//! service-level and each resource history (trimmed to the bound, raising
+//! the channel's floor past what it drops), refreshes the TTLs and publishes
 //! the batch on the family's feed — so no log is in history unannounced,
 //! nor announced without being in history. It returns the epoch and the
-//! first sequence number.
+//! first sequence number. Its cost is per list, not per log: one push, one
+//! trim and one TTL refresh per list, and one `HSET` of the floors and the
+//! resources' last sequence numbers.
 //!
 //! **Read** returns, for several channels of one family, the epoch (created
 //! if absent), the head (last sequence number), and per channel its floor
@@ -34,23 +36,50 @@ local epoch = redis.call('HGET', meta, 'epoch')
 local n = (#ARGV - 3) / 3
 local first = redis.call('HINCRBY', meta, 'seq', n) - n + 1
 local out = {epoch, '\n'}
-local function append(key, item, floor_field)
-  local len = redis.call('RPUSH', key, item)
-  if len > max then
-    local dropped = redis.call('LPOP', key, len - max)
-    redis.call('HSET', chans, floor_field, string.match(dropped[#dropped], '^(%d+)'))
-  end
-  redis.call('EXPIRE', key, ttl)
-end
+local all, groups, order = {}, {}, {}
 for i = 1, n do
   local res, head, tail = ARGV[3 * i + 1], ARGV[3 * i + 2], ARGV[3 * i + 3]
   local seq = string.format('%d', first + i - 1)
   local item = seq .. '\t' .. res .. '\t' .. head .. epoch .. '-' .. seq .. tail
-  append(root, item, 'floor')
-  append(KEYS[4 + i], item, 'floor:' .. res)
-  redis.call('HSET', chans, 'last:' .. res, seq)
+  all[i] = item
+  local group = groups[res]
+  if group == nil then
+    group = {key = KEYS[4 + i], items = {}}
+    groups[res] = group
+    order[#order + 1] = res
+  end
+  group.items[#group.items + 1] = item
+  group.last = seq
   out[#out + 1] = string.format('%d', #item) .. ':' .. item
 end
+-- One push, one trim and one TTL per list; the floor is the last item
+-- dropped, as if the items had been pushed one at a time.
+-- Variadic calls go in slices of 1000 arguments (Lua's unpack is bounded).
+local function variadic(cmd, key, args)
+  local reply
+  for at = 1, #args, 1000 do
+    reply = redis.call(cmd, key, unpack(args, at, math.min(at + 999, #args)))
+  end
+  return reply
+end
+local fields = {}
+local function append(key, items, floor_field)
+  local len = variadic('RPUSH', key, items)
+  if len > max then
+    local dropped = redis.call('LPOP', key, len - max)
+    fields[#fields + 1] = floor_field
+    fields[#fields + 1] = string.match(dropped[#dropped], '^(%d+)')
+  end
+  redis.call('EXPIRE', key, ttl)
+end
+append(root, all, 'floor')
+for _, res in ipairs(order) do
+  local group = groups[res]
+  append(group.key, group.items, 'floor:' .. res)
+  fields[#fields + 1] = 'last:' .. res
+  fields[#fields + 1] = group.last
+end
+variadic('HSET', chans, fields)
 redis.call('EXPIRE', meta, ttl)
 redis.call('EXPIRE', chans, ttl)
 redis.call('PUBLISH', feed, table.concat(out))
