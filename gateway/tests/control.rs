@@ -271,39 +271,37 @@ async fn strangers_bad_bodies_and_limits_are_refused_and_change_nothing() {
             "{body}"
         );
     }
-    let response = gw
-        .http
-        .post(gw.url(&format!("/api/logs/stream/{id}/channels")))
-        .header("x-stream-secret", &secret)
-        .bearer_auth(&alice)
-        .header("content-type", "text/plain")
-        .body(add.to_string())
-        .send()
+    // A raw body with its content type, as alice with the secret.
+    let raw = |content_type: &'static str, body: String| {
+        gw.http
+            .post(gw.url(&format!("/api/logs/stream/{id}/channels")))
+            .header("x-stream-secret", &secret)
+            .bearer_auth(&alice)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    assert_eq!(
+        raw("text/plain", add.to_string()).await.unwrap().status(),
+        415
+    );
+    assert_eq!(
+        raw("application/json", "{\"add\": [".to_owned())
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        raw(
+            "application/json",
+            format!("{{\"remove\": [\"{}\"]}}", "x".repeat(1024 * 1024))
+        )
         .await
-        .unwrap();
-    assert_eq!(response.status(), 415);
-    let response = gw
-        .http
-        .post(gw.url(&format!("/api/logs/stream/{id}/channels")))
-        .header("x-stream-secret", &secret)
-        .bearer_auth(&alice)
-        .header("content-type", "application/json")
-        .body("{\"add\": [")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
-    let response = gw
-        .http
-        .post(gw.url(&format!("/api/logs/stream/{id}/channels")))
-        .header("x-stream-secret", &secret)
-        .bearer_auth(&alice)
-        .header("content-type", "application/json")
-        .body(format!("{{\"remove\": [\"{}\"]}}", "x".repeat(1024 * 1024)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 413);
+        .unwrap()
+        .status(),
+        413
+    );
     let metrics = gw.metrics().await;
     for line in [
         "logs_sse_stream_control_total{outcome=\"stream_forbidden\"} 3",
