@@ -174,15 +174,19 @@ impl<P: Clone> Engine<P> {
                 self.auth.stale = false;
                 self.open(now);
             }
-            Err(message) => {
-                let message = bounded(crate::text!("the token getter failed: ", message));
-                self.token_failed(now, message);
-            }
+            Err(message) => self.getter_failed(now, &message),
         }
     }
 
     /// The getter threw, rejected, returned garbage or hung: retry with
     /// backoff (a getter that fails at once must not make the client spin).
+    /// The getter answered with an error (`message`): [`Self::token_failed`]
+    /// with the one wording both the stream and a channel change use.
+    pub(super) fn getter_failed(&mut self, now: u64, message: &str) {
+        let message = bounded(crate::text!("the token getter failed: ", message));
+        self.token_failed(now, message);
+    }
+
     pub(super) fn token_failed(&mut self, now: u64, message: String) {
         self.back_off(
             now,

@@ -35,7 +35,7 @@ use super::phase::Phase;
 use super::Engine;
 use crate::core::auth::{Token, EXPIRED_TOKEN};
 use crate::core::registry::{Position, Start};
-use crate::core::status::{bounded, ChangeMode, Fallback, ProbeResult};
+use crate::core::status::{ChangeMode, Fallback, ProbeResult};
 
 /// How long a control call (and the token fetch of its retry) may take
 /// before the change reopens the stream instead.
@@ -382,10 +382,7 @@ impl<P: Clone> Engine<P> {
                 self.count_fallback(Fallback::Unauthorized);
                 self.effects.push(Effect::CloseStream);
                 self.live.stream_ended();
-                self.token_failed(
-                    now,
-                    bounded(crate::text!("the token getter failed: ", message)),
-                );
+                self.getter_failed(now, &message);
             }
         }
         true
