@@ -13,7 +13,7 @@
 
 use std::rc::Rc;
 
-use logs_sse_protocol::Channel;
+use logs_sse_protocol::{Channel, StatusKind};
 
 use super::effects::{Effect, Stats, SubscribeError, Update};
 use super::phase::Phase;
@@ -130,6 +130,8 @@ impl<P: Clone> Engine<P> {
     /// the channel's position it gets what it missed: from the parked logs
     /// when they reach back to it, else from the gateway (the stream
     /// reopens from its point; co-holders drop what they already have).
+    /// When the channel's status is settled and no rewind is needed, the
+    /// subscription hears a status of its own.
     pub(super) fn join(
         &mut self,
         id: SubId,
@@ -142,6 +144,11 @@ impl<P: Clone> Engine<P> {
         };
         sub.status = entry.status;
         sub.status_reason = entry.status_reason.clone();
+        // A status is coming on the stream when the channel waits for one
+        // or rewinds: the subscription hears that one instead.
+        let settled = entry
+            .status
+            .filter(|_| !entry.awaiting_status && entry.rewinding.is_none());
         let parked = std::mem::take(&mut entry.parked);
         let parked_after = entry.parked_after.take();
         let at = entry.cursor;
@@ -164,26 +171,55 @@ impl<P: Clone> Engine<P> {
             entry.rewinding = Some(self.generation);
             return;
         }
-        if let (Some(mine), Some(at)) = (sub.cursor, at) {
-            if mine.epoch != at.epoch {
-                // The channel already moved to another gateway epoch: the
-                // history this point refers to is gone.
-                self.stats.gaps += 1;
-                self.effects.push(Effect::Update {
-                    sub: id,
-                    update: Update::Gap {
-                        from: Some(mine),
-                        to: Some(at),
-                        reason: Some("foreign_epoch".into()),
-                    },
-                });
-            }
-        }
+        let point = sub.cursor;
+        let foreign = matches!((point, at), (Some(mine), Some(at)) if mine.epoch != at.epoch);
+        let mut given = 0u32;
         for log in parked {
-            Self::offer(sub, log, &mut self.stats);
+            // At or before its own point: not something it missed.
+            if point.is_some_and(|m| m.epoch == log.cursor.epoch && log.cursor.seq <= m.seq) {
+                continue;
+            }
+            given += u32::from(Self::offer(sub, log, &mut self.stats));
         }
         if sub.cursor.is_none() && history > 0 && acquired == Acquired::Shared {
-            self.backfill_from(sub, &holders, history as usize);
+            given += self.backfill_from(sub, &holders, history as usize);
+        }
+        if let Some(kind) = settled {
+            // As if the gateway had answered it alone. A status cursor means
+            // "what follows comes after it": the channel's position only
+            // when nothing was given to it (parked or backfilled logs).
+            let (status, cursor) = match (kind, point) {
+                (StatusKind::Denied, _) => (kind, None),
+                _ if foreign => (StatusKind::Gap, at),
+                (_, Some(mine)) => (StatusKind::Resumed, Some(mine)),
+                (_, None) => (StatusKind::Subscribed, at.filter(|_| given == 0)),
+            };
+            if status != StatusKind::Denied {
+                sub.status_reason = foreign.then(|| "foreign_epoch".into());
+            }
+            sub.status = Some(status);
+            self.effects.push(Effect::Update {
+                sub: id,
+                update: Update::Status {
+                    status,
+                    cursor,
+                    reason: sub.status_reason.clone(),
+                    replayed: given,
+                },
+            });
+        }
+        if let (true, Some(mine)) = (foreign, point) {
+            // The channel already moved to another gateway epoch: the
+            // history this point refers to is gone.
+            self.stats.gaps += 1;
+            self.effects.push(Effect::Update {
+                sub: id,
+                update: Update::Gap {
+                    from: Some(mine),
+                    to: at,
+                    reason: Some("foreign_epoch".into()),
+                },
+            });
         }
         if let Some(at) = at {
             advance(&mut sub.cursor, at);
@@ -193,19 +229,27 @@ impl<P: Clone> Engine<P> {
     /// Backfills a subscription joining a shared channel from the newest
     /// logs of the co-holder that keeps the most (the gateway is not asked
     /// again; that co-holder's own filter may have dropped some).
-    pub(super) fn backfill_from(&mut self, sub: &mut Subscription<P>, holders: &[SubId], n: usize) {
+    /// Returns how many it accepted.
+    pub(super) fn backfill_from(
+        &mut self,
+        sub: &mut Subscription<P>,
+        holders: &[SubId],
+        n: usize,
+    ) -> u32 {
         let Some(richest) = holders
             .iter()
             .filter_map(|id| self.subs.get(id))
             .max_by_key(|o| o.buffer.len())
         else {
-            return;
+            return 0;
         };
         let logs = richest.buffer.entries();
         let skip = logs.len().saturating_sub(n);
+        let mut accepted = 0;
         for log in logs.skip(skip) {
-            Self::offer(sub, log.clone(), &mut self.stats);
+            accepted += u32::from(Self::offer(sub, log.clone(), &mut self.stats));
         }
+        accepted
     }
 
     /// Offers an entry to a subscription's filter and buffer.

@@ -1929,4 +1929,5 @@ proptest! {
 }
 
 mod control;
+mod join;
 mod persistence;
