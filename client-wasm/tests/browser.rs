@@ -444,7 +444,10 @@ async fn a_silent_stream_is_dropped_and_a_hanging_probe_times_out() {
     let started = js_sys::Date::now();
     logs_sse_client_wasm::wasm::probe::probe(
         &format!("{url}?channels=logs:etl:{ws}:wf1"),
-        false,
+        logs_sse_client_wasm::wasm::probe::Via {
+            with_credentials: false,
+            transport: None,
+        },
         500,
         move |result| *slot.borrow_mut() = Some(result),
     );
@@ -1060,4 +1063,116 @@ async fn a_stream_opened_with_a_jwt_changes_its_channels_live_with_the_same_toke
     assert_eq!(get(&changes, "reopened").as_f64(), Some(0.0), "{changes:?}");
     assert_eq!(event_sources_created() - before, 1);
     assert_eq!(calls("__liveTokenCalls"), 1, "the stream's token, reused");
+}
+
+/// A `transport` that relays a real `EventSource` into a hand-made
+/// `EventTarget` (as a tab's relay from the connection's owner does: the
+/// client sees only the `MessageEvent`s the relay dispatches) and sends
+/// `fetch` on to the real one, recording every call.
+fn relay_transport() -> JsValue {
+    let code = r#"
+        const t = { opened: [], fetched: [], closed: 0, hello: null };
+        t.open = (url, withCredentials) => {
+            const target = new EventTarget();
+            const es = new EventSource(url, { withCredentials });
+            for (const name of ["hello", "status", "log", "ping", "close"]) {
+                es.addEventListener(name, (e) => {
+                    if (name === "hello") t.hello = JSON.parse(e.data);
+                    target.dispatchEvent(new MessageEvent(name, { data: e.data }));
+                });
+            }
+            es.onopen = () => target.dispatchEvent(new Event("open"));
+            es.onerror = () => target.dispatchEvent(new Event("error"));
+            target.close = () => { es.close(); t.closed += 1; };
+            t.opened.push({ url, withCredentials });
+            return target;
+        };
+        t.fetch = (url, init) => {
+            t.fetched.push({ url, method: init.method, headers: init.headers, body: init.body });
+            return fetch(url, init);
+        };
+        return t;
+    "#;
+    Function::new_no_args(code).call0(&JsValue::NULL).unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn a_transport_carries_the_stream_and_the_control_calls() {
+    let Some((url, _)) = urls() else { return };
+    // Checked like every option.
+    for bad in [r#"{}"#, r#"{"open": 1, "fetch": 1}"#, r#"1"#] {
+        let options = json(r#"{}"#);
+        Reflect::set(&options, &"transport".into(), &json(bad)).unwrap();
+        let error: JsValue = LogsClient::new(&url, Some(options.unchecked_into()))
+            .unwrap_err()
+            .into();
+        assert_eq!(get_str(&error, "code").as_deref(), Some("invalid_options"));
+    }
+    let ws = unique("ws");
+    let t = relay_transport();
+    let before = event_sources_created();
+    let options = json(r#"{"coalesceMs":10,"lingerMs":100}"#);
+    Reflect::set(&options, &"transport".into(), &t).unwrap();
+    let c = LogsClient::new(&url, Some(options.unchecked_into())).unwrap();
+    let r = Recorder::new();
+    let a = c
+        .subscribe(&format!("logs:etl:{ws}:wf1"), None, r.update())
+        .unwrap();
+    wait_for("subscribed", 5_000, || {
+        a.channel_status().as_deref() == Some("subscribed")
+    })
+    .await;
+    let opened = Array::from(&get(&t, "opened"));
+    assert_eq!(opened.length(), 1);
+    assert_eq!(
+        get_str(&opened.get(0), "url"),
+        Some(format!("{url}?channels=logs:etl:{ws}:wf1"))
+    );
+    assert_eq!(
+        get(&opened.get(0), "withCredentials").as_bool(),
+        Some(false)
+    );
+    publish(&ws, "wf1", 1..=2).await;
+    wait_for("2 logs", 5_000, || ns(&a).len() == 2).await;
+    // A channel added on the open stream: the control call goes to
+    // `transport.fetch` with the stream's id and secret from its hello.
+    let b = c
+        .subscribe(&format!("logs:etl:{ws}:wf2"), None, r.update())
+        .unwrap();
+    wait_for("the added channel's status", 5_000, || {
+        b.channel_status().as_deref() == Some("subscribed")
+    })
+    .await;
+    let fetched = Array::from(&get(&t, "fetched"));
+    assert_eq!(fetched.length(), 1, "one control call");
+    let call = fetched.get(0);
+    let hello = get(&t, "hello");
+    let id = get_str(&hello, "connectionId").unwrap();
+    assert_eq!(get_str(&call, "url"), Some(format!("{url}/{id}/channels")));
+    assert_eq!(get_str(&call, "method").as_deref(), Some("POST"));
+    assert_eq!(
+        get_str(&get(&call, "headers"), "X-Stream-Secret"),
+        get_str(&hello, "controlSecret")
+    );
+    assert_eq!(
+        get_str(&call, "body"),
+        Some(format!(
+            r#"{{"add":[{{"channel":"logs:etl:{ws}:wf2"}}],"remove":[]}}"#
+        ))
+    );
+    publish(&ws, "wf2", 3..=3).await;
+    publish(&ws, "wf1", 4..=4).await;
+    wait_for("the logs of both", 5_000, || {
+        ns(&a).len() == 3 && ns(&b).len() == 1
+    })
+    .await;
+    assert_eq!(ns(&a), vec![1, 2, 4]);
+    assert_eq!(ns(&b), vec![3]);
+    let changes = get(&c.stats(), "channelChanges");
+    assert_eq!(get(&changes, "live").as_f64(), Some(1.0), "{changes:?}");
+    // Every EventSource was the relay's: the client opened none itself.
+    assert_eq!(event_sources_created() - before, 1);
+    assert_eq!(Array::from(&get(&t, "opened")).length(), 1);
+    c.close().unwrap();
+    assert_eq!(get(&t, "closed").as_f64(), Some(1.0), "closed through it");
 }

@@ -20,7 +20,7 @@ use super::convert::{
     SubscribeOptionsJs, UpdateCallback,
 };
 use super::listener::{defer, Listener, OwnedEventSource};
-use super::probe::{control, probe};
+use super::probe::{control, probe, Via};
 use super::storage::{self, WriteError};
 use super::token;
 use crate::core::engine::{Diagnostic, Effect, Engine, Filter, CONTROL_TIMEOUT_MS};
@@ -35,9 +35,7 @@ fn now() -> u64 {
     js_sys::Date::now().max(0.0) as u64
 }
 
-fn online() -> bool {
-    super::window().map_or(true, |w| w.navigator().on_line())
-}
+use super::online;
 
 /// Drops `value` after the current JS task step (a microtask), so a closure
 /// is never freed while it is running.
@@ -56,7 +54,7 @@ struct Inner {
     with_credentials: bool,
     stream: Option<OwnedEventSource>,
     timer: Option<(u64, gloo_timers::callback::Timeout)>,
-    window_listeners: Vec<Listener>,
+    global_listeners: Vec<Listener>,
     subs: Vec<(SubId, SubState)>,
     status_listeners: Vec<(u32, Function)>,
     next_listener: u32,
@@ -65,6 +63,8 @@ struct Inner {
     on_diagnostic: Option<Function>,
     /// The application's token getter (the engine decides when to call it).
     get_token: Option<Function>,
+    /// The `transport` option: the stream and the requests go through it.
+    transport: Option<convert::StreamTransport>,
     storage: Option<Option<Storage>>,
 }
 
@@ -183,12 +183,17 @@ fn execute(shared: &Shared, effect: Effect) {
             }
         }
         Effect::Probe { query, generation } => {
-            let (url, creds) = {
+            let (url, creds, transport) = {
                 let inner = shared.borrow();
-                (inner.stream_url(&query), inner.with_credentials)
+                let transport = inner.transport.clone();
+                (inner.stream_url(&query), inner.with_credentials, transport)
             };
             let weak = Rc::downgrade(shared);
-            probe(&url, creds, PROBE_TIMEOUT_MS, move |result| {
+            let via = Via {
+                with_credentials: creds,
+                transport: transport.as_ref(),
+            };
+            probe(&url, via, PROBE_TIMEOUT_MS, move |result| {
                 if let Some(shared) = weak.upgrade() {
                     if let Ok(mut inner) = shared.try_borrow_mut() {
                         inner.engine.on_probe(generation, result, online(), now());
@@ -204,9 +209,14 @@ fn execute(shared: &Shared, effect: Effect) {
             change,
             request,
         } => {
-            let (url, creds) = {
+            let (url, creds, transport) = {
                 let inner = shared.borrow();
-                (inner.control_url(&connection_id), inner.with_credentials)
+                let transport = inner.transport.clone();
+                (
+                    inner.control_url(&connection_id),
+                    inner.with_credentials,
+                    transport,
+                )
             };
             let weak = Rc::downgrade(shared);
             control(
@@ -214,7 +224,10 @@ fn execute(shared: &Shared, effect: Effect) {
                 &change.body(),
                 &secret.0,
                 token.as_ref().map(|t| t.as_str()),
-                creds,
+                Via {
+                    with_credentials: creds,
+                    transport: transport.as_ref(),
+                },
                 // The engine gives up at its own deadline; the abort only
                 // frees the request a little later.
                 CONTROL_TIMEOUT_MS as u32 + 1_000,
@@ -301,19 +314,21 @@ fn execute(shared: &Shared, effect: Effect) {
 }
 
 fn open_stream(shared: &Shared, query: &str, generation: u64) {
-    let (url, creds) = {
+    let (url, creds, transport) = {
         let mut inner = shared.borrow_mut();
         if let Some(old) = inner.stream.take() {
             old.close();
             drop_later(old);
         }
-        (inner.stream_url(query), inner.with_credentials)
+        let transport = inner.transport.clone();
+        (inner.stream_url(query), inner.with_credentials, transport)
     };
     let weak = Rc::downgrade(shared);
     let (w_open, w_error, w_event) = (weak.clone(), weak.clone(), weak);
     let opened = OwnedEventSource::open(
         &url,
         creds,
+        transport.as_ref(),
         move |_| {
             if let Some(shared) = w_open.upgrade() {
                 shared.borrow_mut().engine.on_open(generation, now());
@@ -409,6 +424,7 @@ impl LogsClient {
             on_diagnostic,
             token,
             get_token,
+            transport,
         } = convert::client_options(&options)?;
         let with_credentials = opts.with_credentials;
         let mut engine = Engine::new(opts, Box::new(js_sys::Math::random));
@@ -421,7 +437,7 @@ impl LogsClient {
             with_credentials,
             stream: None,
             timer: None,
-            window_listeners: Vec::new(),
+            global_listeners: Vec::new(),
             subs: Vec::new(),
             status_listeners: Vec::new(),
             next_listener: 1,
@@ -429,25 +445,29 @@ impl LogsClient {
             logs_update_js,
             on_diagnostic,
             get_token,
+            transport,
             storage: None,
         }));
-        if let Some(window) = super::window() {
+        {
+            // On the global scope: a worker has `online` too (and no
+            // `pagehide` or `document`).
+            let global = super::global();
             let mut listeners = Vec::new();
             let weak = Rc::downgrade(&shared);
-            listeners.push(Listener::new(window.as_ref(), "online", move |_| {
+            listeners.push(Listener::new(&global, "online", move |_| {
                 if let Some(shared) = weak.upgrade() {
                     shared.borrow_mut().engine.on_online(now());
                     pump(&shared);
                 }
             }));
             let weak = Rc::downgrade(&shared);
-            listeners.push(Listener::new(window.as_ref(), "pagehide", move |_| {
+            listeners.push(Listener::new(&global, "pagehide", move |_| {
                 if let Some(shared) = weak.upgrade() {
                     shared.borrow_mut().engine.flush(now());
                     pump(&shared);
                 }
             }));
-            if let Some(document) = window.document() {
+            if let Some(document) = super::window().and_then(|w| w.document()) {
                 let weak = Rc::downgrade(&shared);
                 let doc = document.clone();
                 listeners.push(Listener::new(
@@ -464,7 +484,7 @@ impl LogsClient {
                     },
                 ));
             }
-            shared.borrow_mut().window_listeners = listeners;
+            shared.borrow_mut().global_listeners = listeners;
         }
         Ok(LogsClient { shared })
     }
@@ -587,7 +607,7 @@ impl LogsClient {
         borrow_mut(&self.shared)?.engine.close(now());
         pump(&self.shared);
         let mut inner = borrow_mut(&self.shared)?;
-        inner.window_listeners.clear();
+        inner.global_listeners.clear();
         if let Some(t) = inner.timer.take() {
             drop_later(t);
         }
@@ -628,7 +648,7 @@ impl Drop for LogsClient {
             if let Some(t) = inner.timer.take() {
                 drop_later(t);
             }
-            let listeners = std::mem::take(&mut inner.window_listeners);
+            let listeners = std::mem::take(&mut inner.global_listeners);
             drop_later(listeners);
         }
     }

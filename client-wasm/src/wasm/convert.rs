@@ -49,6 +49,25 @@ export interface ClientOptions {
    * expired; the token is cached in between.
    */
   getToken?: () => string | null | undefined | Promise<string | null | undefined>;
+  /**
+   * Where the stream and the requests go instead of the browser's
+   * `EventSource` and global `fetch` (e.g. a stream relayed from another
+   * tab or a SharedWorker).
+   */
+  transport?: StreamTransport;
+}
+
+/** The stream and the requests of a client, in place of the browser's. */
+export interface StreamTransport {
+  /**
+   * Instead of `new EventSource(url, {withCredentials})`. The object
+   * dispatches `open` and `error` (plain `Event`s) and `MessageEvent`s named
+   * `hello`, `status`, `log`, `ping`, `close` whose `data` is the JSON text,
+   * exactly as an EventSource would; `close()` ends it.
+   */
+  open(url: string, withCredentials: boolean): EventTarget & { close(): void };
+  /** Instead of the global `fetch`, for the probe and the control calls. */
+  fetch(url: string, init: RequestInit): Promise<Response>;
 }
 
 /** Options of `client.subscribe(channel, options, onUpdate)`. */
@@ -155,6 +174,27 @@ extern "C" {
     pub type StatusJs;
     #[wasm_bindgen(typescript_type = "ClientStats")]
     pub type StatsJs;
+
+    /// The `transport` option (checked to have `open` and `fetch`).
+    #[wasm_bindgen(typescript_type = "StreamTransport")]
+    #[derive(Debug, Clone)]
+    pub type StreamTransport;
+    /// `transport.open(url, withCredentials)`: an `EventSource` look-alike
+    /// (only `addEventListener`, `removeEventListener` and `close` are used,
+    /// called by name).
+    #[wasm_bindgen(method, catch)]
+    pub fn open(
+        this: &StreamTransport,
+        url: &str,
+        with_credentials: bool,
+    ) -> Result<web_sys::EventSource, JsValue>;
+    /// `transport.fetch(url, init)`: anything, wrapped in `Promise.resolve`.
+    #[wasm_bindgen(method, catch)]
+    pub fn fetch(
+        this: &StreamTransport,
+        url: &str,
+        init: &web_sys::RequestInit,
+    ) -> Result<JsValue, JsValue>;
 
     /// `JSON.parse` on a JS string, without copying it through Rust.
     #[wasm_bindgen(js_namespace = JSON, js_name = parse, catch)]
@@ -334,11 +374,12 @@ pub struct JsClientOptions {
     pub on_diagnostic: Option<Function>,
     pub token: Option<crate::core::auth::Token>,
     pub get_token: Option<Function>,
+    pub transport: Option<StreamTransport>,
 }
 
 /// Reads `new LogsClient(url, options)`'s options.
 pub fn client_options(value: &JsValue) -> Result<JsClientOptions, ClientError> {
-    const KNOWN: [&str; 13] = [
+    const KNOWN: [&str; 14] = [
         "withCredentials",
         "backoffMinMs",
         "backoffMaxMs",
@@ -352,6 +393,7 @@ pub fn client_options(value: &JsValue) -> Result<JsClientOptions, ClientError> {
         "onDiagnostic",
         "token",
         "getToken",
+        "transport",
     ];
     let mut o = ClientOptions::default();
     let Some(obj) = object_fields(value, "client option", &KNOWN)? else {
@@ -360,6 +402,7 @@ pub fn client_options(value: &JsValue) -> Result<JsClientOptions, ClientError> {
             on_diagnostic: None,
             token: None,
             get_token: None,
+            transport: None,
         });
     };
     if let Some(v) = bool_field(&obj, "withCredentials")? {
@@ -391,7 +434,24 @@ pub fn client_options(value: &JsValue) -> Result<JsClientOptions, ClientError> {
         on_diagnostic: function_field(&obj, "onDiagnostic")?,
         token,
         get_token: function_field(&obj, "getToken")?,
+        transport: transport_field(&obj)?,
     })
+}
+
+/// The `transport` option: an object whose `open` and `fetch` are functions.
+fn transport_field(obj: &Object) -> Result<Option<StreamTransport>, ClientError> {
+    let Some(value) = field(obj, "transport") else {
+        return Ok(None);
+    };
+    let has = |key: &str| {
+        value.is_object() && Reflect::get(&value, &key.into()).is_ok_and(|f| f.is_function())
+    };
+    if has("open") && has("fetch") {
+        return Ok(Some(value.unchecked_into()));
+    }
+    Err(ClientError::InvalidOptions(
+        "transport must be an object with the functions open(url, withCredentials) and fetch(url, init)".into(),
+    ))
 }
 
 /// The text of a thrown value: an `Error`'s message, or a thrown string.

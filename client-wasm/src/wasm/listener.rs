@@ -2,8 +2,9 @@
 //!
 //! Every closure handed to the browser is owned by a [`Listener`], whose
 //! `Drop` removes it from its target before the closure is freed. An
-//! [`OwnedEventSource`] owns the stream and its listeners; dropping it
-//! closes the stream. Nothing is leaked with `Closure::forget`. [`defer`]
+//! [`OwnedEventSource`] owns the stream (an `EventSource`, or what the
+//! `transport` option opened) and its listeners; dropping it closes the
+//! stream. Nothing is leaked with `Closure::forget`. [`defer`]
 //! runs work after the current callback returns, so that a closure is
 //! never freed while it runs.
 
@@ -13,6 +14,8 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsCast;
 use web_sys::{Event, EventSource, EventSourceInit, EventTarget};
+
+use super::convert::StreamTransport;
 
 #[wasm_bindgen]
 extern "C" {
@@ -100,18 +103,27 @@ pub struct OwnedEventSource {
 }
 
 impl OwnedEventSource {
-    /// Opens `url`. `on_open`, `on_error` and `on_event(name, event)` are
-    /// called for the stream's events.
+    /// Opens `url` (through `transport.open` when there is one, else
+    /// `new EventSource`). `on_open`, `on_error` and `on_event(name, event)`
+    /// are called for the stream's events.
     pub fn open(
         url: &str,
         with_credentials: bool,
+        transport: Option<&StreamTransport>,
         on_open: impl FnMut(Event) + 'static,
         on_error: impl FnMut(Event) + 'static,
         on_event: impl Fn(&'static str, Event) + Clone + 'static,
     ) -> Result<Self, wasm_bindgen::JsValue> {
-        let init = EventSourceInit::new();
-        init.set_with_credentials(with_credentials);
-        let source = EventSource::new_with_event_source_init_dict(url, &init)?;
+        let source = match transport {
+            // Its listeners and `close` are called by name (structurally):
+            // any EventTarget with a `close` method works.
+            Some(t) => t.open(url, with_credentials)?,
+            None => {
+                let init = EventSourceInit::new();
+                init.set_with_credentials(with_credentials);
+                EventSource::new_with_event_source_init_dict(url, &init)?
+            }
+        };
         let target: &EventTarget = source.as_ref();
         let mut listeners = Vec::with_capacity(2 + STREAM_EVENTS.len());
         listeners.push(Listener::new(target, "open", on_open));

@@ -25,13 +25,34 @@ pub use convert::ClientError;
 extern "C" {
     #[wasm_bindgen(thread_local_v2, js_name = window)]
     static WINDOW: Option<web_sys::Window>;
+    /// The global scope: the `window` of a page, the `self` of a worker.
+    #[wasm_bindgen(thread_local_v2, js_name = globalThis)]
+    static GLOBAL: web_sys::EventTarget;
+    /// The global `navigator` (`Navigator` or `WorkerNavigator`).
+    type GlobalNavigator;
+    #[wasm_bindgen(thread_local_v2, js_name = navigator)]
+    static NAVIGATOR: Option<GlobalNavigator>;
+    #[wasm_bindgen(method, getter, js_name = onLine)]
+    fn on_line(this: &GlobalNavigator) -> bool;
 }
 
 /// The page's `window` (`None` where there is none, as in a worker). One
 /// import, where `web_sys::window()` asks `js_sys::global()`, which tries
-/// `globalThis`, `self`, `window` and `global` through four.
+/// `globalThis`, `self`, `window` and `global` through four. Only what a
+/// worker lacks anyway goes through it (`document`, `sessionStorage`):
+/// streams, requests, timers and `online()` use globals.
 pub fn window() -> Option<web_sys::Window> {
     WINDOW.with(Clone::clone)
+}
+
+/// The global scope, for its `online` and `pagehide` events.
+pub fn global() -> web_sys::EventTarget {
+    GLOBAL.with(Clone::clone)
+}
+
+/// `navigator.onLine` of the page or the worker (true where there is none).
+pub fn online() -> bool {
+    NAVIGATOR.with(|n| n.as_ref().map_or(true, GlobalNavigator::on_line))
 }
 
 /// Makes panics readable: the message goes to `console.error` and is thrown

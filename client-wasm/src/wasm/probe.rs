@@ -21,7 +21,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortController, RequestCredentials, RequestInit, Response};
 
-use super::convert::error_text;
+use super::convert::{error_text, StreamTransport};
 use super::listener::defer;
 use crate::core::status::ProbeResult;
 
@@ -29,6 +29,22 @@ use crate::core::status::ProbeResult;
 const MAX_BODY: usize = 4096;
 
 type Callback = Closure<dyn FnMut(JsValue)>;
+
+/// How a request travels: with the page's cookies or not, and through the
+/// `transport` option's `fetch` when there is one.
+#[derive(Debug, Clone, Copy)]
+pub struct Via<'a> {
+    pub with_credentials: bool,
+    pub transport: Option<&'a StreamTransport>,
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// The global `fetch` (a page's or a worker's: a SharedWorker has no
+    /// `window`).
+    #[wasm_bindgen(js_name = fetch)]
+    fn global_fetch(url: &str, init: &RequestInit) -> Promise;
+}
 
 /// One probe in flight. Its callbacks hold it (a deliberate cycle) until
 /// it reports; then the callbacks are released after they return.
@@ -135,24 +151,11 @@ fn on_failure(flight: &Shared, error: JsValue) {
 /// Fetches `url` the way the `EventSource` did and calls `done` with what
 /// it learned, after at most `timeout_ms` (normally `PROBE_TIMEOUT_MS`)
 /// when the browser can abort requests.
-pub fn probe(
-    url: &str,
-    with_credentials: bool,
-    timeout_ms: u32,
-    done: impl FnOnce(ProbeResult) + 'static,
-) {
+pub fn probe(url: &str, via: Via<'_>, timeout_ms: u32, done: impl FnOnce(ProbeResult) + 'static) {
     let headers = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&headers, &"Accept".into(), &"text/event-stream".into());
     let done = Box::new(done);
-    request(
-        url,
-        "GET",
-        &headers,
-        None,
-        with_credentials,
-        timeout_ms,
-        done,
-    );
+    request(url, "GET", &headers, None, via, timeout_ms, done);
 }
 
 /// POSTs a channel change to the stream's control endpoint `url` with its
@@ -164,7 +167,7 @@ pub fn control(
     body: &str,
     secret: &str,
     token: Option<&str>,
-    with_credentials: bool,
+    via: Via<'_>,
     timeout_ms: u32,
     done: impl FnOnce(ProbeResult) + 'static,
 ) {
@@ -178,37 +181,25 @@ pub fn control(
         header("Authorization", &crate::text!("Bearer ", token));
     }
     let done = Box::new(done);
-    request(
-        url,
-        "POST",
-        &headers,
-        Some(body),
-        with_credentials,
-        timeout_ms,
-        done,
-    );
+    request(url, "POST", &headers, Some(body), via, timeout_ms, done);
 }
 
 /// One request whose answer is classified as a [`ProbeResult`] (`done`
-/// boxed: one copy of this for both requests).
+/// boxed: one copy of this for both requests), through `transport.fetch`
+/// when there is one, else the global `fetch`.
 fn request(
     url: &str,
     method: &str,
     headers: &js_sys::Object,
     body: Option<&str>,
-    with_credentials: bool,
+    via: Via<'_>,
     timeout_ms: u32,
     done: Box<dyn FnOnce(ProbeResult)>,
 ) {
-    let Some(window) = super::window() else {
-        return done(ProbeResult::Unreachable {
-            message: "no window".into(),
-        });
-    };
     let controller = AbortController::new().ok();
     let init = RequestInit::new();
     init.set_method(method);
-    init.set_credentials(if with_credentials {
+    init.set_credentials(if via.with_credentials {
         RequestCredentials::Include
     } else {
         RequestCredentials::SameOrigin
@@ -237,9 +228,14 @@ fn request(
         }
     });
     flight.borrow_mut().timer = Some(timer);
-    then(
-        &flight,
-        &window.fetch_with_str_and_init(url, &init),
-        on_response,
-    );
+    let promise = match via.transport {
+        // Whatever it returns is awaited; a throw fails like a rejection.
+        Some(t) => t.fetch(url, &init).map(|value| Promise::resolve(&value)),
+        None => Ok(global_fetch(url, &init)),
+    };
+    match promise {
+        Ok(promise) => then(&flight, &promise, on_response),
+        // After the caller's step, as a rejection would be.
+        Err(error) => defer(Box::new(move || on_failure(&flight, error))),
+    }
 }
