@@ -28,7 +28,7 @@ import type {
   TokenSource,
 } from './types.js';
 import { VERSION } from './version.js';
-import { createRawClient } from './wasm.js';
+import { createTabClient } from './share/connect.js';
 
 /** The default stream URL of the gateway, relative to the page. */
 export const DEFAULT_GATEWAY_URL = '/api/logs/stream';
@@ -95,6 +95,7 @@ export class ClientHandle implements LogsSSEClient {
   private readonly tuning: ClientTuning;
   private readonly wasmUrl: string | URL | undefined;
   private readonly releaseDelayMs: number;
+  private readonly shareAcrossTabs: boolean;
   private token: TokenSource;
   /** A token arrived after the connection may have been refused without it. */
   private tokenArrived = false;
@@ -102,25 +103,33 @@ export class ClientHandle implements LogsSSEClient {
   private entry: SharedEntry | null = null;
   private rawListener: RawStatusListener | null = null;
   private failure: ConnectionStatus | null = null;
+  /** The last status of an unshared client, and that status with `sharing: 'tab'`. */
+  private unshared: [ConnectionStatus, ConnectionStatus] | null = null;
   private closed = false;
   /** Status listeners, each with the function that removes it (and releases its reference). */
   private readonly statusListeners = new Map<(status: ConnectionStatus) => void, () => void>();
   private readonly subscriptions = new Set<HandleSubscription<unknown>>();
 
   constructor(options: LogsClientOptions) {
-    const { gatewayUrl = DEFAULT_GATEWAY_URL, withCredentials = false, token, wasmUrl, releaseDelayMs, ...tuning } = options;
+    const { gatewayUrl = DEFAULT_GATEWAY_URL, withCredentials = false, token, wasmUrl, releaseDelayMs, shareAcrossTabs, ...tuning } = options;
     this.gatewayUrl = resolveUrl(gatewayUrl);
     this.withCredentials = withCredentials;
     this.key = registryKey(gatewayUrl, withCredentials);
     this.tuning = tuning;
     this.wasmUrl = wasmUrl;
     this.releaseDelayMs = releaseDelayMs ?? DEFAULT_RELEASE_DELAY_MS;
+    this.shareAcrossTabs = shareAcrossTabs ?? true;
     this.token = token;
   }
 
   get status(): ConnectionStatus {
     if (this.failure !== null) return this.failure;
-    return this.entry?.client?.status ?? IDLE;
+    const raw = this.entry?.client?.status as ConnectionStatus | undefined;
+    if (raw === undefined) return IDLE;
+    // A client of this tab alone says nothing of sharing: say `tab`.
+    if (raw.sharing !== undefined) return raw;
+    if (this.unshared?.[0] !== raw) this.unshared = [raw, Object.freeze({ ...raw, sharing: 'tab' })];
+    return this.unshared[1];
   }
 
   /** Takes a reference: the first one joins (or creates) the page's shared client. */
@@ -236,7 +245,16 @@ export class ClientHandle implements LogsSSEClient {
     const getToken = (): Promise<string | null> => this.getToken();
     const entry = acquireShared(
       this.key,
-      () => createRawClient(this.gatewayUrl, this.withCredentials, this.tuning, this.wasmUrl, getToken),
+      () =>
+        createTabClient({
+          key: this.key,
+          gatewayUrl: this.gatewayUrl,
+          withCredentials: this.withCredentials,
+          tuning: this.tuning,
+          wasmUrl: this.wasmUrl,
+          getToken,
+          shareAcrossTabs: this.shareAcrossTabs,
+        }),
       { releaseDelayMs: this.releaseDelayMs, createdBy: VERSION, tokenSource, owner: this },
     );
     this.entry = entry;

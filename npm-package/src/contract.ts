@@ -66,15 +66,17 @@ type Variant<U, K> = Extract<U, { type: K }>;
 type OwnReason = 'wasm_unavailable';
 /** Updates this package adds: a subscription that could not be made. */
 type OwnUpdate = 'error';
-/** Client options this package takes in `LogsClientOptions` rather than `ClientTuning`. */
-type ConnectionOptions = 'withCredentials' | 'token' | 'getToken';
+/** Client options this package takes in `LogsClientOptions` rather than `ClientTuning` (`transport`: its own tabs' virtual streams). */
+type ConnectionOptions = 'withCredentials' | 'token' | 'getToken' | 'transport';
+/** Status this package adds: how the tab reaches the connection it shares with other tabs. */
+type OwnStatus = 'sharing';
 
 /** Each check names what must agree; a `false` here is the drift. */
 export type ContractChecks = [
   Holds<Same<LogEntry<unknown>, WasmLogEntry>>,
   Holds<Same<ConnectionState, WasmConnectionState>>,
   Holds<Same<FailureReason, WasmFailureReason | OwnReason>>,
-  Holds<Same<Omit<ConnectionStatus, 'reason'>, Omit<WasmConnectionStatus, 'reason'>>>,
+  Holds<Same<Omit<ConnectionStatus, 'reason' | OwnStatus>, Omit<WasmConnectionStatus, 'reason'>>>,
   Holds<Same<ConnectionStatus['reason'], WasmConnectionStatus['reason'] | OwnReason>>,
   Holds<Same<ChannelStatusKind, WasmChannelStatusKind>>,
   Holds<Same<SubscriptionUpdate['type'], WasmSubscriptionUpdate['type'] | OwnUpdate>>,

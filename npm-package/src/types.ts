@@ -64,7 +64,17 @@ export interface ConnectionStatus {
   readonly channelChanges?: ChannelChangeMode;
   /** Why the last channel change reopened the stream instead; set until the new stream's `hello`. */
   readonly fallback?: ChannelChangeFallback;
+  /**
+   * How this tab reaches the connection: `worker` (a SharedWorker owns the
+   * browser's one stream), `leader` (this tab owns it for every tab),
+   * `follower` (another tab owns it), `tab` (this tab's own stream: sharing
+   * turned off, or not available in this browser).
+   */
+  readonly sharing?: SharingMode;
 }
+
+/** How a tab reaches the connection; see `ConnectionStatus.sharing`. */
+export type SharingMode = 'worker' | 'leader' | 'follower' | 'tab';
 
 /** How channel changes reach the open stream. */
 export type ChannelChangeMode = 'live' | 'reconnect';
@@ -223,6 +233,14 @@ export interface LogsClientOptions extends ClientTuning {
    * to this package's code, as emitted by the bundler.
    */
   wasmUrl?: string | URL;
+  /**
+   * Share one stream among all tabs of the browser that use this gateway
+   * (a SharedWorker, else a leader tab elected with Web Locks; see
+   * `ConnectionStatus.sharing`). Each tab keeps its own subscriptions,
+   * buffers, filters and sessionStorage. Default true; read by whoever
+   * creates the page's client.
+   */
+  shareAcrossTabs?: boolean;
   /**
    * How long the page's client stays alive after its last user releases it,
    * so a remount or a route change reuses it. Default 1000 ms.

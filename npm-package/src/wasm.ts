@@ -43,7 +43,9 @@ export function loadWasm(wasmUrl?: string | URL): Promise<void> {
 
 /**
  * Creates a wasm client once the module is loaded. `getToken`, when given,
- * becomes the wasm client's token getter (it decides when to call it).
+ * becomes the wasm client's token getter (it decides when to call it);
+ * `transport`, when given, replaces its EventSource and fetch (a tab that
+ * shares the connection, see share/tab.ts).
  */
 export async function createRawClient(
   gatewayUrl: string,
@@ -51,12 +53,14 @@ export async function createRawClient(
   tuning: ClientTuning,
   wasmUrl?: string | URL,
   getToken?: () => Promise<string | null>,
+  transport?: ClientOptions['transport'],
 ): Promise<RawClient> {
   await loadWasm(wasmUrl);
   // Only defined options are passed: the wasm client rejects unknown names and
   // the explicit `undefined`s of a spread would be noise to it.
   const options: ClientOptions = { withCredentials };
   if (getToken !== undefined) options.getToken = getToken;
+  if (transport !== undefined) options.transport = transport;
   for (const name of TUNING_KEYS) copyDefined(options, tuning, name);
   return new LogsClient(gatewayUrl, options);
 }

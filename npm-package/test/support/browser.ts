@@ -49,9 +49,21 @@ export interface EventSourceCount {
   urls: string[];
 }
 
-export async function newPage(browser: Browser): Promise<Page> {
+/**
+ * Removes what sharing the connection across tabs needs (SharedWorker, Web
+ * Locks), so the page keeps its own stream and its EventSource can be
+ * counted in the page: these suites test the page's one connection; the
+ * tabs' sharing is tested by examples/e2e/tabs.test.mjs.
+ */
+export const PER_TAB = `(() => {
+  delete window.SharedWorker;
+  Object.defineProperty(Navigator.prototype, 'locks', { value: undefined, configurable: true });
+})();`;
+
+export async function newPage(browser: Browser, { share = false }: { share?: boolean } = {}): Promise<Page> {
   const context = await browser.newContext();
   const page = await context.newPage();
+  if (!share) await page.addInitScript(PER_TAB);
   await page.addInitScript(COUNT_EVENT_SOURCES);
   page.on('pageerror', (error) => console.error(`[page error] ${error.message}`));
   page.on('console', (message) => {

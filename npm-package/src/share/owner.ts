@@ -1,0 +1,399 @@
+// The owner of a shared connection: one real wasm client (one EventSource,
+// real control calls) serving every tab of the browser that uses the same
+// gateway. It runs in the SharedWorker, or in the leader tab.
+//
+// Each tab runs its own wasm client over a virtual stream (see tab.ts). For
+// every channel a tab's stream carries, the owner holds one subscription of
+// its own on the real client, started where the tab's stream asked (the
+// tab's cursor, `last:N`, earliest, live), and forwards to that tab its
+// status and then its logs, as the tab's stream would have carried them. So
+// the union of the tabs' channels is reference counted by the real client
+// (a channel leaves the real stream when the last tab's subscription ends),
+// each tab resumes from its own cursor after a reconnect, a freeze or a
+// handover (the real client resumes a channel from the oldest point of its
+// holders), and a tab's own client drops anything it already has by cursor.
+
+import type { RawClient, RawSubscribeOptions, RawSubscription } from '../registry.js';
+import type { ConnectionStatus, Diagnostic } from '../types.js';
+import { createRawClient } from '../wasm.js';
+import type { OwnerConfig, OwnerMessage, TabMessage } from './messages.js';
+
+/**
+ * The heartbeat a virtual stream announces (a tab's watchdog reopens after
+ * 2.5 of them): long, because a hidden leader's and a hidden tab's timers
+ * may run only once a minute; pings go every PING_EVERY_MS.
+ */
+export const VIRTUAL_HEARTBEAT_MS = 60_000;
+export const PING_EVERY_MS = 15_000;
+/** A tab that sent nothing this long (crashed without `pagehide`) is released; tabs report every 20 s. */
+export const TAB_SILENCE_MS = 180_000;
+/** How long one tab may take to answer a token request before the next tab is asked. */
+export const TOKEN_ASK_MS = 5_000;
+/** Logs the owner keeps per tab subscription: what a `last:N` joiner is backfilled from. */
+export const OWNER_KEEP = 1_000;
+/** The owner's limits: one real client serves every tab. */
+const OWNER_MAX_SUBSCRIPTIONS = 4_096;
+/** Tab messages waiting for the owner's wasm module. */
+const MAX_WAITING = 10_000;
+
+type Send = (message: OwnerMessage) => void;
+/** What a subscription's `onUpdate` receives from the wasm client. */
+type RawUpdate = Parameters<Parameters<RawClient['subscribe']>[2]>[0];
+
+/** One tab's subscription on the real client, relaying to that tab's stream. */
+interface Relay {
+  readonly channel: string;
+  readonly stream: number;
+  raw: RawSubscription | null;
+  /** Logs wait until the channel's status went to the tab (the tab drops logs before it). */
+  statusSent: boolean;
+  pending: string[];
+}
+
+interface Tab {
+  readonly id: string;
+  send: Send;
+  stream: number | null;
+  relays: Map<string, Relay>;
+  lastSeen: number;
+  visible: boolean;
+}
+
+interface TokenWait {
+  resolve(token: string | null): void;
+  reject(error: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+export class ConnectionOwner {
+  private client: RawClient | null = null;
+  private failure: ConnectionStatus | null = null;
+  private readonly tabs = new Map<string, Tab>();
+  private waiting: { message: TabMessage; send: Send }[] = [];
+  private readonly tokenWaits = new Map<number, TokenWait>();
+  private nextTokenReq = 1;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
+  private readonly ready: Promise<void>;
+
+  constructor(
+    readonly config: OwnerConfig,
+    /** Called once no tab is left for `idleMs`: the caller closes the owner. */
+    private readonly onIdle: () => void,
+    private readonly idleMs = 1_000,
+  ) {
+    const tuning = { ...config.tuning, maxSubscriptions: OWNER_MAX_SUBSCRIPTIONS };
+    const onDiagnostic = (d: Diagnostic): void => this.broadcast((tab) => ({ t: 'diagnostic', tab, kind: d.kind, message: d.message }));
+    this.ready = createRawClient(
+      config.gatewayUrl,
+      config.withCredentials,
+      { ...tuning, onDiagnostic },
+      config.wasmUrl,
+      () => this.askToken(),
+    ).then(
+      (client) => {
+        if (this.closed) {
+          client.close();
+          client.free();
+          return;
+        }
+        this.client = client;
+        client.onStatus((status) => this.broadcastStatus(status as ConnectionStatus));
+        const waiting = this.waiting;
+        this.waiting = [];
+        for (const { message, send } of waiting) this.handle(message, send);
+      },
+      (error: unknown) => {
+        const detail = error instanceof Error ? error.message : String(error);
+        this.failure = Object.freeze({
+          state: 'failed',
+          reason: 'wasm_unavailable',
+          message: `the shared logs connection could not load its WebAssembly module: ${detail}`,
+          attempt: 0,
+        });
+        for (const { message, send } of this.waiting) {
+          if (message.t === 'join') send({ t: 'status', tab: message.tab, status: this.failure });
+        }
+        this.waiting = [];
+      },
+    );
+    this.heartbeat = setInterval(() => this.tick(), PING_EVERY_MS);
+  }
+
+  /** Resolves once the real client exists (or failed to). */
+  whenReady(): Promise<void> {
+    return this.ready;
+  }
+
+  /** Handles one tab message; `send` reaches that tab. */
+  handle(message: TabMessage, send: Send): void {
+    if (this.closed) return;
+    if (this.client === null) {
+      if (this.failure !== null) {
+        send({ t: 'status', tab: message.tab, status: this.failure });
+      } else if (this.waiting.length < MAX_WAITING) {
+        this.waiting.push({ message, send });
+      }
+      return;
+    }
+    if (message.t === 'join') {
+      this.join(message.tab, send);
+      return;
+    }
+    const tab = this.tabs.get(message.tab);
+    if (tab === undefined) {
+      // A tab this owner does not know (it was dropped, or spoke to the
+      // previous owner): it must join first.
+      if (message.t !== 'leave' && message.t !== 'token') send({ t: 'dropped', tab: message.tab });
+      return;
+    }
+    tab.lastSeen = Date.now();
+    switch (message.t) {
+      case 'open':
+        this.open(tab, message.stream, message.url);
+        break;
+      case 'close':
+        if (tab.stream === message.stream) this.releaseRelays(tab);
+        break;
+      case 'change':
+        this.change(tab, message.stream, message.req, message.body);
+        break;
+      case 'token':
+        this.tokenAnswer(message.req, message.token, message.error);
+        break;
+      case 'reconnect':
+        this.client.reconnect();
+        break;
+      case 'alive':
+        tab.visible = message.visible;
+        break;
+      case 'leave':
+        this.leave(tab);
+        break;
+    }
+  }
+
+  /** Tabs currently served. */
+  get tabCount(): number {
+    return this.tabs.size;
+  }
+
+  /** Closes the real stream; every tab's stream ends with it. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    clearTimeout(this.idleTimer);
+    for (const tab of this.tabs.values()) this.releaseRelays(tab);
+    this.tabs.clear();
+    for (const wait of this.tokenWaits.values()) {
+      clearTimeout(wait.timer);
+      wait.reject(new Error('the shared connection closed'));
+    }
+    this.tokenWaits.clear();
+    if (this.client !== null) {
+      this.client.close();
+      this.client.free();
+      this.client = null;
+    }
+  }
+
+  private join(id: string, send: Send): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    const known = this.tabs.get(id);
+    if (known !== undefined) this.releaseRelays(known);
+    this.tabs.set(id, { id, send, stream: null, relays: new Map(), lastSeen: Date.now(), visible: true });
+    if (this.client !== null) send({ t: 'status', tab: id, status: this.client.status as ConnectionStatus });
+  }
+
+  private leave(tab: Tab): void {
+    this.releaseRelays(tab);
+    this.tabs.delete(tab.id);
+    if (this.tabs.size === 0 && this.idleTimer === undefined) {
+      this.idleTimer = setTimeout(() => {
+        this.idleTimer = undefined;
+        if (this.tabs.size === 0) this.onIdle();
+      }, this.idleMs);
+    }
+  }
+
+  /** A new stream of the tab: its channels start over from where it asks. */
+  private open(tab: Tab, stream: number, url: string): void {
+    this.releaseRelays(tab);
+    tab.stream = stream;
+    let channels: string[] = [];
+    const since = new Map<string, string>();
+    try {
+      const params = new URL(url).searchParams;
+      channels = (params.get('channels') ?? '').split(',').filter((c) => c !== '');
+      for (const item of (params.get('since') ?? '').split(',')) {
+        const at = item.lastIndexOf('@');
+        if (at > 0) since.set(item.slice(0, at), item.slice(at + 1));
+      }
+    } catch {
+      // The tab's own client built the URL; nothing to open if it is not one.
+    }
+    const hello = { connectionId: `${tab.id}.${stream}`, epoch: '0', heartbeatMs: VIRTUAL_HEARTBEAT_MS, controlSecret: 'shared' };
+    tab.send({ t: 'event', tab: tab.id, stream, name: 'hello', data: JSON.stringify(hello) });
+    for (const channel of channels) this.relay(tab, stream, channel, since.get(channel));
+  }
+
+  /** A control call of the tab's stream, applied to the tab's relays. */
+  private change(tab: Tab, stream: number, req: number, body: string): void {
+    const answer = (status: number, text: string): void => tab.send({ t: 'answer', tab: tab.id, req, status, body: text });
+    if (tab.stream !== stream) {
+      answer(404, JSON.stringify({ error: { code: 'unknown_connection', message: 'the tab stream is gone' } }));
+      return;
+    }
+    let parsed: { add?: { channel: string; since?: string }[]; remove?: string[] };
+    try {
+      parsed = JSON.parse(body) as typeof parsed;
+    } catch {
+      answer(400, JSON.stringify({ error: { code: 'invalid_body', message: 'the change is not JSON' } }));
+      return;
+    }
+    // Removals first: a channel removed and added back starts from its new point.
+    for (const channel of parsed.remove ?? []) this.unrelay(tab, channel);
+    for (const { channel, since } of parsed.add ?? []) {
+      this.unrelay(tab, channel);
+      this.relay(tab, stream, channel, since);
+    }
+    answer(200, '{}');
+  }
+
+  private relay(tab: Tab, stream: number, channel: string, since: string | undefined): void {
+    const client = this.client;
+    if (client === null) return;
+    const relay: Relay = { channel, stream, raw: null, statusSent: false, pending: [] };
+    tab.relays.set(channel, relay);
+    const options: RawSubscribeOptions = {
+      maxLogs: OWNER_KEEP,
+      // Called for each log the subscription takes, in order, as it arrives
+      // (it must not call the client); kept so a later `last:N` joiner of
+      // the channel can be backfilled from it.
+      filter: (entry) => {
+        this.forward(tab, relay, JSON.stringify(entry));
+        return true;
+      },
+    };
+    if (since === 'earliest') options.resumeFrom = 'earliest';
+    else if (since !== undefined && since.startsWith('last:')) {
+      const n = Number(since.slice('last:'.length));
+      options.history = n;
+      options.maxLogs = Math.min(100_000, Math.max(OWNER_KEEP, n));
+    } else if (since !== undefined) options.resumeFrom = since;
+    try {
+      relay.raw = client.subscribe(channel, options, (update) => this.onUpdate(tab, relay, update));
+    } catch (error) {
+      // The owner's limits (the tab's client checked the channel itself).
+      const reason = error instanceof Error && 'code' in error ? String((error as { code: unknown }).code) : 'owner_refused';
+      tab.relays.delete(channel);
+      this.sendStatus(tab, relay, { channel, status: 'denied', reason, replayed: 0 });
+    }
+  }
+
+  private onUpdate(tab: Tab, relay: Relay, update: RawUpdate): void {
+    if (update.type !== 'status' || tab.relays.get(relay.channel) !== relay) return;
+    const status: Record<string, unknown> = { channel: relay.channel, status: update.status, replayed: update.replayed };
+    if (update.cursor !== undefined) status.cursor = update.cursor;
+    if (update.reason !== undefined) status.reason = update.reason;
+    this.sendStatus(tab, relay, status);
+  }
+
+  private sendStatus(tab: Tab, relay: Relay, status: Record<string, unknown>): void {
+    tab.send({ t: 'event', tab: tab.id, stream: relay.stream, name: 'status', data: JSON.stringify(status) });
+    relay.statusSent = true;
+    const pending = relay.pending;
+    relay.pending = [];
+    for (const data of pending) tab.send({ t: 'event', tab: tab.id, stream: relay.stream, name: 'log', data });
+  }
+
+  private forward(tab: Tab, relay: Relay, data: string): void {
+    if (tab.relays.get(relay.channel) !== relay) return;
+    if (!relay.statusSent) {
+      relay.pending.push(data);
+      return;
+    }
+    tab.send({ t: 'event', tab: tab.id, stream: relay.stream, name: 'log', data });
+  }
+
+  private unrelay(tab: Tab, channel: string): void {
+    const relay = tab.relays.get(channel);
+    if (relay === undefined) return;
+    tab.relays.delete(channel);
+    endRelay(relay);
+  }
+
+  private releaseRelays(tab: Tab): void {
+    const relays = [...tab.relays.values()];
+    tab.relays.clear();
+    tab.stream = null;
+    for (const relay of relays) endRelay(relay);
+  }
+
+  private broadcast(make: (tab: string) => OwnerMessage): void {
+    for (const tab of this.tabs.values()) tab.send(make(tab.id));
+  }
+
+  private broadcastStatus(status: ConnectionStatus): void {
+    this.broadcast((tab) => ({ t: 'status', tab, status }));
+  }
+
+  /** The heartbeat of every tab's stream, and the release of tabs gone silent. */
+  private tick(): void {
+    const now = Date.now();
+    for (const tab of [...this.tabs.values()]) {
+      if (now - tab.lastSeen > TAB_SILENCE_MS) {
+        tab.send({ t: 'dropped', tab: tab.id });
+        this.leave(tab);
+      } else if (tab.stream !== null) {
+        tab.send({ t: 'event', tab: tab.id, stream: tab.stream, name: 'ping', data: '{}' });
+      }
+    }
+  }
+
+  /** The real client's token getter: a tab asks its own `token` source (visible tabs first). */
+  private async askToken(): Promise<string | null> {
+    const tabs = [...this.tabs.values()].sort((a, b) => Number(b.visible) - Number(a.visible) || b.lastSeen - a.lastSeen);
+    for (const tab of tabs) {
+      if (!this.tabs.has(tab.id)) continue;
+      const req = this.nextTokenReq++;
+      const answer = new Promise<string | null>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.tokenWaits.delete(req);
+          reject(new Error('timeout'));
+        }, TOKEN_ASK_MS);
+        this.tokenWaits.set(req, { resolve, reject, timer });
+      });
+      tab.send({ t: 'token?', tab: tab.id, req });
+      try {
+        return await answer;
+      } catch (error) {
+        // That tab is gone or hung: the next one.
+        if (!(error instanceof Error) || error.message !== 'timeout') throw error;
+      }
+    }
+    throw new Error('no tab answered the token request');
+  }
+
+  private tokenAnswer(req: number, token: string | null | undefined, error: string | undefined): void {
+    const wait = this.tokenWaits.get(req);
+    if (wait === undefined) return;
+    this.tokenWaits.delete(req);
+    clearTimeout(wait.timer);
+    if (error !== undefined) wait.reject(new Error(error));
+    else wait.resolve(token ?? null);
+  }
+}
+
+function endRelay(relay: Relay): void {
+  const raw = relay.raw;
+  relay.raw = null;
+  relay.pending = [];
+  if (raw !== null) {
+    raw.unsubscribe();
+    raw.free();
+  }
+}
