@@ -2,9 +2,12 @@
 // (serving the built demo app with --static-dir; stop/start on the same port
 // for the reconnection test), headless Debian Chromium through playwright-core,
 // a page instrumented before its scripts run (EventSource constructions,
-// long tasks), publishing, the gateway's stats, and reading a pane's state.
+// long tasks) and told how it may share its connection with other tabs,
+// publishing, the gateway's stats, and reading a pane's state.
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { createWriteStream, mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -19,6 +22,8 @@ export const GATEWAY_BIN = process.env.GATEWAY_BIN ?? path.join(ROOT, 'target/de
 export const APP_DIST = process.env.DEMO_APP_DIST ?? path.join(EXAMPLES, 'app/dist');
 export const TOKENS = { etl: 'etl-e2e-token', faas: 'faas-e2e-token', function: 'function-e2e-token' };
 export const ADMIN_TOKEN = 'admin-e2e-token';
+/** The HS256 key of a `jwt` gateway (the gateway wants at least 32 bytes). */
+export const JWT_SECRET = 'datashop-e2e-subscriber-jwt-secret-0123456789';
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -29,10 +34,14 @@ export function uniqueWorkspace(prefix = 'ws') {
 
 /** The gateway binary, started and stopped by the test; restarts keep the port. */
 export class Gateway {
-  /** `staticDir` replaces the demo app; `serviceTokens` (`SERVICES=TOKEN`) replace TOKENS; `args` are more flags. */
-  constructor(name, { staticDir = APP_DIST, serviceTokens = null, args = [] } = {}) {
+  /**
+   * `staticDir` replaces the demo app; `serviceTokens` (`SERVICES=TOKEN`) replace TOKENS; `args` are more flags;
+   * `jwt`: subscribers need a JWT signed with JWT_SECRET (`mintJwt`), in the URL or the cookie, instead of none.
+   */
+  constructor(name, { staticDir = APP_DIST, serviceTokens = null, args = [], jwt = false } = {}) {
     this.name = name;
-    this.extraArgs = args;
+    this.extraArgs = jwt ? ['--jwt-secret', JWT_SECRET, '--allow-query-token', '--jwt-leeway-secs', '0', ...args] : args;
+    this.anonymous = !jwt;
     this.staticDir = staticDir;
     this.serviceTokens = serviceTokens ?? Object.entries(TOKENS).map(([service, token]) => `${service}=${token}`);
     this.port = 0;
@@ -45,7 +54,7 @@ export class Gateway {
     const args = [
       '--listen', `127.0.0.1:${this.port}`,
       '--static-dir', this.staticDir,
-      '--allow-anonymous',
+      ...(this.anonymous ? ['--allow-anonymous'] : []),
       '--admin-token', ADMIN_TOKEN,
       ...this.serviceTokens.flatMap((grant) => ['--service-token', grant]),
       ...this.extraArgs,
@@ -89,6 +98,52 @@ export class Gateway {
   async close() {
     await this.stop();
     this.log.end();
+  }
+}
+
+/** A subscriber JWT for a `jwt` gateway: HS256 over `claims` (`sub`, `exp` in seconds, `workspaces`, `logs_channels`). */
+export function mintJwt(claims) {
+  const b64url = (text) => Buffer.from(text).toString('base64url');
+  const signed = `${b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64url(JSON.stringify(claims))}`;
+  return `${signed}.${createHmac('sha256', JWT_SECRET).update(signed).digest('base64url')}`;
+}
+
+/**
+ * What an app's backend does for the demo's `?token-url=`: on loopback,
+ * `GET /token?ws=WS&ttl=SECONDS` answers a JWT granting workspace WS that
+ * expires in SECONDS (CORS: any origin). `issued` counts the tokens handed out.
+ */
+export class TokenServer {
+  constructor() {
+    this.issued = 0;
+    this.server = createServer((request, response) => {
+      const query = new URL(request.url, 'http://token').searchParams;
+      const ttl = Number(query.get('ttl') ?? '60');
+      const ws = query.get('ws');
+      if (request.method !== 'GET' || ws === null || !Number.isFinite(ttl)) {
+        response.writeHead(400, { 'Access-Control-Allow-Origin': '*' }).end('GET /token?ws=WS&ttl=SECONDS');
+        return;
+      }
+      this.issued += 1;
+      const token = mintJwt({ sub: 'e2e-user', exp: Math.floor(Date.now() / 1000) + ttl, workspaces: [ws] });
+      response.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-store', 'Access-Control-Allow-Origin': '*' }).end(token);
+    });
+  }
+
+  async start() {
+    await new Promise((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${this.server.address().port}`;
+    return this;
+  }
+
+  /** The demo's `token-url` for workspace `ws`, tokens living `ttl` seconds. */
+  tokenUrl(ws, ttl) {
+    return `${this.url}/token?ws=${encodeURIComponent(ws)}&ttl=${ttl}`;
+  }
+
+  close() {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(resolve));
   }
 }
 
@@ -197,9 +252,33 @@ const INSTRUMENT = `(() => {
 
 const QUIET = /ERR_CONNECTION_REFUSED|Failed to load resource/; // the demo controls probing for a publisher that is not running
 
-export async function newPage(browserOrContext, { viewport = { width: 1440, height: 860 } } = {}) {
+/**
+ * How the page may share its connection with the context's other pages:
+ * the package takes a SharedWorker where there is one, else a leader tab
+ * elected with Web Locks, else a stream of the tab's own. Run before the
+ * page's scripts, these take away what a mode must not use.
+ */
+const SHARE = {
+  // Every page its own stream: what INSTRUMENT counts (EventSource, control POSTs) happens in the page.
+  tab: `delete window.SharedWorker; delete Navigator.prototype.locks;`,
+  // Tabs elect a leader (Web Locks) and relay over BroadcastChannel.
+  leader: `delete window.SharedWorker;`,
+  // A SharedWorker owns the stream: the page's EventSource and fetch stay unused.
+  worker: '',
+};
+
+/**
+ * A page instrumented before its scripts run. `browserOrContext`: a browser
+ * (the page gets a context of its own: another user) or a context (one more
+ * tab of that user; give every tab of a context the same `share`). `share`
+ * (`tab` by default, which the suites counting EventSources in the page
+ * rely on): see SHARE.
+ */
+export async function newPage(browserOrContext, { viewport = { width: 1440, height: 860 }, share = 'tab' } = {}) {
+  if (!(share in SHARE)) throw new Error(`newPage: share must be one of ${Object.keys(SHARE).join(', ')}, not ${share}`);
   const context = 'newContext' in browserOrContext ? await browserOrContext.newContext({ viewport }) : browserOrContext;
   const page = await context.newPage();
+  if (SHARE[share] !== '') await page.addInitScript(SHARE[share]);
   await page.addInitScript(INSTRUMENT);
   page.on('pageerror', (error) => console.error(`[page error] ${error.message}`));
   page.on('console', (message) => {
@@ -267,6 +346,7 @@ export function badge(page, id) {
     channelStatus: el.dataset.channelStatus,
     reason: el.dataset.reason,
     count: Number(el.dataset.count),
+    sharing: el.dataset.sharing,
     text: el.textContent,
   }));
 }

@@ -1,7 +1,8 @@
 // ConnectionBadge owns how a log view tells its connection health: LIVE when
 // the stream is open and the channel granted, otherwise the state and, when
 // something is wrong, the reason in words. It also shows the view's log count.
-// Its data attributes are what the end-to-end tests read.
+// Its data attributes are what the end-to-end tests read (`data-sharing`: how
+// this tab reaches the connection shared by the browser's tabs).
 import type { ChannelStatusKind, ConnectionState, ConnectionStatus, LogsSSEError } from '@datashop/logs-sse-client';
 import { formatCount } from '../lib/logs';
 
@@ -54,6 +55,11 @@ function describe({ state, isConnected, status, channelStatus, error }: BadgePro
   }
 }
 
+/** How this tab reaches the connection (`worker`, `leader`, `follower`, `tab`); empty before the client says. */
+function sharingOf(status: ConnectionStatus): string {
+  return 'sharing' in status && typeof status.sharing === 'string' ? status.sharing : '';
+}
+
 export function ConnectionBadge(props: BadgeProps) {
   const { label, tone, reason } = describe(props);
   return (
@@ -66,6 +72,7 @@ export function ConnectionBadge(props: BadgeProps) {
       data-reason={props.error?.code ?? props.status.reason ?? ''}
       data-count={props.count}
       data-received={props.received}
+      data-sharing={sharingOf(props.status)}
       title={props.error?.message ?? props.status.message ?? undefined}
     >
       <span className="badge-dot" aria-hidden="true" />

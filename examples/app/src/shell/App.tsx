@@ -9,7 +9,8 @@ import { SideBySide } from '../mfe/dashboard/SideBySide';
 import { FaasLogsPage } from '../mfe/faas/FaasLogsPage';
 import { FunctionLogsPage } from '../mfe/functions/FunctionLogsPage';
 import { IndataLogsPage } from '../mfe/indata/IndataLogsPage';
-import { DEFAULT_WORKSPACE, GATEWAY_URL } from '../scenario';
+import { STREAM } from '../auth';
+import { DEFAULT_WORKSPACE } from '../scenario';
 import { DemoControls } from './DemoControls';
 import { Link, navigate, useLocation } from './router';
 
@@ -23,7 +24,7 @@ const PAGES = [
 
 export function App() {
   return (
-    <LogsSSEProvider gatewayUrl={GATEWAY_URL}>
+    <LogsSSEProvider {...STREAM}>
       <Shell />
     </LogsSSEProvider>
   );

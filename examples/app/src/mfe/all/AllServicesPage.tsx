@@ -8,12 +8,13 @@ import { LogPane } from '../../components/LogPane';
 import { useArrivals } from '../../lib/arrivals';
 import { toRow, withoutTrace, type LogRow } from '../../lib/logs';
 import { connectionOf } from '../../lib/pane';
-import { BACKFILL, DEFAULT_WORKSPACE, GATEWAY_URL } from '../../scenario';
+import { BACKFILL, DEFAULT_WORKSPACE } from '../../scenario';
+import { STREAM } from '../../auth';
 import { useLocation } from '../../shell/router';
 
 export function AllServicesPage() {
   return (
-    <LogsSSEProvider gatewayUrl={GATEWAY_URL}>
+    <LogsSSEProvider {...STREAM}>
       <WorkspaceLogs />
     </LogsSSEProvider>
   );

@@ -5,12 +5,13 @@ import { LogPane } from '../../components/LogPane';
 import { Picker } from '../../components/Picker';
 import { withoutTrace } from '../../lib/logs';
 import { paneInputs, useChannelPane } from '../../lib/pane';
-import { BACKFILL, DEFAULT_WORKSPACE, FAAS_WORKFLOWS, GATEWAY_URL } from '../../scenario';
+import { BACKFILL, DEFAULT_WORKSPACE, FAAS_WORKFLOWS } from '../../scenario';
+import { STREAM } from '../../auth';
 import { setQuery, useLocation } from '../../shell/router';
 
 export function FaasLogsPage({ compact = false }: { compact?: boolean }) {
   return (
-    <LogsSSEProvider gatewayUrl={GATEWAY_URL}>
+    <LogsSSEProvider {...STREAM}>
       <FaasWorkflowLogs compact={compact} />
     </LogsSSEProvider>
   );

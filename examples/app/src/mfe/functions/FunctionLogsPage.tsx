@@ -8,12 +8,13 @@ import { LogPane } from '../../components/LogPane';
 import { Picker } from '../../components/Picker';
 import { formatCount, withoutTrace, type LogRow } from '../../lib/logs';
 import { paneInputs, useChannelPane } from '../../lib/pane';
-import { BACKFILL, DEFAULT_WORKSPACE, FUNCTIONS, GATEWAY_URL } from '../../scenario';
+import { BACKFILL, DEFAULT_WORKSPACE, FUNCTIONS } from '../../scenario';
+import { STREAM } from '../../auth';
 import { setQuery, useLocation } from '../../shell/router';
 
 export function FunctionLogsPage({ compact = false }: { compact?: boolean }) {
   return (
-    <LogsSSEProvider gatewayUrl={GATEWAY_URL}>
+    <LogsSSEProvider {...STREAM}>
       <FunctionExecutionLogs compact={compact} />
     </LogsSSEProvider>
   );

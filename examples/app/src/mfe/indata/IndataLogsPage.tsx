@@ -7,12 +7,13 @@ import { LogPane } from '../../components/LogPane';
 import { Picker } from '../../components/Picker';
 import { withoutTrace } from '../../lib/logs';
 import { paneInputs, useChannelPane } from '../../lib/pane';
-import { BACKFILL, DEFAULT_WORKSPACE, ETL_WORKFLOWS, GATEWAY_URL } from '../../scenario';
+import { BACKFILL, DEFAULT_WORKSPACE, ETL_WORKFLOWS } from '../../scenario';
+import { STREAM } from '../../auth';
 import { setQuery, useLocation } from '../../shell/router';
 
 export function IndataLogsPage({ compact = false }: { compact?: boolean }) {
   return (
-    <LogsSSEProvider gatewayUrl={GATEWAY_URL}>
+    <LogsSSEProvider {...STREAM}>
       <EtlWorkflowLogs compact={compact} />
     </LogsSSEProvider>
   );
