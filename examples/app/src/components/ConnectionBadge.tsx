@@ -55,11 +55,6 @@ function describe({ state, isConnected, status, channelStatus, error }: BadgePro
   }
 }
 
-/** How this tab reaches the connection (`worker`, `leader`, `follower`, `tab`); empty before the client says. */
-function sharingOf(status: ConnectionStatus): string {
-  return 'sharing' in status && typeof status.sharing === 'string' ? status.sharing : '';
-}
-
 export function ConnectionBadge(props: BadgeProps) {
   const { label, tone, reason } = describe(props);
   return (
@@ -72,7 +67,7 @@ export function ConnectionBadge(props: BadgeProps) {
       data-reason={props.error?.code ?? props.status.reason ?? ''}
       data-count={props.count}
       data-received={props.received}
-      data-sharing={sharingOf(props.status)}
+      data-sharing={props.status.sharing ?? ''}
       title={props.error?.message ?? props.status.message ?? undefined}
     >
       <span className="badge-dot" aria-hidden="true" />
