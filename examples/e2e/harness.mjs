@@ -268,6 +268,15 @@ const SHARE = {
 };
 
 /**
+ * Gives every page of `context` the `share` mode, the pages its pages open
+ * themselves (`window.open`) too: those get no page init script.
+ */
+export function shareInContext(context, share) {
+  if (!(share in SHARE)) throw new Error(`shareInContext: share must be one of ${Object.keys(SHARE).join(', ')}, not ${share}`);
+  return SHARE[share] === '' ? Promise.resolve() : context.addInitScript(SHARE[share]);
+}
+
+/**
  * A page instrumented before its scripts run. `browserOrContext`: a browser
  * (the page gets a context of its own: another user) or a context (one more
  * tab of that user; give every tab of a context the same `share`). `share`
