@@ -25,6 +25,8 @@ class WorkerLink implements OwnerLink {
   private readonly lifecycle: Lifecycle;
   private readonly stopVisibility: () => void;
   private closed = false;
+  private answered: () => void = () => undefined;
+  private failed: () => void = () => undefined;
 
   constructor(
     private readonly port: MessagePort,
@@ -47,18 +49,15 @@ class WorkerLink implements OwnerLink {
   started(): Promise<void> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('the shared worker did not answer')), WORKER_START_MS);
-      const check = (): void => {
-        if (this.early.length > 0 || this.onMessage !== null) {
-          clearTimeout(timer);
-          resolve();
-        } else if (this.closed) {
-          clearTimeout(timer);
-          reject(new Error('the shared worker failed'));
-        } else {
-          setTimeout(check, 10);
-        }
+      this.answered = () => {
+        clearTimeout(timer);
+        resolve();
       };
-      check();
+      this.failed = () => {
+        clearTimeout(timer);
+        reject(new Error('the shared worker failed'));
+      };
+      if (this.early.length > 0) this.answered();
     });
   }
 
@@ -82,6 +81,7 @@ class WorkerLink implements OwnerLink {
 
   /** The worker failed to start: nothing more is sent. */
   fail(): void {
+    this.failed();
     this.closed = true;
     clearInterval(this.alive);
     this.stopVisibility();
@@ -93,6 +93,7 @@ class WorkerLink implements OwnerLink {
     if (message.tab !== this.tab) return;
     if (this.onMessage === null) {
       this.early.push(message);
+      this.answered();
       return;
     }
     if (message.t === 'dropped') this.rejoin();
