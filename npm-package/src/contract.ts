@@ -66,8 +66,12 @@ type Variant<U, K> = Extract<U, { type: K }>;
 type OwnReason = 'wasm_unavailable';
 /** Updates this package adds: a subscription that could not be made. */
 type OwnUpdate = 'error';
-/** Client options this package takes in `LogsClientOptions` rather than `ClientTuning`. */
-type ConnectionOptions = 'withCredentials' | 'token' | 'getToken';
+/**
+ * Client options this package takes in `LogsClientOptions` rather than
+ * `ClientTuning`, or sets itself (`transport`: a tab's stream relayed from
+ * the connection's owner).
+ */
+type ConnectionOptions = 'withCredentials' | 'token' | 'getToken' | 'transport';
 
 /** Each check names what must agree; a `false` here is the drift. */
 export type ContractChecks = [
