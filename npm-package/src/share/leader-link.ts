@@ -152,7 +152,7 @@ class LeaderLink implements OwnerLink {
 
   private lead(): Promise<void> {
     if (this.suspended || this.closed) return Promise.resolve();
-    const owner = new ConnectionOwner(this.config, () => undefined);
+    const owner = new ConnectionOwner(this.config, () => undefined, undefined, this.tab);
     const before = this.joined;
     this.owner = owner;
     this.leaderId = this.tab;
