@@ -1,0 +1,539 @@
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import type { RawClient } from '../../src/registry.js';
+import type { OwnerConfig, OwnerMessage, TabMessage } from '../../src/share/messages.js';
+import type { OwnerLink } from '../../src/share/tab.js';
+import { FakeClient } from './fake-client.js';
+
+// The election of a leader tab (leader-link.ts) with the real
+// ConnectionOwner over the fake raw client, several "pages" in one process:
+// an in-memory BroadcastChannel, a Web Locks stand-in (a queue, `signal`
+// aborts, `steal`), and one `document`/`window` whose visibility and
+// listeners are those of the page whose code runs (each page's callbacks
+// run as that page).
+
+const created: FakeClient[] = [];
+vi.mock('../../src/wasm.js', () => ({
+  createRawClient: async (): Promise<RawClient> => {
+    const client = new FakeClient();
+    created.push(client);
+    return client;
+  },
+}));
+
+const { connectLeader } = await import('../../src/share/leader-link.js');
+const { TAB_SILENCE_MS } = await import('../../src/share/owner.js');
+
+const GW = 'http://gateway.test/api/logs/stream';
+const CONFIG: OwnerConfig = { gatewayUrl: GW, withCredentials: false, tuning: {} };
+const KEY = `${GW}|anonymous`;
+const A = 'logs:etl:ws1:wf1';
+const B = 'logs:etl:ws1:wf2';
+
+type Listener = (event: Event) => void;
+
+/** One tab of the browser. */
+class Page {
+  visible = true;
+  readonly doc = new Map<string, Set<Listener>>();
+  readonly win = new Map<string, Set<Listener>>();
+  readonly received: OwnerMessage[] = [];
+  resets = 0;
+  link!: OwnerLink;
+  private stream = 0;
+
+  constructor(readonly id: string) {}
+
+  /** Runs `fn` as this page's code. */
+  run<T>(fn: () => T): T {
+    const before = current;
+    current = this;
+    try {
+      return fn();
+    } finally {
+      current = before;
+    }
+  }
+
+  connect(): this {
+    this.run(() => {
+      stubNavigator(locks.facade(this));
+      this.link = connectLeader(KEY, this.id, CONFIG);
+      this.link.listen(
+        (m) => this.received.push(m),
+        () => {
+          this.resets += 1;
+        },
+      );
+    });
+    return this;
+  }
+
+  get mode(): string {
+    return this.link.mode;
+  }
+
+  send(message: TabMessage): void {
+    this.run(() => this.link.send(message));
+  }
+
+  /** Opens a new stream of the tab's client on these channels; returns its number. */
+  open(...channels: string[]): number {
+    this.stream += 1;
+    this.send({ t: 'open', tab: this.id, stream: this.stream, url: `${GW}?channels=${channels.join(',')}` });
+    return this.stream;
+  }
+
+  /** The events of its streams: `hello 2`, `status A 2`, `log A 2`… */
+  events(): string[] {
+    return this.received.flatMap((m) => {
+      if (m.t !== 'event') return [];
+      if (m.name !== 'status' && m.name !== 'log') return [`${m.name} ${m.stream}`];
+      return [`${m.name} ${String((JSON.parse(m.data) as { channel: string }).channel)} ${m.stream}`];
+    });
+  }
+
+  fire(target: 'doc' | 'win', name: string, init: Record<string, unknown> = {}): void {
+    const event = Object.assign(new Event(name), init);
+    this.run(() => {
+      for (const listener of [...(this[target].get(name) ?? [])]) listener(event);
+    });
+  }
+
+  setVisible(visible: boolean): void {
+    this.visible = visible;
+    this.fire('doc', 'visibilitychange');
+  }
+
+  close(): void {
+    this.run(() => this.link.close());
+  }
+}
+
+let current: Page | null = null;
+const pages: Page[] = [];
+function page(id: string, visible = true): Page {
+  const p = new Page(id);
+  p.visible = visible;
+  pages.push(p);
+  return p;
+}
+
+function listenerApi(target: 'doc' | 'win') {
+  return {
+    addEventListener(name: string, listener: Listener) {
+      if (current === null) throw new Error('a listener added outside any page');
+      const map = current[target];
+      if (!map.has(name)) map.set(name, new Set());
+      map.get(name)!.add(listener);
+    },
+    removeEventListener(name: string, listener: Listener) {
+      for (const p of pages) p[target].get(name)?.delete(listener);
+    },
+  };
+}
+
+interface LockRequest {
+  readonly page: Page;
+  readonly callback: () => Promise<void>;
+  resolve(): void;
+  reject(error: unknown): void;
+  settled: boolean;
+}
+
+/** One exclusive lock (the tests use one name): a FIFO queue, abort by signal, steal. */
+class FakeLocks {
+  holder: LockRequest | null = null;
+  readonly queue: LockRequest[] = [];
+
+  facade(page: Page) {
+    return {
+      request: (_name: string, options: { signal?: AbortSignal; steal?: boolean }, callback: () => Promise<void>) =>
+        this.request(page, options, callback),
+    };
+  }
+
+  /** Pages waiting, in order. */
+  waiting(): string[] {
+    return this.queue.map((r) => r.page.id);
+  }
+
+  private request(page: Page, options: { signal?: AbortSignal; steal?: boolean }, callback: () => Promise<void>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const request: LockRequest = { page, callback, resolve, reject, settled: false };
+      if (options.steal) {
+        const stolen = this.holder;
+        this.holder = null;
+        if (stolen !== null) settle(stolen, new DOMException('the lock was stolen', 'AbortError'));
+        this.grant(request);
+        return;
+      }
+      const signal = options.signal;
+      if (signal?.aborted) {
+        reject(new DOMException('aborted', 'AbortError'));
+        return;
+      }
+      signal?.addEventListener('abort', () => {
+        const at = this.queue.indexOf(request);
+        if (at < 0) return; // granted already: an abort no longer matters
+        this.queue.splice(at, 1);
+        settle(request, new DOMException('aborted', 'AbortError'));
+      });
+      this.queue.push(request);
+      this.next();
+    });
+  }
+
+  private next(): void {
+    if (this.holder === null && this.queue.length > 0) this.grant(this.queue.shift()!);
+  }
+
+  private grant(request: LockRequest): void {
+    this.holder = request;
+    queueMicrotask(() => {
+      if (this.holder !== request) return;
+      const held = request.page.run(() => request.callback());
+      void held.then(() => {
+        if (this.holder === request) {
+          this.holder = null;
+          this.next();
+        }
+        settle(request);
+      });
+    });
+  }
+
+  /** The page is gone (closed or crashed): the browser drops its requests and releases its lock. */
+  crash(page: Page): void {
+    for (const request of this.queue.filter((r) => r.page === page)) this.queue.splice(this.queue.indexOf(request), 1);
+    if (this.holder?.page === page) {
+      this.holder = null;
+      this.next();
+    }
+  }
+}
+
+function settle(request: LockRequest, error?: unknown): void {
+  if (request.settled) return;
+  request.settled = true;
+  if (error === undefined) request.resolve();
+  else request.reject(error);
+}
+
+/** BroadcastChannel in memory: every other open channel of the name gets a clone, as a task, as its page. */
+class FakeBroadcastChannel {
+  static readonly open = new Set<FakeBroadcastChannel>();
+  static readonly posted: { from: string; data: unknown }[] = [];
+  onmessage: ((event: MessageEvent) => void) | null = null;
+  private closed = false;
+  readonly page: Page;
+
+  constructor(readonly name: string) {
+    if (current === null) throw new Error('a channel opened outside any page');
+    this.page = current;
+    FakeBroadcastChannel.open.add(this);
+  }
+
+  postMessage(data: unknown): void {
+    if (this.closed) throw new DOMException('closed', 'InvalidStateError');
+    FakeBroadcastChannel.posted.push({ from: this.page.id, data });
+    for (const other of FakeBroadcastChannel.open) {
+      if (other === this || other.name !== this.name) continue;
+      const copy = structuredClone(data);
+      // A task of its own (setImmediate is not faked: the owner's timers are).
+      setImmediate(() => {
+        if (!other.closed) other.page.run(() => other.onmessage?.(new MessageEvent('message', { data: copy })));
+      });
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    FakeBroadcastChannel.open.delete(this);
+  }
+
+  /** The page is gone: its channels stop hearing. */
+  static crash(page: Page): void {
+    for (const channel of [...FakeBroadcastChannel.open]) if (channel.page === page) channel.close();
+  }
+}
+
+let locks = new FakeLocks();
+
+function stubNavigator(facade: ReturnType<FakeLocks['facade']>): void {
+  vi.stubGlobal('navigator', { locks: facade });
+}
+
+/** Lets every message, lock grant and owner start run. */
+async function settleAll(): Promise<void> {
+  for (let i = 0; i < 30; i += 1) {
+    await vi.advanceTimersByTimeAsync(0);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** The real client of the leader now. */
+function realClient(): FakeClient {
+  return created.at(-1)!;
+}
+
+function liveChannels(client: FakeClient): string[] {
+  return client.live().map((s) => s.channel).sort();
+}
+
+/** Starts the streams' channel statuses so logs flow; returns nothing. */
+function subscribeAll(client: FakeClient): void {
+  for (const sub of client.live()) sub.onUpdate({ type: 'status', status: 'subscribed', replayed: 0 });
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+  created.length = 0;
+  pages.length = 0;
+  locks = new FakeLocks();
+  FakeBroadcastChannel.open.clear();
+  FakeBroadcastChannel.posted.length = 0;
+  const doc = {
+    ...listenerApi('doc'),
+    get visibilityState() {
+      return current?.visible === false ? 'hidden' : 'visible';
+    },
+  };
+  vi.stubGlobal('document', doc);
+  const win = listenerApi('win');
+  vi.stubGlobal('addEventListener', win.addEventListener);
+  vi.stubGlobal('removeEventListener', win.removeEventListener);
+  vi.stubGlobal('BroadcastChannel', FakeBroadcastChannel);
+});
+afterEach(() => {
+  for (const p of pages) {
+    try {
+      p.close();
+    } catch {
+      // a page the test crashed
+    }
+  }
+  vi.useRealTimers();
+  vi.unstubAllGlobals();
+});
+
+describe('LeaderLink', () => {
+  test('the first tab leads, the others follow and reach its owner', async () => {
+    const one = page('one').connect();
+    await settleAll();
+    expect(one.mode).toBe('leader');
+    expect(created).toHaveLength(1);
+
+    const two = page('two').connect();
+    const s2 = two.open(A); // before it knows the leader: held, then sent
+    const three = page('three').connect();
+    await settleAll();
+    expect([two.mode, three.mode]).toEqual(['follower', 'follower']);
+    const s3 = three.open(A, B);
+    const s1 = one.open(B);
+    await settleAll();
+    expect(created).toHaveLength(1); // one real client for the browser
+    expect(liveChannels(realClient())).toEqual([A, A, B, B]);
+    expect(locks.waiting()).toEqual(['two', 'three']);
+
+    expect(one.events()).toEqual([`hello ${s1}`]);
+    expect(two.events()).toEqual([`hello ${s2}`]);
+    expect(three.events()).toEqual([`hello ${s3}`]);
+    // Each tab hears its own channels' statuses and logs.
+    subscribeAll(realClient());
+    for (const sub of realClient().live()) sub.push({ on: sub.channel });
+    await settleAll();
+    expect(one.events().slice(1)).toEqual([`status ${B} ${s1}`, `log ${B} ${s1}`]);
+    expect(two.events().slice(1)).toEqual([`status ${A} ${s2}`, `log ${A} ${s2}`]);
+    expect(three.events().slice(1).sort()).toEqual([`log ${A} ${s3}`, `log ${B} ${s3}`, `status ${A} ${s3}`, `status ${B} ${s3}`]);
+    // The real stream's status reaches every tab.
+    realClient().setStatus({ state: 'open' });
+    await settleAll();
+    for (const p of [one, two, three]) expect(p.received.filter((m) => m.t === 'status').at(-1)).toMatchObject({ status: { state: 'open' } });
+    expect([one, two, three].map((p) => p.resets)).toEqual([0, 0, 0]);
+  });
+
+  test('closing the leader hands over to the next tab, which announces itself; the followers reset and reach it', async () => {
+    const one = page('one').connect();
+    await settleAll();
+    const two = page('two').connect();
+    const three = page('three').connect();
+    await settleAll();
+    one.open(A);
+    two.open(A);
+    three.open(B);
+    await settleAll();
+    const first = realClient();
+    expect(liveChannels(first)).toEqual([A, A, B]);
+
+    const before = FakeBroadcastChannel.posted.length;
+    one.close();
+    await settleAll();
+    expect(two.mode).toBe('leader');
+    expect(three.mode).toBe('follower');
+    expect(first.closed && first.freed).toBe(true);
+    expect(first.subscriptions.every((s) => s.ended && s.freed)).toBe(true);
+    expect(created).toHaveLength(2);
+    const announced = FakeBroadcastChannel.posted.slice(before).filter((p) => (p.data as { k: string }).k === 'leader');
+    expect(announced).toEqual([{ from: 'two', data: { v: 1, k: 'leader', id: 'two', hidden: false } }]);
+    // Both tabs' streams lived on the old owner: both reopen (the new leader's on itself).
+    expect([two.resets, three.resets]).toEqual([1, 1]);
+    const s2 = two.open(A);
+    const s3 = three.open(B);
+    await settleAll();
+    expect(liveChannels(realClient())).toEqual([A, B]);
+    expect(two.events().at(-1)).toBe(`hello ${s2}`);
+    expect(three.events().at(-1)).toBe(`hello ${s3}`);
+    expect(locks.waiting()).toEqual(['three']);
+  });
+
+  test('a leader that crashes (no goodbye) is replaced by the next tab in the queue', async () => {
+    const one = page('one').connect();
+    await settleAll();
+    const two = page('two').connect();
+    await settleAll();
+    two.open(A);
+    await settleAll();
+    FakeBroadcastChannel.crash(one);
+    locks.crash(one);
+    pages.splice(pages.indexOf(one), 1);
+    await settleAll();
+    expect(two.mode).toBe('leader');
+    expect(two.resets).toBe(1);
+    two.open(A);
+    await settleAll();
+    expect(liveChannels(realClient())).toEqual([A]);
+    expect(created).toHaveLength(2);
+  });
+
+  test('a hidden leader is taken over by a visible tab; a hidden follower does not take it', async () => {
+    const one = page('one').connect();
+    await settleAll();
+    const hidden = page('hidden', false).connect();
+    const visible = page('visible').connect();
+    await settleAll();
+    hidden.open(A);
+    visible.open(B);
+    await settleAll();
+    const first = realClient();
+
+    one.setVisible(false);
+    await settleAll();
+    await vi.advanceTimersByTimeAsync(100); // the steal's jitter
+    await settleAll();
+    expect(visible.mode).toBe('leader');
+    expect(one.mode).toBe('follower');
+    expect(hidden.mode).toBe('follower');
+    expect(first.closed).toBe(true);
+    expect(created).toHaveLength(2);
+    expect([one.resets, hidden.resets, visible.resets]).toEqual([1, 1, 1]);
+    // The old leader waits in the queue again, behind the hidden tab.
+    expect(locks.waiting().sort()).toEqual(['hidden', 'one']);
+    hidden.open(A);
+    one.open(A);
+    await settleAll();
+    expect(liveChannels(realClient())).toEqual([A, A]);
+  });
+
+  test('a visible follower takes over when it becomes visible under a hidden leader', async () => {
+    const one = page('one').connect();
+    await settleAll();
+    const two = page('two', false).connect();
+    await settleAll();
+    one.setVisible(false);
+    await settleAll();
+    await vi.advanceTimersByTimeAsync(100);
+    await settleAll();
+    expect(one.mode).toBe('leader'); // no visible tab to take over
+    two.setVisible(true);
+    await settleAll();
+    await vi.advanceTimersByTimeAsync(100);
+    await settleAll();
+    expect(two.mode).toBe('leader');
+    expect(one.mode).toBe('follower');
+  });
+
+  test('a frozen follower leaves the queue and its owner, and rejoins on resume', async () => {
+    const one = page('one').connect();
+    await settleAll();
+    const two = page('two').connect();
+    await settleAll();
+    two.open(A);
+    await settleAll();
+    const client = realClient();
+    expect(liveChannels(client)).toEqual([A]);
+
+    two.fire('doc', 'freeze');
+    await settleAll();
+    expect(client.live()).toEqual([]);
+    expect(client.subscriptions[0]!.freed).toBe(true);
+    expect(locks.waiting()).toEqual([]);
+    two.open(B); // a frozen page runs nothing; if it did, nothing goes out
+    await settleAll();
+    expect(client.live()).toEqual([]);
+
+    two.fire('doc', 'resume');
+    await settleAll();
+    expect(locks.waiting()).toEqual(['two']);
+    expect(two.resets).toBe(1);
+    const stream = two.open(A);
+    await settleAll();
+    expect(liveChannels(client)).toEqual([A]);
+    expect(two.events().at(-1)).toBe(`hello ${stream}`);
+    expect(created).toHaveLength(1);
+  });
+
+  test('a frozen leader gives the lead up and follows the new leader on resume; pagehide and pageshow do the same', async () => {
+    const one = page('one').connect();
+    await settleAll();
+    const two = page('two').connect();
+    await settleAll();
+    one.open(A);
+    two.open(A);
+    await settleAll();
+
+    one.fire('doc', 'freeze');
+    await settleAll();
+    expect(two.mode).toBe('leader');
+    expect(created[0]!.closed).toBe(true);
+    expect(locks.waiting()).toEqual([]);
+    one.fire('doc', 'resume');
+    await settleAll();
+    expect(one.mode).toBe('follower');
+    expect(one.resets).toBe(1);
+    expect(locks.waiting()).toEqual(['one']);
+
+    // The back/forward cache: pagehide (persisted) leaves, pageshow (persisted) comes back.
+    two.fire('win', 'pagehide', { persisted: true });
+    await settleAll();
+    expect(one.mode).toBe('leader');
+    two.fire('win', 'pageshow', { persisted: true });
+    await settleAll();
+    expect(two.mode).toBe('follower');
+    expect(two.resets).toBe(2);
+    expect(created).toHaveLength(3);
+  });
+
+  // Reproduction: two tabs with open streams, then nothing for 195 s. The
+  // leader link never sends `alive` (the worker link does, every 20 s), so
+  // the leader's owner drops every tab at its first tick past TAB_SILENCE_MS,
+  // the leader's own too: it hears `dropped`, "follows" itself, stops
+  // leading, and the other tab takes over with a new real stream; both tabs
+  // reset (the old leader twice). Seen here at 195 s: modes follower/leader,
+  // two real clients, resets 2 and 1.
+  test.fails('quiet tabs keep their leader and their streams (the leader drops its tabs and itself after TAB_SILENCE_MS)', async () => {
+    const one = page('one').connect();
+    await settleAll();
+    const two = page('two').connect();
+    await settleAll();
+    one.open(A);
+    two.open(A);
+    await settleAll();
+    for (let t = 0; t < 2 * TAB_SILENCE_MS; t += 15_000) {
+      await vi.advanceTimersByTimeAsync(15_000);
+      await settleAll();
+    }
+    expect(one.mode).toBe('leader');
+    expect(created).toHaveLength(1);
+    expect([one.resets, two.resets]).toEqual([0, 0]);
+  });
+});
