@@ -92,7 +92,7 @@ async function run(seed: number): Promise<void> {
     else expect(options).toEqual({ maxLogs: OWNER_KEEP, history: Number(since.slice(5)), filter: undefined });
     return sub!;
   };
-  const relay = (tab: string, m: ModelTab, stream: number, channel: string, since: string | undefined): void => {
+  const relay = (m: ModelTab, stream: number, channel: string, since: string | undefined): void => {
     m.relays.set(channel, { channel, stream, sub: nextSub(channel, since), statusSent: false, held: [] });
   };
   const release = (m: ModelTab): void => {
@@ -132,7 +132,7 @@ async function run(seed: number): Promise<void> {
         const hello = { connectionId: `${tab}.${stream}`, epoch: '0', heartbeatMs: VIRTUAL_HEARTBEAT_MS, controlSecret: 'shared' };
         expect_(tab, event(tab, stream, 'hello', JSON.stringify(hello)));
         const sinceOf = new Map(since);
-        for (const channel of channels) relay(tab, m, stream, channel, sinceOf.get(channel));
+        for (const channel of channels) relay(m, stream, channel, sinceOf.get(channel));
       },
     ],
     [
@@ -152,7 +152,7 @@ async function run(seed: number): Promise<void> {
           return expect_(tab, { t: 'answer', tab, req, status: 404, body });
         }
         for (const channel of remove) m.relays.delete(channel);
-        for (const { channel, since } of add) relay(tab, m, stream, channel, since);
+        for (const { channel, since } of add) relay(m, stream, channel, since);
         expect_(tab, { t: 'answer', tab, req, status: 200, body: '{}' });
       },
     ],
