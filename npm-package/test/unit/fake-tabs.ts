@@ -130,6 +130,7 @@ interface LockRequest {
 export class FakeLocks {
   holder: LockRequest | null = null;
   readonly queue: LockRequest[] = [];
+  private readonly dead = new Set<Page>();
 
   facade(page: Page) {
     return {
@@ -144,6 +145,7 @@ export class FakeLocks {
   }
 
   private request(page: Page, options: { signal?: AbortSignal; steal?: boolean }, callback: () => Promise<void>): Promise<void> {
+    if (this.dead.has(page)) return new Promise<void>(() => undefined); // a crashed page asks nothing
     return new Promise<void>((resolve, reject) => {
       const request: LockRequest = { page, callback, resolve, reject, settled: false };
       if (options.steal) {
@@ -175,7 +177,9 @@ export class FakeLocks {
 
   private grant(request: LockRequest): void {
     this.holder = request;
-    queueMicrotask(() => {
+    // A task, as the browser's lock manager answers through the event loop
+    // (as microtasks, grants would always outrun the broadcast messages).
+    task(() => {
       if (this.holder !== request) return;
       const held = request.page.run(() => request.callback());
       void held.then(() => {
@@ -190,6 +194,7 @@ export class FakeLocks {
 
   /** The page is gone (closed or crashed): the browser drops its requests and releases its lock. */
   crash(page: Page): void {
+    this.dead.add(page);
     for (const request of this.queue.filter((r) => r.page === page)) this.queue.splice(this.queue.indexOf(request), 1);
     if (this.holder?.page === page) {
       this.holder = null;
@@ -211,6 +216,7 @@ export class FakeBroadcastChannel {
   static readonly posted: { from: string; data: unknown }[] = [];
   onmessage: ((event: MessageEvent) => void) | null = null;
   private closed = false;
+  private dead = false;
   readonly page: Page;
 
   constructor(readonly name: string) {
@@ -220,13 +226,13 @@ export class FakeBroadcastChannel {
   }
 
   postMessage(data: unknown): void {
+    if (this.dead) return; // a crashed page's code that still runs reaches nobody
     if (this.closed) throw new DOMException('closed', 'InvalidStateError');
     FakeBroadcastChannel.posted.push({ from: this.page.id, data });
     for (const other of FakeBroadcastChannel.open) {
       if (other === this || other.name !== this.name) continue;
       const copy = structuredClone(data);
-      // A task of its own (setImmediate is not faked: the owner's timers are).
-      setImmediate(() => {
+      task(() => {
         if (!other.closed) other.page.run(() => other.onmessage?.(new MessageEvent('message', { data: copy })));
       });
     }
@@ -239,7 +245,11 @@ export class FakeBroadcastChannel {
 
   /** The page is gone: its channels stop hearing. */
   static crash(page: Page): void {
-    for (const channel of [...FakeBroadcastChannel.open]) if (channel.page === page) channel.close();
+    for (const channel of [...FakeBroadcastChannel.open]) {
+      if (channel.page !== page) continue;
+      channel.close();
+      channel.dead = true;
+    }
   }
 }
 
@@ -250,11 +260,30 @@ function stubNavigator(facade: ReturnType<FakeLocks['facade']>): void {
 }
 
 /** Lets every message, lock grant and owner start run. */
+/** Tasks scheduled and not yet run. */
+let pendingTasks = 0;
+let generation = 0;
+
+/** Runs `fn` as a task of its own (setImmediate: not faked, unlike the owner's timers). */
+function task(fn: () => void): void {
+  const of = generation;
+  pendingTasks += 1;
+  setImmediate(() => {
+    if (of !== generation) return; // left over from an earlier test
+    pendingTasks -= 1;
+    fn();
+  });
+}
+
+/** Lets every message, lock grant and owner start run (timers due now included), until nothing is left. */
 export async function settleAll(): Promise<void> {
-  for (let i = 0; i < 30; i += 1) {
+  let quiet = 0;
+  for (let i = 0; i < 500 && quiet < 3; i += 1) {
     await vi.advanceTimersByTimeAsync(0);
     await new Promise((resolve) => setImmediate(resolve));
+    quiet = pendingTasks === 0 ? quiet + 1 : 0;
   }
+  if (quiet < 3) throw new Error('the tabs never settled');
 }
 
 /** Installs the fakes around each test of the calling file. */
@@ -263,6 +292,8 @@ export function useFakeTabs(connectLeader: Connect): void {
   beforeEach(() => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
     pages.length = 0;
+    pendingTasks = 0;
+    generation += 1;
     locks = new FakeLocks();
     FakeBroadcastChannel.open.clear();
     FakeBroadcastChannel.posted.length = 0;

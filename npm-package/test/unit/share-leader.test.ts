@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, test, vi } from 'vitest';
 import type { RawClient } from '../../src/registry.js';
 import { FakeClient } from './fake-client.js';
-import { FakeBroadcastChannel, locks, page, pages, settleAll, useFakeTabs } from './fake-tabs.js';
+import { FakeBroadcastChannel, Page, locks, page, pages, settleAll, useFakeTabs } from './fake-tabs.js';
 
 // The election of a leader tab (leader-link.ts) with the real
 // ConnectionOwner over the fake raw client, several pages in one process
@@ -260,5 +260,61 @@ describe('LeaderLink', () => {
     expect(one.mode).toBe('leader');
     expect(created).toHaveLength(1);
     expect([one.resets, two.resets]).toEqual([0, 0]);
+  });
+  // Reproduction: tab two connects and opens its stream, and is frozen (or
+  // hidden for the back/forward cache) before it heard who leads; on resume
+  // it finds the leader, but the open it sent was dropped with its queue and
+  // no reset comes (it had never joined an owner), so its client waits on a
+  // stream that never says hello: here mode follower, 0 resets, no hello,
+  // no channel on the real stream.
+  test.fails('a tab frozen before it met the leader reopens its stream on resume (its open is lost instead)', async () => {
+    page('one').connect();
+    await settleAll();
+    const two = page('two').connect();
+    two.open(A);
+    two.fire('doc', 'freeze');
+    await settleAll();
+    two.fire('doc', 'resume');
+    await settleAll();
+    expect(two.mode).toBe('follower');
+    expect(two.resets > 0 || two.events().includes('hello 1')).toBe(true);
+  });
+
+  // Reproduction: the lock holder hears a `leader` announcement from a tab
+  // that does not hold the lock (a late message of a displaced leader) and
+  // gives up the lead: the next tab in the queue takes over with a new real
+  // stream. When lock grants outrun broadcast messages this goes round for
+  // ever: with three tabs and two visible ones stealing from a hidden leader
+  // at once, 3,660 handovers (and real clients) in one second of fake time
+  // when fake-tabs.ts grants locks as microtasks instead of tasks.
+  test.fails('a stale leader announcement does not displace the tab holding the lock', async () => {
+    const one = page('one').connect();
+    await settleAll();
+    const two = page('two').connect();
+    await settleAll();
+    const name = [...FakeBroadcastChannel.open][0]!.name;
+    const ghost = new Page('ghost');
+    const stale = ghost.run(() => new FakeBroadcastChannel(name));
+    stale.postMessage({ v: 1, k: 'leader', id: 'ghost', hidden: false });
+    await settleAll();
+    expect(one.mode).toBe('leader');
+    expect(two.mode).toBe('follower');
+    expect(created).toHaveLength(1);
+  });
+  // Reproduction: tab one leads and goes to the background; then tab two
+  // opens, visible. It hears `leader` (hidden: true) in answer to its `who`
+  // but only a `hidden` message or its own visibility change makes a tab
+  // consider taking over, so the throttled hidden tab keeps the stream.
+  test.fails('a visible tab that opens under a hidden leader takes over (it follows the hidden leader instead)', async () => {
+    const one = page('one').connect();
+    await settleAll();
+    one.setVisible(false);
+    await settleAll();
+    const two = page('two').connect();
+    await settleAll();
+    await vi.advanceTimersByTimeAsync(100);
+    await settleAll();
+    expect(two.mode).toBe('leader');
+    expect(one.mode).toBe('follower');
   });
 });
