@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, test, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import type { RawClient } from '../../src/registry.js';
 import { FakeClient } from './fake-client.js';
 import { FakeBroadcastChannel, locks, page, settleAll, useFakeTabs } from './fake-tabs.js';
@@ -56,9 +56,15 @@ interface Tab {
 beforeEach(() => {
   created.length = 0;
 });
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 async function run(seed: number): Promise<void> {
   const r = rng(seed);
+  // The steal jitter too, so a seed replays exactly.
+  const jitter = rng(seed + 1_000_003);
+  vi.spyOn(Math, 'random').mockImplementation(jitter.next);
   const tabs: Tab[] = [];
   let settled = true;
   let n = 0;
