@@ -8,8 +8,11 @@ import { FakeBroadcastChannel, Page, locks, page, pages, settleAll, useFakeTabs 
 // (fake-tabs.ts: BroadcastChannel, Web Locks, per-page document).
 
 const created: FakeClient[] = [];
+/** The token getter each real client was given. */
+const getters: (() => Promise<string | null>)[] = [];
 vi.mock('../../src/wasm.js', () => ({
-  createRawClient: async (): Promise<RawClient> => {
+  createRawClient: async (...args: unknown[]): Promise<RawClient> => {
+    getters.push(args[4] as () => Promise<string | null>);
     const client = new FakeClient();
     created.push(client);
     return client;
@@ -38,6 +41,7 @@ function subscribeAll(client: FakeClient): void {
 
 beforeEach(() => {
   created.length = 0;
+  getters.length = 0;
 });
 
 describe('LeaderLink', () => {
@@ -236,6 +240,27 @@ describe('LeaderLink', () => {
     expect(two.mode).toBe('follower');
     expect(two.resets).toBe(2);
     expect(created).toHaveLength(3);
+  });
+
+  test("the leader's token requests go to a visible tab over the channel, and its answer comes back", async () => {
+    const one = page('one').connect();
+    await settleAll();
+    const two = page('two').connect();
+    await settleAll();
+    // The leader's own page is hidden: the owner asks the visible follower
+    // first. (The leader link reports no visibility to the owner itself, see
+    // the failing test below; the tab says so here by hand.)
+    one.visible = false;
+    one.send({ t: 'alive', tab: 'one', visible: false });
+    await settleAll();
+    const token = getters[0]!();
+    await settleAll();
+    const [ask] = two.received.filter((m) => m.t === 'token?');
+    expect(ask).toMatchObject({ t: 'token?', tab: 'two' });
+    expect(one.received.filter((m) => m.t === 'token?')).toEqual([]);
+    two.send({ t: 'token', tab: 'two', req: (ask as { req: number }).req, token: 'jwt-2' });
+    await settleAll();
+    await expect(token).resolves.toBe('jwt-2');
   });
 
   // Reproduction: two tabs with open streams, then nothing for 195 s. The
