@@ -254,16 +254,14 @@ export class ConnectionOwner {
       answer(404, JSON.stringify({ error: { code: 'unknown_connection', message: 'the tab stream is gone' } }));
       return;
     }
-    let parsed: { add?: { channel: string; since?: string }[]; remove?: string[] };
-    try {
-      parsed = JSON.parse(body) as typeof parsed;
-    } catch {
-      answer(400, JSON.stringify({ error: { code: 'invalid_body', message: 'the change is not JSON' } }));
+    const parsed = parseChange(body);
+    if (parsed === null) {
+      answer(400, JSON.stringify({ error: { code: 'invalid_body', message: 'expected {"add":[{"channel","since"?}],"remove":[channel]}' } }));
       return;
     }
     // Removals first: a channel removed and added back starts from its new point.
-    for (const channel of parsed.remove ?? []) this.unrelay(tab, channel);
-    for (const { channel, since } of parsed.add ?? []) {
+    for (const channel of parsed.remove) this.unrelay(tab, channel);
+    for (const { channel, since } of parsed.add) {
       this.unrelay(tab, channel);
       this.relay(tab, stream, channel, since);
     }
@@ -352,7 +350,7 @@ export class ConnectionOwner {
   private tick(): void {
     const now = Date.now();
     for (const tab of [...this.tabs.values()]) {
-      if (now - tab.lastSeen > TAB_SILENCE_MS) {
+      if (now - tab.lastSeen > TAB_SILENCE_MS && tab.id !== this.homeTab) {
         tab.send({ t: 'dropped', tab: tab.id });
         this.leave(tab);
       } else if (tab.stream !== null) {
@@ -394,6 +392,36 @@ export class ConnectionOwner {
     if (error !== undefined) wait.reject(new Error(error));
     else wait.resolve(token ?? null);
   }
+}
+
+interface Change {
+  add: { channel: string; since?: string }[];
+  remove: string[];
+}
+
+/** A tab's control body (written by its own wasm client), checked: null when it is not one. */
+function parseChange(body: string): Change | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const { add = [], remove = [] } = value as { add?: unknown; remove?: unknown };
+  if (!Array.isArray(add) || !Array.isArray(remove)) return null;
+  const change: Change = { add: [], remove: [] };
+  for (const item of add) {
+    if (typeof item !== 'object' || item === null) return null;
+    const { channel, since } = item as { channel?: unknown; since?: unknown };
+    if (typeof channel !== 'string' || (since !== undefined && typeof since !== 'string')) return null;
+    change.add.push(since === undefined ? { channel } : { channel, since });
+  }
+  for (const channel of remove) {
+    if (typeof channel !== 'string') return null;
+    change.remove.push(channel);
+  }
+  return change;
 }
 
 function endRelay(relay: Relay): void {

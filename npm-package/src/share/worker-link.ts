@@ -3,7 +3,7 @@
 // script URL, so every tab of the browser that loads the same build of the
 // package shares it.
 
-import { SHARE_PROTOCOL } from './messages.js';
+import { ALIVE_EVERY_MS, SHARE_PROTOCOL } from './messages.js';
 import type { OwnerConfig, OwnerMessage, TabMessage } from './messages.js';
 import { followLifecycle, onVisibility, pageVisible } from './lifecycle.js';
 import type { Lifecycle } from './lifecycle.js';
@@ -11,8 +11,7 @@ import type { OwnerLink } from './tab.js';
 
 /** How long the worker may take to answer (it loads the WebAssembly module first). */
 export const WORKER_START_MS = 10_000;
-/** How often a tab tells the worker it is still there (below owner.ts's TAB_SILENCE_MS, throttling included). */
-export const ALIVE_EVERY_MS = 20_000;
+export { ALIVE_EVERY_MS };
 /** The worker's name: with the script URL, what makes tabs share one worker. */
 export const WORKER_NAME = '@datashop/logs-sse-client';
 
