@@ -8,7 +8,8 @@
 //
 // - gateway_streams: streams open on the gateway (`/admin/logs/stats` connections);
 // - tab_heap_kib: each tab's used JS heap after a garbage collection (CDP
-//   `Runtime.getHeapUsage`), median and max over the tabs;
+//   `Runtime.getHeapUsage`), median and max over the tabs, after 3 s of the
+//   load (about 500 logs per tab), before any handover;
 // - worker_heap_kib: the SharedWorker's, in `worker` mode;
 // - handover_ms (`leader` mode): from closing the leader tab until a log
 //   published after that is shown by the front tab, over BENCH_HANDOVERS
@@ -138,6 +139,10 @@ async function runMode(browser, mode) {
     await sleep(1500);
     const load = startPublishing(gateway);
     await sleep(3000);
+    // Heaps after the same load in every mode, before any handover.
+    const heaps = [];
+    for (const { page } of tabs) heaps.push(await heapKib(page));
+    const workerHeap = mode === 'worker' ? await workerHeapKib(browser) : NaN;
     const handovers = [];
     if (mode === 'leader') {
       for (let k = 0; k < HANDOVERS; k++) {
@@ -175,9 +180,6 @@ async function runMode(browser, mode) {
     const published = await load.stop();
     await sleep(2000);
     const problems = await check(tabs, published);
-    const heaps = [];
-    for (const { page } of tabs) heaps.push(await heapKib(page));
-    const workerHeap = mode === 'worker' ? await workerHeapKib(browser) : NaN;
     const f = (x) => (Number.isFinite(x) ? x.toFixed(0) : 'n/a');
     console.log(
       `RESULT tabs mode=${mode} tabs=${tabs.length} gateway_streams=${s.connections} tab_heap_kib_median=${f(median(heaps))} ` +
