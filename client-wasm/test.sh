@@ -69,6 +69,8 @@ export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-180}"
 # wasm-bindgen-test-runner reads webdriver.json from the working directory.
 cd "$HERE"
 cargo test -p logs-sse-client-wasm --target wasm32-unknown-unknown --test browser -- --nocapture
+# The same client in a SharedWorker (no window).
+cargo test -p logs-sse-client-wasm --target wasm32-unknown-unknown --test worker -- --nocapture
 
 # Optional: the ingest benchmark in an optimised build (the figure above is
 # from the unoptimised test build).

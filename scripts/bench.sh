@@ -20,7 +20,9 @@
 # script starts (pinned with the gateway, no persistence, a key prefix per
 # run) and stops; it is left out when redis-server is not installed.
 # The client size rows are printed when npm-package/dist is built, the browser
-# rows (examples/bench-browser.mjs) when the demo app is built (examples/build.sh).
+# rows (examples/bench-browser.mjs) and the tabs rows (examples/bench-tabs.mjs:
+# streams, heap per tab and of the SharedWorker, the leader handover) when the
+# demo app is built (examples/build.sh).
 #
 # Not part of scripts/test.sh (too long); the rust suite compiles the bench.
 set -euo pipefail
@@ -236,3 +238,14 @@ if browser_runs:
 else:
     print(f"browser frame figures: not measured: {browser_why or 'examples/bench-browser.mjs printed no result'}")
 PY
+
+# The tabs rows: examples/bench-tabs.mjs (three tabs of one browser context on
+# the demo's three log pages at 500 logs/s, per sharing mode), when the
+# browser rows could run.
+if [ -z "$BROWSER_WHY" ]; then
+  echo "  tabs: examples/bench-tabs.mjs, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+  echo
+  echo "tabs: three tabs of one browser at 500 logs/s, per sharing mode (examples/bench-tabs.mjs)"
+  (cd examples && GATEWAY_BIN="$ROOT/target/release/logs-sse-gateway" node bench-tabs.mjs 2>&1) |
+    grep -E '^(RESULT|PROBLEM)' | sed 's/^RESULT tabs /  /' || echo "  tabs: examples/bench-tabs.mjs printed no result"
+fi

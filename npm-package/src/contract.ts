@@ -66,7 +66,11 @@ type Variant<U, K> = Extract<U, { type: K }>;
 type OwnReason = 'wasm_unavailable';
 /** Updates this package adds: a subscription that could not be made. */
 type OwnUpdate = 'error';
-/** Client options this package takes in `LogsClientOptions` rather than `ClientTuning` (`transport`: its own tabs' virtual streams). */
+/**
+ * Client options this package takes in `LogsClientOptions` rather than
+ * `ClientTuning`, or sets itself (`transport`: a tab's stream relayed from
+ * the connection's owner).
+ */
 type ConnectionOptions = 'withCredentials' | 'token' | 'getToken' | 'transport';
 /** Status this package adds: how the tab reaches the connection it shares with other tabs. */
 type OwnStatus = 'sharing';

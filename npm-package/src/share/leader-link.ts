@@ -13,7 +13,7 @@
 //   lock up first; a tab in the queue leaves the queue while frozen.
 
 import { ConnectionOwner } from './owner.js';
-import { SHARE_PROTOCOL, shareName } from './messages.js';
+import { ALIVE_EVERY_MS, SHARE_PROTOCOL, shareName } from './messages.js';
 import type { OwnerConfig, OwnerMessage, TabMessage } from './messages.js';
 import { followLifecycle, onVisibility, pageVisible } from './lifecycle.js';
 import type { Lifecycle } from './lifecycle.js';
@@ -27,7 +27,12 @@ const STEAL_JITTER_MS = 100;
 type Wire =
   | { readonly v: number; readonly k: 'tab'; readonly to: string; readonly m: TabMessage }
   | { readonly v: number; readonly k: 'owner'; readonly from: string; readonly m: OwnerMessage }
-  | { readonly v: number; readonly k: 'leader'; readonly id: string; readonly hidden: boolean }
+  /**
+   * `term`: the leader's place in the succession (each new leader's is above
+   * every term it has heard, and at least the time it took the lock), so a
+   * later leader wins over a late announcement of an earlier one.
+   */
+  | { readonly v: number; readonly k: 'leader'; readonly id: string; readonly hidden: boolean; readonly term?: number }
   | { readonly v: number; readonly k: 'hidden'; readonly id: string; readonly hidden: boolean }
   | { readonly v: number; readonly k: 'who' };
 
@@ -41,6 +46,10 @@ class LeaderLink implements OwnerLink {
   /** The owner this tab's streams were opened on (itself when leading); null before the first. */
   private joined: string | null = null;
   private leaderHidden = false;
+  /** The known leader's term (this tab's, when leading). */
+  private leaderSince = -Infinity;
+  /** The highest term this tab has heard. */
+  private highestTerm = 0;
   private owner: ConnectionOwner | null = null;
   /** Ends the lock callback: resolving it gives the lock up. */
   private release: (() => void) | null = null;
@@ -53,6 +62,7 @@ class LeaderLink implements OwnerLink {
   private readonly name: string;
   private readonly lifecycle: Lifecycle;
   private readonly stopVisibility: () => void;
+  private readonly alive: ReturnType<typeof setInterval>;
 
   constructor(
     key: string,
@@ -66,6 +76,8 @@ class LeaderLink implements OwnerLink {
       () => this.start(),
     );
     this.stopVisibility = onVisibility((visible) => this.visibilityChanged(visible));
+    // The owner releases a tab it has not heard of for a while (a crashed one).
+    this.alive = setInterval(() => this.send({ t: 'alive', tab, visible: pageVisible() }), ALIVE_EVERY_MS);
     this.start();
   }
 
@@ -94,6 +106,7 @@ class LeaderLink implements OwnerLink {
     this.send({ t: 'leave', tab: this.tab });
     this.suspend();
     this.closed = true;
+    clearInterval(this.alive);
     this.lifecycle.stop();
     this.stopVisibility();
   }
@@ -124,6 +137,9 @@ class LeaderLink implements OwnerLink {
     this.channel?.close();
     this.channel = null;
     this.leaderId = null;
+    this.leaderSince = -Infinity;
+    // What it queued for its first owner is dropped: on resume it reopens.
+    if (this.joined === null && this.pending.length > 0) this.joined = '';
     this.pending = [];
   }
 
@@ -146,18 +162,26 @@ class LeaderLink implements OwnerLink {
 
   /** The lock request ended: given up, stolen, aborted. Queue again unless leaving. */
   private lost(controller: AbortController): void {
-    if (this.owner !== null && this.queued === controller) this.stopLeading();
-    if (this.queued === controller && !this.suspended && !this.closed) this.queue();
+    if (this.queued !== controller) return;
+    if (this.owner !== null) {
+      // Stolen: whoever took the lock announces itself; ask in case that
+      // announcement came first and was ignored.
+      this.stopLeading();
+      this.post({ v: SHARE_PROTOCOL, k: 'who' });
+    }
+    if (!this.suspended && !this.closed) this.queue();
   }
 
   private lead(): Promise<void> {
     if (this.suspended || this.closed) return Promise.resolve();
-    const owner = new ConnectionOwner(this.config, () => undefined);
+    const owner = new ConnectionOwner(this.config, () => undefined, undefined, this.tab);
     const before = this.joined;
     this.owner = owner;
     this.leaderId = this.tab;
+    this.leaderSince = Math.max(Date.now(), this.highestTerm + 1);
+    this.highestTerm = this.leaderSince;
     this.joined = this.tab;
-    this.post({ v: SHARE_PROTOCOL, k: 'leader', id: this.tab, hidden: !pageVisible() });
+    this.announce();
     // This tab is a tab of its own owner, joined without a broadcast.
     owner.handle({ t: 'join', tab: this.tab, config: this.config }, (m) => this.toSelf(m));
     const pending = this.pending;
@@ -174,6 +198,7 @@ class LeaderLink implements OwnerLink {
     if (owner === null) return;
     this.owner = null;
     this.leaderId = null;
+    this.leaderSince = -Infinity;
     owner.close();
     const release = this.release;
     this.release = null;
@@ -192,10 +217,24 @@ class LeaderLink implements OwnerLink {
       case 'owner':
         if (wire.from === this.leaderId && wire.m.tab === this.tab) this.fromOwner(wire.m);
         break;
-      case 'leader':
-        this.leaderHidden = wire.hidden;
-        if (wire.id !== this.leaderId && wire.id !== this.tab) this.follow(wire.id);
+      case 'leader': {
+        const since = wire.term ?? -Infinity;
+        this.highestTerm = Math.max(this.highestTerm, since);
+        if (wire.id === this.tab) break;
+        if (this.owner !== null) {
+          // This tab holds the lock: an announcement of an earlier leader is
+          // late (say who leads now); only a later one (a steal whose lock
+          // failure has not arrived yet) takes the lead away.
+          if (since > this.leaderSince) this.follow(wire.id, since, wire.hidden);
+          else this.announce();
+        } else if (wire.id === this.leaderId) {
+          this.leaderHidden = wire.hidden;
+        } else if (this.leaderId === null || since > this.leaderSince) {
+          this.follow(wire.id, since, wire.hidden);
+        }
+        if (this.leaderId === wire.id && wire.hidden) this.considerSteal();
         break;
+      }
       case 'hidden':
         if (wire.id === this.leaderId) {
           this.leaderHidden = wire.hidden;
@@ -203,18 +242,20 @@ class LeaderLink implements OwnerLink {
         }
         break;
       case 'who':
-        if (this.owner !== null) this.post({ v: SHARE_PROTOCOL, k: 'leader', id: this.tab, hidden: !pageVisible() });
+        if (this.owner !== null) this.announce();
         break;
     }
   }
 
   /** Another tab leads (a new leader, or the one this tab just learnt of): join it. */
-  private follow(id: string): void {
+  private follow(id: string, since: number, hidden: boolean): void {
     // A leader displaced by a steal hears the new leader first, or its lock
     // request fails first: either way it stops leading.
     if (this.owner !== null) this.stopLeading();
     const before = this.joined;
     this.leaderId = id;
+    this.leaderSince = since;
+    this.leaderHidden = hidden;
     this.joined = id;
     this.post({ v: SHARE_PROTOCOL, k: 'tab', to: id, m: { t: 'join', tab: this.tab, config: this.config } });
     const pending = this.pending;
@@ -230,7 +271,7 @@ class LeaderLink implements OwnerLink {
 
   private fromOwner(message: OwnerMessage): void {
     if (message.t === 'dropped') {
-      if (this.leaderId !== null) this.follow(this.leaderId);
+      if (this.leaderId !== null) this.follow(this.leaderId, this.leaderSince, this.leaderHidden);
       return;
     }
     this.onMessage?.(message);
@@ -246,11 +287,17 @@ class LeaderLink implements OwnerLink {
 
   private visibilityChanged(visible: boolean): void {
     if (this.suspended || this.closed) return;
+    // The owner asks visible tabs for tokens first.
+    this.send({ t: 'alive', tab: this.tab, visible });
     if (this.owner !== null) {
       this.post({ v: SHARE_PROTOCOL, k: 'hidden', id: this.tab, hidden: !visible });
     } else if (visible && this.leaderHidden) {
       this.considerSteal();
     }
+  }
+
+  private announce(): void {
+    this.post({ v: SHARE_PROTOCOL, k: 'leader', id: this.tab, hidden: !pageVisible(), term: this.leaderSince });
   }
 
   private considerSteal(): void {

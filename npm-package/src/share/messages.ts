@@ -57,6 +57,9 @@ export type OwnerMessage =
   /** The owner no longer knows the tab (it was silent too long): join again. */
   | { readonly t: 'dropped'; readonly tab: string };
 
+/** How often a tab tells its owner it is still there (well below owner.ts's TAB_SILENCE_MS, throttled timers included). */
+export const ALIVE_EVERY_MS = 20_000;
+
 /** A new tab identity: random per page load, never stored (a duplicated tab gets its own). */
 export function newTabId(): string {
   const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;

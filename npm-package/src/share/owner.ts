@@ -13,7 +13,7 @@
 // handover (the real client resumes a channel from the oldest point of its
 // holders), and a tab's own client drops anything it already has by cursor.
 
-import type { RawClient, RawSubscribeOptions, RawSubscription } from '../registry.js';
+import type { RawClient, RawStatusListener, RawSubscribeOptions, RawSubscription } from '../registry.js';
 import type { ConnectionStatus, Diagnostic } from '../types.js';
 import { createRawClient } from '../wasm.js';
 import type { OwnerConfig, OwnerMessage, TabMessage } from './messages.js';
@@ -67,6 +67,7 @@ interface TokenWait {
 
 export class ConnectionOwner {
   private client: RawClient | null = null;
+  private statusListener: RawStatusListener | null = null;
   private failure: ConnectionStatus | null = null;
   private readonly tabs = new Map<string, Tab>();
   private waiting: { message: TabMessage; send: Send }[] = [];
@@ -82,6 +83,8 @@ export class ConnectionOwner {
     /** Called once no tab is left for `idleMs`: the caller closes the owner. */
     private readonly onIdle: () => void,
     private readonly idleMs = 1_000,
+    /** The tab this owner runs in (the leader), asked for tokens first: no message hop. */
+    private readonly homeTab?: string,
   ) {
     const tuning = { ...config.tuning, maxSubscriptions: OWNER_MAX_SUBSCRIPTIONS };
     const onDiagnostic = (d: Diagnostic): void => this.broadcast((tab) => ({ t: 'diagnostic', tab, kind: d.kind, message: d.message }));
@@ -99,7 +102,9 @@ export class ConnectionOwner {
           return;
         }
         this.client = client;
-        client.onStatus((status) => this.broadcastStatus(status as ConnectionStatus));
+        // Held: a listener handle that is garbage collected frees itself
+        // (and stops listening).
+        this.statusListener = client.onStatus((status) => this.broadcastStatus(status as ConnectionStatus));
         const waiting = this.waiting;
         this.waiting = [];
         for (const { message, send } of waiting) this.handle(message, send);
@@ -192,6 +197,8 @@ export class ConnectionOwner {
       wait.reject(new Error('the shared connection closed'));
     }
     this.tokenWaits.clear();
+    this.statusListener?.free();
+    this.statusListener = null;
     if (this.client !== null) {
       this.client.close();
       this.client.free();
@@ -247,16 +254,14 @@ export class ConnectionOwner {
       answer(404, JSON.stringify({ error: { code: 'unknown_connection', message: 'the tab stream is gone' } }));
       return;
     }
-    let parsed: { add?: { channel: string; since?: string }[]; remove?: string[] };
-    try {
-      parsed = JSON.parse(body) as typeof parsed;
-    } catch {
-      answer(400, JSON.stringify({ error: { code: 'invalid_body', message: 'the change is not JSON' } }));
+    const parsed = parseChange(body);
+    if (parsed === null) {
+      answer(400, JSON.stringify({ error: { code: 'invalid_body', message: 'expected {"add":[{"channel","since"?}],"remove":[channel]}' } }));
       return;
     }
     // Removals first: a channel removed and added back starts from its new point.
-    for (const channel of parsed.remove ?? []) this.unrelay(tab, channel);
-    for (const { channel, since } of parsed.add ?? []) {
+    for (const channel of parsed.remove) this.unrelay(tab, channel);
+    for (const { channel, since } of parsed.add) {
       this.unrelay(tab, channel);
       this.relay(tab, stream, channel, since);
     }
@@ -345,7 +350,7 @@ export class ConnectionOwner {
   private tick(): void {
     const now = Date.now();
     for (const tab of [...this.tabs.values()]) {
-      if (now - tab.lastSeen > TAB_SILENCE_MS) {
+      if (now - tab.lastSeen > TAB_SILENCE_MS && tab.id !== this.homeTab) {
         tab.send({ t: 'dropped', tab: tab.id });
         this.leave(tab);
       } else if (tab.stream !== null) {
@@ -354,9 +359,10 @@ export class ConnectionOwner {
     }
   }
 
-  /** The real client's token getter: a tab asks its own `token` source (visible tabs first). */
+  /** The real client's token getter: a tab asks its own `token` source (the owner's own tab, then visible ones). */
   private async askToken(): Promise<string | null> {
-    const tabs = [...this.tabs.values()].sort((a, b) => Number(b.visible) - Number(a.visible) || b.lastSeen - a.lastSeen);
+    const rank = (tab: Tab): number => (tab.id === this.homeTab ? 2 : tab.visible ? 1 : 0);
+    const tabs = [...this.tabs.values()].sort((a, b) => rank(b) - rank(a) || b.lastSeen - a.lastSeen);
     for (const tab of tabs) {
       if (!this.tabs.has(tab.id)) continue;
       const req = this.nextTokenReq++;
@@ -386,6 +392,36 @@ export class ConnectionOwner {
     if (error !== undefined) wait.reject(new Error(error));
     else wait.resolve(token ?? null);
   }
+}
+
+interface Change {
+  add: { channel: string; since?: string }[];
+  remove: string[];
+}
+
+/** A tab's control body (written by its own wasm client), checked: null when it is not one. */
+function parseChange(body: string): Change | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const { add = [], remove = [] } = value as { add?: unknown; remove?: unknown };
+  if (!Array.isArray(add) || !Array.isArray(remove)) return null;
+  const change: Change = { add: [], remove: [] };
+  for (const item of add) {
+    if (typeof item !== 'object' || item === null) return null;
+    const { channel, since } = item as { channel?: unknown; since?: unknown };
+    if (typeof channel !== 'string' || (since !== undefined && typeof since !== 'string')) return null;
+    change.add.push(since === undefined ? { channel } : { channel, since });
+  }
+  for (const channel of remove) {
+    if (typeof channel !== 'string') return null;
+    change.remove.push(channel);
+  }
+  return change;
 }
 
 function endRelay(relay: Relay): void {

@@ -102,6 +102,10 @@ export class TabTransport {
     const req = this.nextReq++;
     return new Promise<Response>((resolve, reject) => {
       const signal = init.signal;
+      if (signal?.aborted) {
+        reject(new DOMException('the change was aborted', 'AbortError'));
+        return;
+      }
       signal?.addEventListener('abort', () => {
         this.answers.delete(req);
         reject(new DOMException('the change was aborted', 'AbortError'));

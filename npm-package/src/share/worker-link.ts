@@ -3,7 +3,7 @@
 // script URL, so every tab of the browser that loads the same build of the
 // package shares it.
 
-import { SHARE_PROTOCOL } from './messages.js';
+import { ALIVE_EVERY_MS, SHARE_PROTOCOL } from './messages.js';
 import type { OwnerConfig, OwnerMessage, TabMessage } from './messages.js';
 import { followLifecycle, onVisibility, pageVisible } from './lifecycle.js';
 import type { Lifecycle } from './lifecycle.js';
@@ -11,8 +11,7 @@ import type { OwnerLink } from './tab.js';
 
 /** How long the worker may take to answer (it loads the WebAssembly module first). */
 export const WORKER_START_MS = 10_000;
-/** How often a tab tells the worker it is still there (below owner.ts's TAB_SILENCE_MS, throttling included). */
-export const ALIVE_EVERY_MS = 20_000;
+export { ALIVE_EVERY_MS };
 /** The worker's name: with the script URL, what makes tabs share one worker. */
 export const WORKER_NAME = '@datashop/logs-sse-client';
 
@@ -25,6 +24,8 @@ class WorkerLink implements OwnerLink {
   private readonly lifecycle: Lifecycle;
   private readonly stopVisibility: () => void;
   private closed = false;
+  private answered: () => void = () => undefined;
+  private failed: () => void = () => undefined;
 
   constructor(
     private readonly port: MessagePort,
@@ -47,18 +48,15 @@ class WorkerLink implements OwnerLink {
   started(): Promise<void> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('the shared worker did not answer')), WORKER_START_MS);
-      const check = (): void => {
-        if (this.early.length > 0 || this.onMessage !== null) {
-          clearTimeout(timer);
-          resolve();
-        } else if (this.closed) {
-          clearTimeout(timer);
-          reject(new Error('the shared worker failed'));
-        } else {
-          setTimeout(check, 10);
-        }
+      this.answered = () => {
+        clearTimeout(timer);
+        resolve();
       };
-      check();
+      this.failed = () => {
+        clearTimeout(timer);
+        reject(new Error('the shared worker failed'));
+      };
+      if (this.early.length > 0) this.answered();
     });
   }
 
@@ -82,6 +80,7 @@ class WorkerLink implements OwnerLink {
 
   /** The worker failed to start: nothing more is sent. */
   fail(): void {
+    this.failed();
     this.closed = true;
     clearInterval(this.alive);
     this.stopVisibility();
@@ -93,6 +92,7 @@ class WorkerLink implements OwnerLink {
     if (message.tab !== this.tab) return;
     if (this.onMessage === null) {
       this.early.push(message);
+      this.answered();
       return;
     }
     if (message.t === 'dropped') this.rejoin();
