@@ -1,5 +1,6 @@
-// The multi-tab suite (10.), one file per mode (tabs-worker, tabs-leader,
-// tabs-tab .test.mjs: each its own gateway, browser and time budget): the
+// The multi-tab suite (10.), one file per mode (tabs.test.mjs: worker,
+// tabs-leader.test.mjs, tabs-tab.test.mjs: each its own gateway, browser and
+// time budget): the
 // tabs of one browser profile (pages of one Playwright context) share one
 // stream to the gateway. The ways the package can share it (harness
 // `newPage(context, { share })`):
