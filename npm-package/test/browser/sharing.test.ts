@@ -79,13 +79,17 @@ class Run {
     private readonly context: BrowserContext,
     private readonly rng: Random,
     private readonly channels: string[],
-    private readonly clientOptions: Record<string, unknown>,
+    private readonly gatewayUrl: string,
     private readonly ws: string,
   ) {}
 
   async openTab(): Promise<string> {
     const name = `t${this.nextTab++}`;
-    const tab = await Tab.open(this.context, name, this.mode, baseUrl, this.clientOptions);
+    const tab = await Tab.open(this.context, name, {
+      share: this.mode,
+      url: `${baseUrl}/vite/`,
+      client: { gatewayUrl: `${this.gatewayUrl}/api/logs/stream` },
+    });
     this.tabs.push({ tab, frozen: false, subs: new Map() });
     return name;
   }
@@ -285,7 +289,7 @@ describe.each(['worker', 'leader'] as const)('tabs sharing one connection (%s)',
       ];
       const channels = [...resources.map(resourceChannel), `logs:etl:${ws}`];
       const feed = new Feed(gateway.url, resources, PUBLISH_EVERY_MS);
-      const run = new Run(mode, profile.context, rng, channels, { gatewayUrl: `${gateway.url}/api/logs/stream` }, ws);
+      const run = new Run(mode, profile.context, rng, channels, gateway.url, ws);
       let maxConnections = 0;
       let sampling = true;
       const sampler = (async () => {

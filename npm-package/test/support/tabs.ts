@@ -1,9 +1,11 @@
-// Drives the framework-free client of the test app (test/fixtures/app, Vite
-// build) in one tab: one client per page, named subscriptions, and what
-// each one holds and heard, read back in one call. The driver is installed
-// before the page's scripts (it survives a reload: a reloaded tab gets it
-// again, with nothing in it).
+// Drives the framework-free client of the test app (test/fixtures/app, any
+// of its builds) in one tab: one client per page, named subscriptions, and
+// what each one holds and heard, read back in one call. The driver is
+// installed before the page's scripts (a reloaded tab gets it again, with
+// nothing in it), with a record of the SharedWorker scripts the page asked
+// for.
 import type { BrowserContext, Page } from 'playwright-core';
+import type { Bundle } from './app.js';
 import { newTab, type ShareMode } from './browser.js';
 
 /** Options of one subscription, as `client.subscribe` takes them (JSON). */
@@ -30,14 +32,37 @@ export interface TabState {
   visibility: string;
   eventSources: { created: number; open: number };
   subs: Record<string, SubState>;
+  /** Script URLs of the SharedWorkers the page constructed. */
+  sharedWorkers: string[];
+}
+
+/** Where a tab loads the test app from, and how its client connects. */
+export interface TabOptions {
+  share: ShareMode;
+  /** The page's URL. */
+  url: string;
+  /** Which build's harness the page holds. Default `vite`. */
+  bundle?: Bundle;
+  /** Options of its `createLogsClient` (JSON). */
+  client: Record<string, unknown>;
 }
 
 const DRIVER = `(() => {
   const subs = {};
+  const sharedWorkers = [];
   let client = null;
+  if (typeof window.SharedWorker === 'function') {
+    const Original = window.SharedWorker;
+    window.SharedWorker = class extends Original {
+      constructor(url, options) {
+        sharedWorkers.push(String(url));
+        super(url, options);
+      }
+    };
+  }
   window.__tab = {
-    async start(options) {
-      client = window.harnesses.vite.createLogsClient(options);
+    async start(bundle, options) {
+      client = window.harnesses[bundle].createLogsClient(options);
       await client.ready();
     },
     subscribe(id, channel, options) {
@@ -73,6 +98,7 @@ const DRIVER = `(() => {
         visibility: document.visibilityState,
         eventSources: { created: es.created, open: es.open },
         subs: out,
+        sharedWorkers: [...sharedWorkers],
       };
     },
   };
@@ -83,22 +109,16 @@ export class Tab {
   private constructor(
     readonly name: string,
     readonly page: Page,
-    private readonly baseUrl: string,
-    private readonly clientOptions: Record<string, unknown>,
+    private readonly options: TabOptions,
   ) {}
 
-  /** Opens a tab of `context` on the Vite build and starts its client. */
-  static async open(
-    context: BrowserContext,
-    name: string,
-    share: ShareMode,
-    baseUrl: string,
-    clientOptions: Record<string, unknown>,
-  ): Promise<Tab> {
-    const page = await newTab(context, { share });
+  /** Opens a tab of `context` on the test app and starts its client. */
+  static async open(context: BrowserContext, name: string, options: TabOptions): Promise<Tab> {
+    const page = await newTab(context, { share: options.share });
     await page.addInitScript(DRIVER);
-    const tab = new Tab(name, page, baseUrl, clientOptions);
-    await tab.load();
+    const tab = new Tab(name, page, options);
+    await tab.page.goto(options.url);
+    await tab.started();
     return tab;
   }
 
@@ -139,13 +159,9 @@ export class Tab {
     return this.page.close();
   }
 
-  private async load(): Promise<void> {
-    await this.page.goto(`${this.baseUrl}/vite/`);
-    await this.started();
-  }
-
   private async started(): Promise<void> {
-    await this.page.waitForFunction(() => (window as any).harnesses?.vite !== undefined && (window as any).__tab !== undefined);
-    await this.page.evaluate((o) => (window as any).__tab.start(o), this.clientOptions);
+    const bundle = this.options.bundle ?? 'vite';
+    await this.page.waitForFunction((b) => (window as any).harnesses?.[b] !== undefined && (window as any).__tab !== undefined, bundle);
+    await this.page.evaluate(([b, o]) => (window as any).__tab.start(b, o), [bundle, this.options.client] as const);
   }
 }
