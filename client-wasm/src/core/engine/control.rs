@@ -9,7 +9,10 @@
 //! - At most one call is in flight per stream; changes made meanwhile
 //!   wait and are sent, coalesced, when it answers.
 //! - Every added channel waits for its `status` before it takes a log
-//!   (`ChannelEntry::awaiting_status`); its replay follows that status.
+//!   (`ChannelEntry::awaiting_status`); its replay follows that status. A
+//!   status the stream queued for an earlier addition of the channel (the
+//!   open, or a call), which a call removed since, is not that one: the
+//!   engine counts the statuses the stream owes and skips the stale ones.
 //! - The gateway leaves out of an added channel's replay what the stream's
 //!   other channels brought (those removed in the same call included), so
 //!   a channel that wants history next to one covering it (or covered by
@@ -80,6 +83,11 @@ pub(super) struct Live {
     pub(super) counts: ChannelChanges,
     /// The reason shown in the status from a fallback to the next `hello`.
     pub(super) note: Option<Fallback>,
+    /// The `status` events the stream still owes, one per channel it was
+    /// opened with or a call added, in order; `true` once a call removed
+    /// the channel again: that status, queued before the removal, is not
+    /// the one a later addition of the channel waits for.
+    owed: Vec<(Channel, bool)>,
 }
 
 /// Whether `text` can travel as it is in a URL path segment and a header.
@@ -102,6 +110,7 @@ impl Live {
     pub(super) fn reset(&mut self) {
         self.handle = None;
         self.greeted = false;
+        self.owed.clear();
         if let Some(fetch) = self.call.take().and_then(|c| c.token_request) {
             self.orphan_fetch = Some(fetch);
         }
@@ -126,6 +135,20 @@ impl Live {
 
     pub(super) fn in_flight(&self) -> bool {
         self.call.is_some()
+    }
+
+    /// The stream owes a status for each of `channels` (opened with them).
+    pub(super) fn owe(&mut self, channels: &[Channel]) {
+        self.owed
+            .extend(channels.iter().map(|c| (c.clone(), false)));
+    }
+
+    /// Whether a `status` event for `channel` is stale (see `owed`).
+    pub(super) fn stale_status(&mut self, channel: &Channel) -> bool {
+        match self.owed.iter().position(|(c, _)| c == channel) {
+            Some(i) => self.owed.remove(i).1,
+            None => false,
+        }
     }
 
     /// Takes the control handle of a `hello` (when it has a usable one).
@@ -175,10 +198,14 @@ impl<P: Clone> Engine<P> {
         if change.add.is_empty() && change.remove.is_empty() {
             return Ok(());
         }
+        for (c, stale) in &mut self.live.owed {
+            *stale |= change.remove.contains(c);
+        }
         for (channel, _) in &change.add {
             if let Some(entry) = self.registry.get_mut(channel) {
                 entry.awaiting_status = true;
             }
+            self.live.owed.push((channel.clone(), false));
         }
         // What this call leaves the stream with (a plan that removes
         // first has its additions in the next call).

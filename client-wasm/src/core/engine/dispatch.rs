@@ -152,9 +152,13 @@ impl<P: Clone> Engine<P> {
     }
 
     pub(super) fn channel_status(&mut self, status: ChannelStatus, now: u64) {
+        let stale = self.live.stale_status(&status.channel);
         let Some(entry) = self.registry.get_mut(&status.channel) else {
             return;
         };
+        if stale {
+            return;
+        }
         if !entry.rewound(self.generation) {
             return;
         }
