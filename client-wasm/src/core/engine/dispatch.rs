@@ -1,8 +1,9 @@
 //! The gateway's events on the current stream: `hello` opens it, `status`
-//! confirms a channel's position (or reports a gap), `log` is routed to
-//! every subscription whose channel covers it (once each, deduplicated by
-//! cursor), `close` ends it; `ping` only feeds the watchdog. Malformed
-//! events are counted and reported, never fatal.
+//! confirms a channel's position (or reports a gap; one the stream owed an
+//! earlier addition of the channel, removed since, is skipped), `log` is
+//! routed to every subscription whose channel covers it (once each,
+//! deduplicated by cursor), `close` ends it; `ping` only feeds the
+//! watchdog. Malformed events are counted and reported, never fatal.
 
 use std::rc::Rc;
 
