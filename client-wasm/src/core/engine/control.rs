@@ -83,11 +83,13 @@ pub(super) struct Live {
     pub(super) counts: ChannelChanges,
     /// The reason shown in the status from a fallback to the next `hello`.
     pub(super) note: Option<Fallback>,
-    /// The `status` events the stream still owes, one per channel it was
-    /// opened with or a call added, in order; `true` once a call removed
-    /// the channel again: that status, queued before the removal, is not
-    /// the one a later addition of the channel waits for.
-    owed: Vec<(Channel, bool)>,
+    /// The `status` events the stream still owes (a multiset: one per
+    /// channel it was opened with or a call added, gone as each arrives or
+    /// with the stream). Those of a channel a call removed since move to
+    /// `stale`: queued before the removal, they come before the status a
+    /// later addition of the channel waits for, and are skipped.
+    pub(super) owed: Vec<Channel>,
+    stale: Vec<Channel>,
 }
 
 /// Whether `text` can travel as it is in a URL path segment and a header.
@@ -97,6 +99,17 @@ fn url_safe(text: &str) -> bool {
         && text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+}
+
+/// Takes one `channel` out of `list` (a multiset); false when none is in.
+fn take_one(list: &mut Vec<Channel>, channel: &Channel) -> bool {
+    match list.iter().position(|c| c == channel) {
+        Some(i) => {
+            list.swap_remove(i);
+            true
+        }
+        None => false,
+    }
 }
 
 /// Channels that one another's logs reach: the same, or a service-level
@@ -111,6 +124,7 @@ impl Live {
         self.handle = None;
         self.greeted = false;
         self.owed.clear();
+        self.stale.clear();
         if let Some(fetch) = self.call.take().and_then(|c| c.token_request) {
             self.orphan_fetch = Some(fetch);
         }
@@ -137,18 +151,13 @@ impl Live {
         self.call.is_some()
     }
 
-    /// The stream owes a status for each of `channels` (opened with them).
-    pub(super) fn owe(&mut self, channels: &[Channel]) {
-        self.owed
-            .extend(channels.iter().map(|c| (c.clone(), false)));
-    }
-
     /// Whether a `status` event for `channel` is stale (see `owed`).
     pub(super) fn stale_status(&mut self, channel: &Channel) -> bool {
-        match self.owed.iter().position(|(c, _)| c == channel) {
-            Some(i) => self.owed.remove(i).1,
-            None => false,
+        let stale = take_one(&mut self.stale, channel);
+        if !stale {
+            take_one(&mut self.owed, channel);
         }
+        stale
     }
 
     /// Takes the control handle of a `hello` (when it has a usable one).
@@ -198,14 +207,17 @@ impl<P: Clone> Engine<P> {
         if change.add.is_empty() && change.remove.is_empty() {
             return Ok(());
         }
-        for (c, stale) in &mut self.live.owed {
-            *stale |= change.remove.contains(c);
+        let Live { owed, stale, .. } = &mut self.live;
+        for channel in &change.remove {
+            while take_one(owed, channel) {
+                stale.push(channel.clone());
+            }
         }
         for (channel, _) in &change.add {
             if let Some(entry) = self.registry.get_mut(channel) {
                 entry.awaiting_status = true;
             }
-            self.live.owed.push((channel.clone(), false));
+            owed.push(channel.clone());
         }
         // What this call leaves the stream with (a plan that removes
         // first has its additions in the next call).
