@@ -47,7 +47,7 @@ cp src/wasm/logs_sse_client.js src/wasm/logs_sse_client.d.ts src/wasm/logs_sse_c
 section "package sizes"
 gz() { gzip -9 -c "$@" | wc -c | tr -d ' '; }
 raw() { cat "$@" | wc -c | tr -d ' '; }
-mapfile -t own < <(find dist -maxdepth 1 -name '*.js' | sort)
+mapfile -t own < <(find dist -name '*.js' -not -path 'dist/wasm/*' | sort)
 printf '    %-34s %9s %9s\n' "" raw gzip
 printf '    %-34s %9s %9s\n' "JS of this package (${#own[@]} modules)" "$(raw "${own[@]}")" "$(gz "${own[@]}")"
 printf '    %-34s %9s %9s\n' "JS glue (dist/wasm/*.js)" "$(raw dist/wasm/logs_sse_client.js)" "$(gz dist/wasm/logs_sse_client.js)"

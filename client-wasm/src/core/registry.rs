@@ -7,8 +7,9 @@
 //! the last subscription's logs) that a returning subscriber inherits.
 //!
 //! Each channel tracks the newest position it has seen (`cursor`): it
-//! advances with the `status` event of the channel and with every log it
-//! covers. Where the next stream starts a channel is decided by the engine
+//! advances with the `status` event of the channel, with every log it
+//! covers and with a holder's point ahead of it (a restored record), so
+//! what its holders keep and what it parks lie at or before it. Where the next stream starts a channel is decided by the engine
 //! from its subscriptions' own resume points (see [`Registry::query_string`]);
 //! a channel that nobody has placed yet starts at its [`Start`].
 

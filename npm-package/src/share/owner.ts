@@ -150,7 +150,7 @@ export class ConnectionOwner {
     if (tab === undefined) {
       // A tab this owner does not know (it was dropped, or spoke to the
       // previous owner): it must join first.
-      if (message.t !== 'leave' && message.t !== 'token') send({ t: 'dropped', tab: message.tab });
+      if (message.t !== 'leave' && message.t !== 'token' && message.t !== 'close') send({ t: 'dropped', tab: message.tab });
       return;
     }
     tab.lastSeen = Date.now();

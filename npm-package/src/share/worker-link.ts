@@ -24,6 +24,7 @@ class WorkerLink implements OwnerLink {
   private readonly lifecycle: Lifecycle;
   private readonly stopVisibility: () => void;
   private closed = false;
+  private suspended = false;
   private answered: () => void = () => undefined;
   private failed: () => void = () => undefined;
 
@@ -39,8 +40,17 @@ class WorkerLink implements OwnerLink {
     this.alive = setInterval(() => this.post({ t: 'alive', tab, visible: pageVisible() }), ALIVE_EVERY_MS);
     this.stopVisibility = onVisibility((visible) => this.post({ t: 'alive', tab, visible }));
     this.lifecycle = followLifecycle(
-      () => this.post({ t: 'leave', tab }),
-      () => this.rejoin(),
+      () => {
+        this.post({ t: 'leave', tab });
+        // Frozen, cached or closing: say nothing more (the owner would
+        // answer `dropped` and the tab would join again, holding its
+        // channels until the owner notices its silence).
+        this.suspended = true;
+      },
+      () => {
+        this.suspended = false;
+        this.rejoin();
+      },
     );
   }
 
@@ -95,8 +105,11 @@ class WorkerLink implements OwnerLink {
       this.answered();
       return;
     }
-    if (message.t === 'dropped') this.rejoin();
-    else this.onMessage(message);
+    if (message.t === 'dropped') {
+      if (!this.suspended) this.rejoin();
+    } else {
+      this.onMessage(message);
+    }
   }
 
   private rejoin(): void {
@@ -105,7 +118,7 @@ class WorkerLink implements OwnerLink {
   }
 
   private post(m: TabMessage): void {
-    if (!this.closed) this.port.postMessage({ v: SHARE_PROTOCOL, key: this.key, m });
+    if (!this.closed && !this.suspended) this.port.postMessage({ v: SHARE_PROTOCOL, key: this.key, m });
   }
 }
 

@@ -246,4 +246,25 @@ describe('SharedWorker link and worker', () => {
     expect(client.live()).toHaveLength(1);
     expect(events(a).at(-1)).toBe('hello 2');
   });
+
+  test('a closing page says nothing after its leave: the stream it closes on the way is not answered, it does not join again', async () => {
+    const win = new EventTarget();
+    const doc = Object.assign(new EventTarget(), { visibilityState: 'visible' });
+    vi.stubGlobal('document', doc);
+    vi.stubGlobal('addEventListener', win.addEventListener.bind(win));
+    vi.stubGlobal('removeEventListener', win.removeEventListener.bind(win));
+    const a = await tab('one');
+    a.link.send({ t: 'open', tab: 'one', stream: 1, url: `${GW}?channels=${A}` });
+    await flush();
+    const client = created[0]!;
+    win.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: false }));
+    // The page's own client closes its stream as the page goes.
+    a.link.send({ t: 'close', tab: 'one', stream: 1 });
+    a.link.send({ t: 'open', tab: 'one', stream: 2, url: `${GW}?channels=${A}` });
+    await vi.advanceTimersByTimeAsync(60_000);
+    await flush();
+    expect(client.live()).toHaveLength(0);
+    expect(a.resets).toBe(0);
+    expect(a.received.filter((m) => m.t === 'dropped')).toEqual([]);
+  });
 });

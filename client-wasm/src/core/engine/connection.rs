@@ -139,6 +139,7 @@ impl<P: Clone> Engine<P> {
         self.stats.opens += 1;
         self.rewind = false;
         self.streamed = self.registry.names();
+        self.live.owed = self.streamed.clone();
         self.phase = Phase::Connecting;
         self.last_event = now;
         self.watchdog_at = now + self.silence_limit_ms();

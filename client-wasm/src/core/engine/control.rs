@@ -9,7 +9,10 @@
 //! - At most one call is in flight per stream; changes made meanwhile
 //!   wait and are sent, coalesced, when it answers.
 //! - Every added channel waits for its `status` before it takes a log
-//!   (`ChannelEntry::awaiting_status`); its replay follows that status.
+//!   (`ChannelEntry::awaiting_status`); its replay follows that status. A
+//!   status the stream queued for an earlier addition of the channel (the
+//!   open, or a call), which a call removed since, is not that one: the
+//!   engine counts the statuses the stream owes and skips the stale ones.
 //! - The gateway leaves out of an added channel's replay what the stream's
 //!   other channels brought (those removed in the same call included), so
 //!   a channel that wants history next to one covering it (or covered by
@@ -80,6 +83,13 @@ pub(super) struct Live {
     pub(super) counts: ChannelChanges,
     /// The reason shown in the status from a fallback to the next `hello`.
     pub(super) note: Option<Fallback>,
+    /// The `status` events the stream still owes (a multiset: one per
+    /// channel it was opened with or a call added, gone as each arrives or
+    /// with the stream). Those of a channel a call removed since move to
+    /// `stale`: queued before the removal, they come before the status a
+    /// later addition of the channel waits for, and are skipped.
+    pub(super) owed: Vec<Channel>,
+    stale: Vec<Channel>,
 }
 
 /// Whether `text` can travel as it is in a URL path segment and a header.
@@ -89,6 +99,17 @@ fn url_safe(text: &str) -> bool {
         && text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+}
+
+/// Takes one `channel` out of `list` (a multiset); false when none is in.
+fn take_one(list: &mut Vec<Channel>, channel: &Channel) -> bool {
+    match list.iter().position(|c| c == channel) {
+        Some(i) => {
+            list.swap_remove(i);
+            true
+        }
+        None => false,
+    }
 }
 
 /// Channels that one another's logs reach: the same, or a service-level
@@ -102,6 +123,8 @@ impl Live {
     pub(super) fn reset(&mut self) {
         self.handle = None;
         self.greeted = false;
+        self.owed.clear();
+        self.stale.clear();
         if let Some(fetch) = self.call.take().and_then(|c| c.token_request) {
             self.orphan_fetch = Some(fetch);
         }
@@ -126,6 +149,15 @@ impl Live {
 
     pub(super) fn in_flight(&self) -> bool {
         self.call.is_some()
+    }
+
+    /// Whether a `status` event for `channel` is stale (see `owed`).
+    pub(super) fn stale_status(&mut self, channel: &Channel) -> bool {
+        let stale = take_one(&mut self.stale, channel);
+        if !stale {
+            take_one(&mut self.owed, channel);
+        }
+        stale
     }
 
     /// Takes the control handle of a `hello` (when it has a usable one).
@@ -175,10 +207,17 @@ impl<P: Clone> Engine<P> {
         if change.add.is_empty() && change.remove.is_empty() {
             return Ok(());
         }
+        let Live { owed, stale, .. } = &mut self.live;
+        for channel in &change.remove {
+            while take_one(owed, channel) {
+                stale.push(channel.clone());
+            }
+        }
         for (channel, _) in &change.add {
             if let Some(entry) = self.registry.get_mut(channel) {
                 entry.awaiting_status = true;
             }
+            owed.push(channel.clone());
         }
         // What this call leaves the stream with (a plan that removes
         // first has its additions in the next call).

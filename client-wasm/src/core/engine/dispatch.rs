@@ -1,8 +1,9 @@
 //! The gateway's events on the current stream: `hello` opens it, `status`
-//! confirms a channel's position (or reports a gap), `log` is routed to
-//! every subscription whose channel covers it (once each, deduplicated by
-//! cursor), `close` ends it; `ping` only feeds the watchdog. Malformed
-//! events are counted and reported, never fatal.
+//! confirms a channel's position (or reports a gap; one the stream owed an
+//! earlier addition of the channel, removed since, is skipped), `log` is
+//! routed to every subscription whose channel covers it (once each,
+//! deduplicated by cursor), `close` ends it; `ping` only feeds the
+//! watchdog. Malformed events are counted and reported, never fatal.
 
 use std::rc::Rc;
 
@@ -152,9 +153,13 @@ impl<P: Clone> Engine<P> {
     }
 
     pub(super) fn channel_status(&mut self, status: ChannelStatus, now: u64) {
+        let stale = self.live.stale_status(&status.channel);
         let Some(entry) = self.registry.get_mut(&status.channel) else {
             return;
         };
+        if stale {
+            return;
+        }
         if !entry.rewound(self.generation) {
             return;
         }

@@ -158,7 +158,8 @@ impl<P: Clone> Engine<P> {
         &self.streamed
     }
 
-    /// The resume cursor of a channel on the stream.
+    /// The position of a channel on the stream: the newest cursor its
+    /// events or its holders' points reached.
     pub fn channel_cursor(&self, channel: &Channel) -> Option<Cursor> {
         self.registry.get(channel).and_then(|e| e.cursor)
     }

@@ -224,6 +224,12 @@ impl<P: Clone> Engine<P> {
         if let Some(at) = at {
             advance(&mut sub.cursor, at);
         }
+        // A point ahead of the channel's (a restored record) moves it: the
+        // channel's position stays at or after every holder's, so the logs
+        // a last holder parks and a backfill copies lie at or before it.
+        if let (Some(entry), Some(mine)) = (self.registry.get_mut(&sub.channel), sub.cursor) {
+            advance(&mut entry.cursor, mine);
+        }
     }
 
     /// Backfills a subscription joining a shared channel from the newest

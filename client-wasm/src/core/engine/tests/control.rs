@@ -631,3 +631,77 @@ fn a_rewind_of_a_channel_not_yet_on_the_stream_is_a_plain_addition() {
     assert_eq!(seqs(&e, first), vec![4]);
     assert_eq!(seqs(&e, second), vec![4]);
 }
+
+/// A service-level channel leaves the stream and comes back (after the
+/// resource it covers leaves, in a call of its own) before the stream
+/// delivered the status it was opened with. That status, and the logs the
+/// stream carried for the resource meanwhile, belong to the earlier
+/// addition: the channel waits for the status of its own addition, then
+/// takes its replay, and loses nothing of it.
+#[test]
+fn a_channel_readded_before_its_first_status_waits_for_its_own() {
+    const SERVICE: &str = "logs:faas:ws1";
+    const X1: &str = "logs:faas:ws1:x1";
+    const X2: &str = "logs:faas:ws1:x2";
+    let mut e = engine_with(ClientOptions {
+        linger_ms: 0,
+        ..Default::default()
+    });
+    let backfill = || SubscribeOptions {
+        history: 2,
+        ..Default::default()
+    };
+    sub(&mut e, "logs:etl:ws1:wf9", 0);
+    let service = sub_with(&mut e, SERVICE, backfill(), 0);
+    let x1 = sub_with(&mut e, X1, backfill(), 0);
+    connect_live(&mut e, 25);
+    e.take_effects();
+    // The service-level channel leaves: one call.
+    e.unsubscribe(service, 30);
+    e.on_timer(55);
+    assert_eq!(
+        calls(&e.take_effects()),
+        vec![(1, vec![], vec![SERVICE.into()])]
+    );
+    // Meanwhile the resource leaves and the service-level channel comes
+    // back: the resource goes first (the gateway leaves what it brought out
+    // of the replay), then the addition.
+    e.unsubscribe(x1, 60);
+    let again = sub_with(&mut e, SERVICE, backfill(), 60);
+    e.on_channels_answer(1, ok(), 70);
+    assert_eq!(calls(&e.take_effects()), vec![(2, vec![], vec![X1.into()])]);
+    e.on_channels_answer(2, ok(), 80);
+    assert_eq!(
+        calls(&e.take_effects()),
+        vec![(3, vec![add(SERVICE, Some("last:2"))], vec![])]
+    );
+    e.on_channels_answer(3, ok(), 90);
+    // The stream, in the gateway's order: the open's statuses, x1's logs 1
+    // and 3 (2 on x2 came after the service-level channel had left), then
+    // the addition's status (the last 2 logs: after 1) and its replay.
+    for (event, data) in [
+        ("status", status("logs:etl:ws1:wf9", "subscribed", Some(0))),
+        ("status", status(SERVICE, "subscribed", Some(0))),
+        ("status", status(X1, "subscribed", Some(0))),
+        ("log", log(X1, 1)),
+        ("log", log(X1, 3)),
+        ("status", status(SERVICE, "subscribed", Some(1))),
+        ("log", log(X2, 2)),
+        ("log", log(X1, 3)),
+    ] {
+        ev(&mut e, event, &data, 100);
+    }
+    let heard: Vec<Option<u64>> = e
+        .take_effects()
+        .iter()
+        .filter_map(|x| match x {
+            Effect::Update {
+                sub,
+                update: Update::Status { cursor, .. },
+            } if *sub == again => Some(cursor.map(|c| c.seq)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seqs(&e, again), vec![2, 3], "its replay, whole");
+    assert_eq!(heard, vec![Some(1)], "only the status of its own addition");
+}

@@ -609,3 +609,58 @@ fn a_point_from_another_epoch_joining_a_shared_channel_reports_a_gap() {
     assert_eq!(seqs(&t.e, id), vec![3]);
     assert_eq!(seqs(&t.e, live), vec![1, 2, 3]);
 }
+
+/// After a reload, a restored record ahead of the channel's position (its
+/// older logs trimmed away) joins the view that placed the channel. What a
+/// backfill copies from it, and what it parks as the last holder when the
+/// views leave and come back in turn before the stream opens, lies after
+/// the channel's first position: a subscription taking it must not stay
+/// behind it (its record would hold logs after its cursor, which a restore
+/// rejects, dropping the resume point). The view returning from the older
+/// point gets everything after it from the stream; every record is valid.
+#[test]
+fn a_restored_point_ahead_of_the_channel_moves_its_position() {
+    let mut t = Tab::new();
+    t.publish(ETL, 4);
+    let etl = ch(ETL);
+    let at = |seq| Some(Cursor::new(Epoch(EPOCH), seq));
+    let record = |cursor, logs: &[String]| {
+        persist::encode(&etl, cursor, 0, logs.iter().map(|l| l.as_str()), 1 << 20).unwrap()
+    };
+    t.storage.insert("etl".into(), record(at(0), &[]));
+    t.storage
+        .insert("tail".into(), record(at(4), &[log(ETL, 3), log(ETL, 4)]));
+    // Mounted in this order, nothing delivered in between.
+    let first = t.mount(ETL, "etl", None);
+    let tail = t.mount(ETL, "tail", None);
+    let within = |t: &Tab, id: SubId| {
+        let s = t.e.subscription(id).unwrap();
+        let ok = s.buffer.entries().all(|l| Some(l.cursor) <= s.cursor);
+        assert!(
+            ok,
+            "a log after the resume point: {:?} at {:?}",
+            seqs(&t.e, id),
+            s.cursor
+        );
+    };
+    // A backfill copies the co-holder's newest logs: its point follows.
+    let o = SubscribeOptions {
+        history: 3,
+        ..Default::default()
+    };
+    let backfilled = sub_with(&mut t.e, ETL, o, t.now);
+    assert_eq!(seqs(&t.e, backfilled), vec![3, 4]);
+    within(&t, backfilled);
+    t.unmount(backfilled);
+    t.unmount(first);
+    t.unmount(tail);
+    let first = t.mount(ETL, "etl", None);
+    within(&t, first);
+    t.wait(2_000);
+    assert_eq!(seqs(&t.e, first), vec![1, 2, 3, 4]);
+    for key in ["etl", "tail"] {
+        let text = &t.storage[key];
+        persist::decode(text, &etl, 1 << 22, 10_000).unwrap_or_else(|e| panic!("{key}: {e:?}"));
+    }
+    assert_eq!(t.stored_cursor("etl").as_deref(), Some("ab-4"));
+}
