@@ -24,9 +24,10 @@
 // replays it (the step choices; which tab leads is the browser's) and
 // LOGS_SSE_SHARE_STEPS=<n> changes the number of steps (default 40).
 //
-// With a leader tab, service-level channels are not subscribed with
-// `history` yet (SERVICE_HISTORY). Then, per mode: tabs closed one after
-// the other leave no channel on the shared stream.
+// The runs with a leader tab are skipped for now (LEADER_LOSES_LOGS). Then,
+// per mode: tabs closed one after the other leave no channel on the shared
+// stream, and a service-level subscription joining next to a resource
+// channel held with `history` misses nothing.
 import type { BrowserContext } from 'playwright-core';
 import { beforeAll, describe, expect, inject, test } from 'vitest';
 import { launchProfile, type ShareMode } from '../support/browser.js';
@@ -98,8 +99,6 @@ class Run {
     private readonly ws: string,
     /** How many logs were published so far: each step's line starts with it. */
     private readonly progress: () => number,
-    /** Whether a service-level channel may be subscribed with `history` (see SERVICE_HISTORY). */
-    private readonly serviceHistory: boolean,
   ) {}
 
   async openTab(): Promise<string> {
@@ -139,8 +138,6 @@ class Run {
     const kind = this.rng.weighted<Kind>({ live: 2, history: 1, persist: 1.5 });
     const options: SubOptions = { maxLogs: MAX_LOGS };
     if (kind === 'history' || (kind === 'persist' && this.rng.chance(0.5))) options.history = this.rng.pick([10, 100, 500]);
-    // The same draws either way, so a seed replays the same steps with or without.
-    if (!this.serviceHistory && channel.split(':').length === 3) delete options.history;
     if (kind === 'persist') {
       options.persist = true;
       options.persistKey = `sharing:${this.ws}:${id}`;
@@ -304,28 +301,22 @@ function check(sub: ModelSub, state: TabState['subs'][string] | undefined, feed:
 }
 
 /**
- * Whether the runs subscribe service-level channels with `history` too.
- * Not yet with a leader tab: such a subscription, next to subscriptions of
- * its resource channels on the shared stream, can miss the logs of one
- * resource channel over a stretch of its backfill, silently (seed
- * 1948784279 replays it: the skipped run below). LOGS_SSE_SHARE_FULL=1
- * turns it on in both modes.
+ * Whether the runs with a leader tab are known to lose logs: a follower's
+ * service-level subscription that joins while one of its resource channels
+ * is held with `history` on the shared stream can miss the other resource
+ * channels' logs for a stretch, silently (the focused test at the end
+ * reproduces it with two tabs). Until then these runs are skipped;
+ * LOGS_SSE_SHARE_FULL=1 runs them (seeds 1948784279 and 1573297545 lose logs).
  */
-const SERVICE_HISTORY: Record<'worker' | 'leader', boolean> = {
-  worker: true,
-  leader: process.env.LOGS_SSE_SHARE_FULL === '1',
-};
+const LEADER_LOSES_LOGS = process.env.LOGS_SSE_SHARE_FULL !== '1';
 
-describe.each([
-  { mode: 'worker' as const, seed: SEED, serviceHistory: SERVICE_HISTORY.worker, skip: false },
-  { mode: 'leader' as const, seed: SEED, serviceHistory: SERVICE_HISTORY.leader, skip: false },
-  // Skipped until a leader's service-level backfill loses nothing (SERVICE_HISTORY).
-  { mode: 'leader' as const, seed: 1948784279, serviceHistory: true, skip: true },
-])('tabs sharing one connection ($mode, service-level history $serviceHistory)', ({ mode, seed, serviceHistory, skip }) => {
-  test.skipIf(skip)(
+describe.each(['worker', 'leader'] as const)('tabs sharing one connection (%s)', (mode) => {
+  // leader: skipped until a follower's service-level subscription loses nothing (LEADER_LOSES_LOGS).
+  test.skipIf(mode === 'leader' && LEADER_LOSES_LOGS)(
     'random steps over 2-4 tabs: one stream, and every subscription holds its channel once, in order, without a hole',
     { timeout: 120_000 },
     async () => {
+      const seed = SEED;
       const rng = new Random(seed);
       const gateway: RunningGateway = await startGateway();
       const profile = await launchProfile();
@@ -337,7 +328,7 @@ describe.each([
       ];
       const channels = [...resources.map(resourceChannel), `logs:etl:${ws}`];
       const feed = new Feed(gateway.url, resources, PUBLISH_EVERY_MS);
-      const run = new Run(mode, profile.context, rng, channels, gateway.url, ws, () => feed.published.length, serviceHistory);
+      const run = new Run(mode, profile.context, rng, channels, gateway.url, ws, () => feed.published.length);
       let maxConnections = 0;
       let sampling = true;
       const sampler = (async () => {
@@ -484,4 +475,52 @@ describe.each(['worker', 'leader'] as const)('a closed tab (%s)', (mode) => {
       await gateway.stop();
     }
   });
+});
+
+describe.each(['worker', 'leader'] as const)('a service-level subscription of a follower or worker tab (%s)', (mode) => {
+  // leader: skipped until it loses nothing (LEADER_LOSES_LOGS); it loses logs in about half of the attempts.
+  test.skipIf(mode === 'leader' && LEADER_LOSES_LOGS)(
+    'joining next to a resource channel held with history misses none of the other resources\' logs',
+    { timeout: 90_000 },
+    async () => {
+      const gateway = await startGateway();
+      const profile = await launchProfile();
+      try {
+        const options = { share: mode, url: `${baseUrl}/vite/`, client: { gatewayUrl: `${gateway.url}/api/logs/stream` } };
+        // The second tab is in front: with a leader, the first tab leads and the second follows.
+        await Tab.open(profile.context, 'a', options);
+        const tab = await Tab.open(profile.context, 'b', options);
+        const problems: string[] = [];
+        for (let attempt = 1; attempt <= 3; attempt += 1) {
+          const ws = uniqueWorkspace('svc');
+          const service = `logs:etl:${ws}`;
+          const attemptFeed = new Feed(gateway.url, ['wf1', 'wf2'].map((workflow_id) => ({ service: 'etl', workspace_id: ws, workflow_id })), 40);
+          attemptFeed.start();
+          await sleep(1_000);
+          await tab.subscribe(`wf1-${attempt}`, `${service}:wf1`, { maxLogs: MAX_LOGS, history: 500 });
+          await sleep(700);
+          await tab.subscribe(`all-${attempt}`, service, { maxLogs: MAX_LOGS });
+          await sleep(700);
+          await tab.subscribe(`wf2-${attempt}`, `${service}:wf2`, { maxLogs: MAX_LOGS });
+          await sleep(300);
+          await tab.unsubscribe(`wf1-${attempt}`);
+          await sleep(1_000);
+          await attemptFeed.stop();
+          const sub = { id: `all-${attempt}`, channel: service, kind: 'live' as const, options: {} };
+          const state = await eventually(
+            () => tab.read(),
+            (s) => s.subs[sub.id]?.g.at(-1) === attemptFeed.expected(service).at(-1)?.g,
+            `attempt ${attempt}: the service-level subscription to catch up`,
+          );
+          for (const p of check(sub, state.subs[sub.id], attemptFeed)) problems.push(`attempt ${attempt} (${state.status.sharing}): ${p}`);
+          await tab.unsubscribe(sub.id);
+          await tab.unsubscribe(`wf2-${attempt}`);
+        }
+        expect(problems).toEqual([]);
+      } finally {
+        await profile.close();
+        await gateway.stop();
+      }
+    },
+  );
 });
