@@ -13,7 +13,7 @@
 //   lock up first; a tab in the queue leaves the queue while frozen.
 
 import { ConnectionOwner } from './owner.js';
-import { ALIVE_EVERY_MS, SHARE_PROTOCOL, shareName } from './messages.js';
+import { ALIVE_EVERY_MS, Inbox, SHARE_PROTOCOL, shareName, unstamped } from './messages.js';
 import type { OwnerConfig, OwnerMessage, TabMessage } from './messages.js';
 import { followLifecycle, onVisibility, pageVisible } from './lifecycle.js';
 import type { Lifecycle } from './lifecycle.js';
@@ -63,6 +63,7 @@ class LeaderLink implements OwnerLink {
   private readonly lifecycle: Lifecycle;
   private readonly stopVisibility: () => void;
   private readonly alive: ReturnType<typeof setInterval>;
+  private readonly inbox = new Inbox();
 
   constructor(
     key: string,
@@ -183,7 +184,7 @@ class LeaderLink implements OwnerLink {
     this.joined = this.tab;
     this.announce();
     // This tab is a tab of its own owner, joined without a broadcast.
-    owner.handle({ t: 'join', tab: this.tab, config: this.config }, (m) => this.toSelf(m));
+    owner.handle({ t: 'join', tab: this.tab, config: this.config, j: this.inbox.join() }, (m) => this.toSelf(m));
     const pending = this.pending;
     this.pending = [];
     if (before === null) for (const message of pending) this.send(message);
@@ -257,7 +258,7 @@ class LeaderLink implements OwnerLink {
     this.leaderSince = since;
     this.leaderHidden = hidden;
     this.joined = id;
-    this.post({ v: SHARE_PROTOCOL, k: 'tab', to: id, m: { t: 'join', tab: this.tab, config: this.config } });
+    this.post({ v: SHARE_PROTOCOL, k: 'tab', to: id, m: { t: 'join', tab: this.tab, config: this.config, j: this.inbox.join() } });
     const pending = this.pending;
     this.pending = [];
     if (before === null) {
@@ -270,11 +271,20 @@ class LeaderLink implements OwnerLink {
   }
 
   private fromOwner(message: OwnerMessage): void {
-    if (message.t === 'dropped') {
-      if (this.leaderId !== null) this.follow(this.leaderId, this.leaderSince, this.leaderHidden);
+    const verdict = this.inbox.accept(message);
+    if (verdict === 'stale') return;
+    if (message.t === 'dropped' || verdict === 'gap') {
+      // Forgotten by the owner, or a message of it lost on the way: join
+      // again and reopen from the cursors.
+      if (this.owner !== null) {
+        this.owner.handle({ t: 'join', tab: this.tab, config: this.config, j: this.inbox.join() }, (m) => this.toSelf(m));
+        this.onReset?.();
+      } else if (this.leaderId !== null) {
+        this.follow(this.leaderId, this.leaderSince, this.leaderHidden);
+      }
       return;
     }
-    this.onMessage?.(message);
+    this.onMessage?.(unstamped(message));
   }
 
   private toSelf(message: OwnerMessage): void {

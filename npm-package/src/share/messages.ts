@@ -25,8 +25,12 @@ export interface OwnerConfig {
 
 /** From a tab to the owner. */
 export type TabMessage =
-  /** A tab arrives (or comes back after a handover, a freeze or the back/forward cache). */
-  | { readonly t: 'join'; readonly tab: string; readonly config: OwnerConfig }
+  /**
+   * A tab arrives (or comes back after a handover, a freeze or the
+   * back/forward cache). `j` counts the tab's joins: the owner stamps what
+   * it sends the tab with it (see Stamp).
+   */
+  | { readonly t: 'join'; readonly tab: string; readonly config: OwnerConfig; readonly j?: number }
   /** The tab's client opened stream `stream` with this URL (its query names channels and `since`). */
   | { readonly t: 'open'; readonly tab: string; readonly stream: number; readonly url: string }
   /** The tab's client closed stream `stream`. */
@@ -42,8 +46,22 @@ export type TabMessage =
   /** The tab leaves: page hidden for the back/forward cache, frozen, closed. */
   | { readonly t: 'leave'; readonly tab: string };
 
+/**
+ * What the owner adds to every message it sends a joined tab: the tab's
+ * join (`j`) and the message's number since it (`n`, from 1). A
+ * BroadcastChannel may drop messages (Chromium does for a page busy
+ * opening a window, for one): a tab that finds a number missing joins
+ * again and reopens its stream from its cursors (see Inbox).
+ */
+export interface Stamp {
+  readonly j?: number;
+  readonly n?: number;
+}
+
 /** From the owner to a tab. */
-export type OwnerMessage =
+export type OwnerMessage = Stamp & OwnerBody;
+
+type OwnerBody =
   /** An event of the tab's stream `stream`, as an EventSource would dispatch it. */
   | { readonly t: 'event'; readonly tab: string; readonly stream: number; readonly name: string; readonly data: string }
   /** The answer to a control call. */
@@ -56,6 +74,39 @@ export type OwnerMessage =
   | { readonly t: 'diagnostic'; readonly tab: string; readonly kind: string; readonly message: string }
   /** The owner no longer knows the tab (it was silent too long): join again. */
   | { readonly t: 'dropped'; readonly tab: string };
+
+/** The message without its stamp (what the tab's client is given). */
+export function unstamped(message: OwnerMessage): OwnerMessage {
+  if (message.j === undefined && message.n === undefined) return message;
+  const { j: _j, n: _n, ...body } = message;
+  return body as OwnerMessage;
+}
+
+/** A tab's side of the numbering (Stamp): what it accepts from its owner. */
+export class Inbox {
+  private j = 0;
+  private next = 1;
+
+  /** A new join: its number, for the `join` message. */
+  join(): number {
+    this.j += 1;
+    this.next = 1;
+    return this.j;
+  }
+
+  /**
+   * `ok`: take it; `stale`: sent for an earlier join, ignore it; `gap`:
+   * a message before it was lost, join again. Unstamped messages (an owner
+   * that does not know the tab) are taken.
+   */
+  accept(message: Stamp): 'ok' | 'stale' | 'gap' {
+    if (message.j === undefined || message.n === undefined) return 'ok';
+    if (message.j !== this.j) return 'stale';
+    if (message.n !== this.next) return 'gap';
+    this.next += 1;
+    return 'ok';
+  }
+}
 
 /** How often a tab tells its owner it is still there (well below owner.ts's TAB_SILENCE_MS, throttled timers included). */
 export const ALIVE_EVERY_MS = 20_000;

@@ -4,14 +4,21 @@
 //
 // Each tab runs its own wasm client over a virtual stream (see tab.ts). For
 // every channel a tab's stream carries, the owner holds one subscription of
-// its own on the real client, started where the tab's stream asked (the
-// tab's cursor, `last:N`, earliest, live), and forwards to that tab its
-// status and then its logs, as the tab's stream would have carried them. So
-// the union of the tabs' channels is reference counted by the real client
-// (a channel leaves the real stream when the last tab's subscription ends),
-// each tab resumes from its own cursor after a reconnect, a freeze or a
-// handover (the real client resumes a channel from the oldest point of its
-// holders), and a tab's own client drops anything it already has by cursor.
+// its own on the real client (a relay), started where the tab's stream
+// asked (the tab's cursor, `last:N`, earliest, live). So the union of the
+// tabs' channels is reference counted by the real client (a channel leaves
+// the real stream when the last tab's subscription ends), and the real
+// stream carries each channel from the oldest point any tab needs (a tab
+// joining behind makes the real client fetch what it missed).
+//
+// What a tab's stream carries: each relay's status (the gateway's, or the
+// one the real client gives a subscription joining a channel it already
+// streams), then what that join handed over (parked or backfilled logs);
+// and every log of the real stream whose channel one of the tab's channels
+// covers, once, in the real stream's order. A tab's stream is thus what a
+// stream of its own would carry (cursor order per family, a channel's
+// replay after its status), plus replays made for other tabs, which the
+// tab's client drops by cursor.
 
 import type { RawClient, RawStatusListener, RawSubscribeOptions, RawSubscription } from '../registry.js';
 import type { ConnectionStatus, Diagnostic } from '../types.js';
@@ -40,12 +47,19 @@ type Send = (message: OwnerMessage) => void;
 /** What a subscription's `onUpdate` receives from the wasm client. */
 type RawUpdate = Parameters<Parameters<RawClient['subscribe']>[2]>[0];
 
-/** One tab's subscription on the real client, relaying to that tab's stream. */
+/**
+ * One tab's subscription on the real client: it holds the channel on the
+ * real stream from where that tab asked, and gives the tab the channel's
+ * status and the logs the real client hands it when it joins (parked or
+ * backfilled logs, which the real stream does not carry again).
+ */
 interface Relay {
   readonly channel: string;
   readonly stream: number;
   raw: RawSubscription | null;
-  /** Logs wait until the channel's status went to the tab (the tab drops logs before it). */
+  /** Inside its `subscribe`: the logs the filter sees are the join's own. */
+  joining: boolean;
+  /** The join's logs wait until the channel's status went to the tab (the tab takes none before it). */
   statusSent: boolean;
   pending: string[];
 }
@@ -88,12 +102,23 @@ export class ConnectionOwner {
   ) {
     const tuning = { ...config.tuning, maxSubscriptions: OWNER_MAX_SUBSCRIPTIONS };
     const onDiagnostic = (d: Diagnostic): void => this.broadcast((tab) => ({ t: 'diagnostic', tab, kind: d.kind, message: d.message }));
+    // The real stream, tapped: every log it carries goes, as it comes, to
+    // every tab whose stream covers its channel (see `relayLog`).
+    const transport = {
+      open: (url: string, withCredentials: boolean) => {
+        const source = new EventSource(url, { withCredentials });
+        source.addEventListener('log', (event) => this.relayLog((event as MessageEvent<string>).data));
+        return source;
+      },
+      fetch: (url: string, init: RequestInit) => globalThis.fetch(url, init),
+    };
     this.ready = createRawClient(
       config.gatewayUrl,
       config.withCredentials,
       { ...tuning, onDiagnostic },
       config.wasmUrl,
       () => this.askToken(),
+      transport,
     ).then(
       (client) => {
         if (this.closed) {
@@ -143,7 +168,7 @@ export class ConnectionOwner {
       return;
     }
     if (message.t === 'join') {
-      this.join(message.tab, send);
+      this.join(message.tab, send, message.j);
       return;
     }
     const tab = this.tabs.get(message.tab);
@@ -206,13 +231,16 @@ export class ConnectionOwner {
     }
   }
 
-  private join(id: string, send: Send): void {
+  private join(id: string, send: Send, j: number | undefined): void {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     const known = this.tabs.get(id);
     if (known !== undefined) this.releaseRelays(known);
-    this.tabs.set(id, { id, send, stream: null, relays: new Map(), lastSeen: Date.now(), visible: true });
-    if (this.client !== null) send({ t: 'status', tab: id, status: this.client.status as ConnectionStatus });
+    // Every message to the tab numbered, so it can tell one was lost.
+    let n = 0;
+    const stamped: Send = j === undefined ? send : (message) => send({ ...message, j, n: (n += 1) });
+    this.tabs.set(id, { id, send: stamped, stream: null, relays: new Map(), lastSeen: Date.now(), visible: true });
+    if (this.client !== null) stamped({ t: 'status', tab: id, status: this.client.status as ConnectionStatus });
   }
 
   private leave(tab: Tab): void {
@@ -271,15 +299,16 @@ export class ConnectionOwner {
   private relay(tab: Tab, stream: number, channel: string, since: string | undefined): void {
     const client = this.client;
     if (client === null) return;
-    const relay: Relay = { channel, stream, raw: null, statusSent: false, pending: [] };
+    const relay: Relay = { channel, stream, raw: null, joining: true, statusSent: false, pending: [] };
     tab.relays.set(channel, relay);
     const options: RawSubscribeOptions = {
       maxLogs: OWNER_KEEP,
-      // Called for each log the subscription takes, in order, as it arrives
-      // (it must not call the client); kept so a later `last:N` joiner of
-      // the channel can be backfilled from it.
+      // Called for each log the subscription takes (it must not call the
+      // client). The stream's own logs reach the tab through `relayLog`;
+      // only what the join hands over is forwarded from here. Kept, so a
+      // later `last:N` joiner of the channel can be backfilled from it.
       filter: (entry) => {
-        this.forward(tab, relay, JSON.stringify(entry));
+        if (relay.joining) this.forwardJoined(tab, relay, JSON.stringify(entry));
         return true;
       },
     };
@@ -291,6 +320,7 @@ export class ConnectionOwner {
     } else if (since !== undefined) options.resumeFrom = since;
     try {
       relay.raw = client.subscribe(channel, options, (update) => this.onUpdate(tab, relay, update));
+      relay.joining = false;
     } catch (error) {
       // The owner's limits (the tab's client checked the channel itself).
       const reason = error instanceof Error && 'code' in error ? String((error as { code: unknown }).code) : 'owner_refused';
@@ -315,13 +345,38 @@ export class ConnectionOwner {
     for (const data of pending) tab.send({ t: 'event', tab: tab.id, stream: relay.stream, name: 'log', data });
   }
 
-  private forward(tab: Tab, relay: Relay, data: string): void {
+  private forwardJoined(tab: Tab, relay: Relay, data: string): void {
     if (tab.relays.get(relay.channel) !== relay) return;
     if (!relay.statusSent) {
       relay.pending.push(data);
       return;
     }
     tab.send({ t: 'event', tab: tab.id, stream: relay.stream, name: 'log', data });
+  }
+
+  /**
+   * A log of the real stream: once to every tab whose stream holds a channel
+   * covering it (and has had that channel's status), in the real stream's
+   * order. So each tab's stream carries
+   * what a stream of its own would (in cursor order per family, replays
+   * before what follows them), plus what other tabs' channels made the real
+   * stream replay, which the tab's client drops by cursor.
+   */
+  private relayLog(data: string): void {
+    const channel = logChannel(data);
+    if (channel === null) return;
+    for (const tab of this.tabs.values()) {
+      if (tab.stream === null) continue;
+      for (const relay of tab.relays.values()) {
+        // Only after the relay's status: a stream brings a channel's status
+        // and replay before its live logs, and the tab's client counts on
+        // it (what came before the status is in the replay that follows it).
+        if (relay.statusSent && covers(relay.channel, channel)) {
+          tab.send({ t: 'event', tab: tab.id, stream: tab.stream, name: 'log', data });
+          break;
+        }
+      }
+    }
   }
 
   private unrelay(tab: Tab, channel: string): void {
@@ -392,6 +447,20 @@ export class ConnectionOwner {
     if (error !== undefined) wait.reject(new Error(error));
     else wait.resolve(token ?? null);
   }
+}
+
+/** The `channel` of a log event's JSON (the gateway writes it first; channel names need no escapes). */
+function logChannel(data: string): string | null {
+  const key = '"channel":"';
+  const at = data.indexOf(key);
+  if (at < 0) return null;
+  const end = data.indexOf('"', at + key.length);
+  return end < 0 ? null : data.slice(at + key.length, end);
+}
+
+/** The routing rule of the protocol: a channel covers itself, a service-level one its resources. */
+function covers(held: string, published: string): boolean {
+  return held === published || (published.startsWith(held + ':') && held.split(':').length === 3);
 }
 
 interface Change {

@@ -3,7 +3,7 @@
 // script URL, so every tab of the browser that loads the same build of the
 // package shares it.
 
-import { ALIVE_EVERY_MS, SHARE_PROTOCOL } from './messages.js';
+import { ALIVE_EVERY_MS, Inbox, SHARE_PROTOCOL, unstamped } from './messages.js';
 import type { OwnerConfig, OwnerMessage, TabMessage } from './messages.js';
 import { followLifecycle, onVisibility, pageVisible } from './lifecycle.js';
 import type { Lifecycle } from './lifecycle.js';
@@ -25,6 +25,7 @@ class WorkerLink implements OwnerLink {
   private readonly stopVisibility: () => void;
   private closed = false;
   private suspended = false;
+  private readonly inbox = new Inbox();
   private answered: () => void = () => undefined;
   private failed: () => void = () => undefined;
 
@@ -36,7 +37,7 @@ class WorkerLink implements OwnerLink {
   ) {
     port.onmessage = (event: MessageEvent<OwnerMessage>) => this.received(event.data);
     port.start();
-    this.post({ t: 'join', tab, config });
+    this.post({ t: 'join', tab, config, j: this.inbox.join() });
     this.alive = setInterval(() => this.post({ t: 'alive', tab, visible: pageVisible() }), ALIVE_EVERY_MS);
     this.stopVisibility = onVisibility((visible) => this.post({ t: 'alive', tab, visible }));
     this.lifecycle = followLifecycle(
@@ -100,20 +101,26 @@ class WorkerLink implements OwnerLink {
 
   private received(message: OwnerMessage): void {
     if (message.tab !== this.tab) return;
+    const verdict = this.inbox.accept(message);
+    if (verdict === 'stale') return;
+    if (verdict === 'gap') {
+      if (!this.suspended) this.rejoin();
+      return;
+    }
     if (this.onMessage === null) {
-      this.early.push(message);
+      this.early.push(unstamped(message));
       this.answered();
       return;
     }
     if (message.t === 'dropped') {
       if (!this.suspended) this.rejoin();
     } else {
-      this.onMessage(message);
+      this.onMessage(unstamped(message));
     }
   }
 
   private rejoin(): void {
-    this.post({ t: 'join', tab: this.tab, config: this.config });
+    this.post({ t: 'join', tab: this.tab, config: this.config, j: this.inbox.join() });
     this.onReset?.();
   }
 

@@ -10,6 +10,22 @@ type RawStatus = RawClient['status'];
 type OnUpdate = Parameters<RawClient['subscribe']>[2];
 type OnStatus = Parameters<RawClient['onStatus']>[0];
 
+/** The options' `transport` (client-wasm's StreamTransport). */
+type Transport = { open(url: string, withCredentials: boolean): EventTarget & { close(): void } };
+
+/**
+ * Node has no EventSource: a stand-in the owner's transport opens, on which
+ * the fake client's pushed logs appear as `log` events, as on a real stream.
+ */
+class FakeEventSource extends EventTarget {
+  constructor(readonly url: string) {
+    super();
+  }
+  close(): void {}
+}
+const scope = globalThis as { EventSource?: unknown };
+if (scope.EventSource === undefined) scope.EventSource = FakeEventSource;
+
 export class FakeSubscription implements RawSubscription {
   channelStatus: RawSubscription['channelStatus'] = undefined;
   ended = false;
@@ -20,7 +36,14 @@ export class FakeSubscription implements RawSubscription {
     readonly channel: string,
     readonly options: RawSubscribeOptions,
     readonly onUpdate: OnUpdate,
+    /** The client's stream, when it was given a transport: pushed logs are its events. */
+    private readonly stream: EventTarget | null = null,
   ) {}
+
+  /** Logs handed over as the subscription is made (parked, backfilled): only its filter sees them. */
+  give(...logData: unknown[]): void {
+    this.add(logData, false);
+  }
 
   snapshot(): RawEntries {
     return this.buffer;
@@ -28,10 +51,14 @@ export class FakeSubscription implements RawSubscription {
 
   /** Appends logs like the wasm client: filter, bound by maxLogs, new frozen array, one update. */
   push(...logData: unknown[]): void {
+    this.add(logData, true);
+  }
+
+  private add(logData: unknown[], onStream: boolean): void {
     const filter = this.options.filter;
-    const added = logData
-      .map((data) => ({ channel: this.channel, cursor: `e-${(nextCursor += 1)}`, ts: Date.now(), logData: data }))
-      .filter((entry) => filter === undefined || filter(entry));
+    const entries = logData.map((data) => ({ channel: this.channel, cursor: `e-${(nextCursor += 1)}`, ts: Date.now(), logData: data }));
+    if (onStream) for (const entry of entries) this.stream?.dispatchEvent(new MessageEvent('log', { data: JSON.stringify(entry) }));
+    const added = entries.filter((entry) => filter === undefined || filter(entry));
     const max = this.options.maxLogs ?? 1000;
     this.buffer = frozen([...this.buffer, ...added].slice(-max));
     this.onUpdate({ type: 'logs', added: added.length });
@@ -67,11 +94,20 @@ export class FakeClient implements RawClient {
   reconnects = 0;
   /** When set, subscribe throws it (like a LogsClientError). */
   failSubscribe: { code: string; message: string } | null = null;
+  /** Called inside `subscribe`, before it returns: what a join hands over (`sub.give(…)`), or a status. */
+  atJoin: ((subscription: FakeSubscription) => void) | null = null;
+  /** The stream the transport opened (the owner's real stream, tapped), if one was given. */
+  readonly stream: (EventTarget & { close(): void }) | null;
+
+  constructor(transport?: unknown) {
+    this.stream = transport === undefined || transport === null ? null : (transport as Transport).open('fake://stream', false);
+  }
 
   subscribe(channel: string, options: RawSubscribeOptions | null | undefined, onUpdate: OnUpdate): FakeSubscription {
     if (this.failSubscribe) throw Object.assign(new Error(this.failSubscribe.message), { code: this.failSubscribe.code });
-    const subscription = new FakeSubscription(channel, options ?? {}, onUpdate);
+    const subscription = new FakeSubscription(channel, options ?? {}, onUpdate, this.stream);
     this.subscriptions.push(subscription);
+    this.atJoin?.(subscription);
     return subscription;
   }
 

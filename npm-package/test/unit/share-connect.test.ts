@@ -13,7 +13,7 @@ vi.mock('../../src/wasm.js', () => ({
   createRawClient: async (...args: unknown[]): Promise<RawClient> => {
     calls.push(args);
     if (failCreate !== null) throw failCreate;
-    const client = new FakeClient();
+    const client = new FakeClient(args[5]);
     created.push(client);
     return client;
   },

@@ -16,8 +16,8 @@ import type { Page } from './fake-tabs.js';
 // made.
 const created: FakeClient[] = [];
 vi.mock('../../src/wasm.js', () => ({
-  createRawClient: async (): Promise<RawClient> => {
-    const client = new FakeClient();
+  createRawClient: async (...args: unknown[]): Promise<RawClient> => {
+    const client = new FakeClient(args[5]);
     created.push(client);
     return client;
   },

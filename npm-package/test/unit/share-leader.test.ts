@@ -13,7 +13,7 @@ const getters: (() => Promise<string | null>)[] = [];
 vi.mock('../../src/wasm.js', () => ({
   createRawClient: async (...args: unknown[]): Promise<RawClient> => {
     getters.push(args[4] as () => Promise<string | null>);
-    const client = new FakeClient();
+    const client = new FakeClient(args[5]);
     created.push(client);
     return client;
   },
@@ -68,7 +68,8 @@ describe('LeaderLink', () => {
     expect(three.events()).toEqual([`hello ${s3}`]);
     // Each tab hears its own channels' statuses and logs.
     subscribeAll(realClient());
-    for (const sub of realClient().live()) sub.push({ on: sub.channel });
+    // One log on the real stream per channel.
+    for (const channel of [A, B]) realClient().live().find((s) => s.channel === channel)!.push({ on: channel });
     await settleAll();
     expect(one.events().slice(1)).toEqual([`status ${B} ${s1}`, `log ${B} ${s1}`]);
     expect(two.events().slice(1)).toEqual([`status ${A} ${s2}`, `log ${A} ${s2}`]);

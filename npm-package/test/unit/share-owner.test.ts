@@ -9,8 +9,12 @@ import type { FakeSubscription } from './fake-client.js';
 // does) and the tests call `onUpdate` with channel statuses by hand.
 // Loading the wasm module is under each test's control.
 const created: FakeClient[] = [];
+let transport: unknown;
 let load: () => Promise<RawClient> = async () => fresh();
-const createRawClient = vi.fn((..._args: unknown[]) => load());
+const createRawClient = vi.fn((...args: unknown[]) => {
+  transport = args[5];
+  return load();
+});
 vi.mock('../../src/wasm.js', () => ({ createRawClient: (...args: unknown[]) => createRawClient(...args) }));
 
 const { ConnectionOwner, OWNER_KEEP, PING_EVERY_MS, TAB_SILENCE_MS, TOKEN_ASK_MS, VIRTUAL_HEARTBEAT_MS } = await import(
@@ -26,7 +30,7 @@ const C = 'logs:etl:ws1:wf3';
 const D = 'logs:etl:ws1:wf4';
 
 function fresh(): FakeClient {
-  const client = new FakeClient();
+  const client = new FakeClient(transport);
   created.push(client);
   return client;
 }
@@ -178,12 +182,13 @@ describe('ConnectionOwner: a tab stream', () => {
     expect(subOf(client, B).options).toMatchObject({ history: 250000, maxLogs: 100_000 });
   });
 
-  test('logs taken before the channel status are held and sent right after it, in order', async () => {
+  test('logs a join hands over wait for the channel status, then go in order; the stream\'s own logs go as they come', async () => {
     const { owner, client } = await ready();
     const a = new Tab(owner, 'a').join();
+    client.atJoin = (joining) => joining.give({ n: 1 }, { n: 2 });
     a.open(1, `channels=${A}`);
+    client.atJoin = null;
     const sub = subOf(client, A);
-    sub.push({ n: 1 }, { n: 2 });
     expect(a.trace()).toEqual(['hello']);
     subscribed(sub, 'c-9', 2);
     sub.push({ n: 3 });
@@ -191,11 +196,24 @@ describe('ConnectionOwner: a tab stream', () => {
     const [status, ...logs] = a.events().slice(1);
     expect(status!.data).toEqual({ channel: A, status: 'subscribed', replayed: 2, cursor: 'c-9' });
     expect(logs.map((e) => e.data.logData)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
-    // Each log is the entry as the owner took it (channel, cursor, ts, logData).
+    // Each log is the entry as the real stream carried it (channel, cursor, ts, logData).
     expect(logs[0]!.data).toEqual({ channel: A, cursor: expect.any(String), ts: expect.any(Number), logData: { n: 1 } });
     expect(new Set(logs.map((e) => e.data.cursor)).size).toBe(3);
     // The owner keeps what it took (a later last:N joiner is backfilled from it).
     expect(sub.snapshot()).toHaveLength(3);
+  });
+
+  test("the real stream's logs of a channel reach the tab only after that channel's status (its replay brings the earlier ones)", async () => {
+    const { owner, client } = await ready();
+    const a = new Tab(owner, 'a').join();
+    a.open(1, `channels=${A}`);
+    const sub = subOf(client, A);
+    sub.push({ n: 1 });
+    expect(a.trace()).toEqual(['hello']);
+    subscribed(sub);
+    sub.push({ n: 2 });
+    expect(a.trace()).toEqual(['hello', `status ${A}`, `log ${A}`]);
+    expect(a.events().at(-1)!.data.logData).toEqual({ n: 2 });
   });
 
   test('a status without a cursor, and a later status, are forwarded with their reason', async () => {
@@ -220,13 +238,14 @@ describe('ConnectionOwner: a tab stream', () => {
     expect(client.subscriptions.map((s) => s.channel)).toEqual([A, B, B, C]);
     const [sa, sab, sbb, sc] = client.subscriptions;
     for (const sub of client.subscriptions) subscribed(sub);
-    sa!.push('a only');
-    sab!.push('b for a');
-    sbb!.push('b for b');
-    sc!.push('c only');
+    // Each log of the real stream once (the fake's push is one log on the stream).
+    sa!.push('on A');
+    sab!.push('on B');
+    sc!.push('on C');
+    void sbb;
     const logs = (tab: Tab) => tab.events().flatMap((e) => (e.name === 'log' ? [`${String(e.data.channel)} ${String(e.data.logData)}`] : []));
-    expect(logs(a)).toEqual([`${A} a only`, `${B} b for a`]);
-    expect(logs(b)).toEqual([`${B} b for b`, `${C} c only`]);
+    expect(logs(a)).toEqual([`${A} on A`, `${B} on B`]);
+    expect(logs(b)).toEqual([`${B} on B`, `${C} on C`]);
     expect(a.sent.every((m) => m.tab === 'a') && b.sent.every((m) => m.tab === 'b')).toBe(true);
   });
 
@@ -239,7 +258,6 @@ describe('ConnectionOwner: a tab stream', () => {
     expect(first.ended && first.freed).toBe(true);
     const second = subOf(client, A);
     expect(second.options.resumeFrom).toBe('c-4');
-    first.push('late'); // a log the ended subscription still takes: not forwarded
     subscribed(second);
     second.push('new');
     expect(a.events().filter((e) => e.name === 'log').map((e) => [e.stream, e.data.logData])).toEqual([[2, 'new']]);
@@ -291,11 +309,12 @@ describe('ConnectionOwner: control calls', () => {
       [1, 200],
       [2, 200],
     ]);
-    // Held logs of the replaced subscription do not leak into the new one.
+    // The stream's logs of the channel wait for the current subscription's status, then reach the tab once each.
     first.push('old');
     second.push('older');
     subscribed(subOf(client, A));
-    expect(a.trace()).toEqual(['hello', `status ${A}`]);
+    subOf(client, A).push('new');
+    expect(a.trace()).toEqual(['hello', `status ${A}`, `log ${A}`]);
   });
 
   test('a change for a stale stream answers 404 and changes nothing', async () => {

@@ -11,8 +11,8 @@ import { FakeClient } from './fake-client.js';
 // browser's `connect` event does; one worker serves every "tab".
 const created: FakeClient[] = [];
 vi.mock('../../src/wasm.js', () => ({
-  createRawClient: async (): Promise<RawClient> => {
-    const client = new FakeClient();
+  createRawClient: async (...args: unknown[]): Promise<RawClient> => {
+    const client = new FakeClient(args[5]);
     created.push(client);
     return client;
   },
@@ -133,10 +133,9 @@ describe('SharedWorker link and worker', () => {
     expect(created[0]!.live().map((s) => s.channel)).toEqual([A, A]);
     expect(events(a)).toEqual(['hello 1']);
     expect(events(b)).toEqual(['hello 1']);
-    for (const sub of created[0]!.live()) {
-      sub.onUpdate({ type: 'status', status: 'subscribed', replayed: 0 });
-      sub.push({ n: 1 });
-    }
+    for (const sub of created[0]!.live()) sub.onUpdate({ type: 'status', status: 'subscribed', replayed: 0 });
+    // One log on the real stream: once to each tab.
+    created[0]!.live()[0]!.push({ n: 1 });
     await flush();
     expect(events(a)).toEqual(['hello 1', 'status 1', 'log 1']);
     expect(events(b)).toEqual(['hello 1', 'status 1', 'log 1']);
