@@ -26,7 +26,7 @@
 //   node bench-tabs.mjs                       (from examples/; after examples/build.sh)
 //   BENCH_TABS=6 BENCH_HANDOVERS=10 node bench-tabs.mjs
 //   BENCH_MODES=worker,leader,tab node bench-tabs.mjs   (the default)
-import { Gateway, launchBrowser, lines, newPage, pane, publish, sleep, stats } from './e2e/harness.mjs';
+import { Gateway, launchBrowser, newPage, pane, sleep, startPublishing, stats } from './e2e/harness.mjs';
 
 const TABS = Number(process.env.BENCH_TABS ?? 3);
 const HANDOVERS = Number(process.env.BENCH_HANDOVERS ?? 5);
@@ -44,25 +44,6 @@ const median = (xs) => {
   return s.length === 0 ? NaN : s[Math.floor((s.length - 1) / 2)];
 };
 
-/** Publishes RATE logs/s round-robin over PAGES (seq counts per service from 1) until stopped. */
-function startPublishing(gateway) {
-  const published = Object.fromEntries(PAGES.map((p) => [p.service, 0]));
-  let stopping = false;
-  const started = performance.now();
-  const run = (async () => {
-    while (!stopping) {
-      const due = Math.floor(((performance.now() - started) / 1000) * (RATE / PAGES.length));
-      await Promise.all(PAGES.map(async (p) => {
-        const count = due - published[p.service];
-        if (count <= 0) return;
-        await publish(gateway, p.service, WORKSPACE, p.resource, lines(p.service, published[p.service] + 1, count));
-        published[p.service] += count;
-      }));
-      await sleep(10);
-    }
-  })();
-  return { published, stop: async () => { stopping = true; await run; return published; } };
-}
 
 async function heapKib(page) {
   const cdp = await page.context().newCDPSession(page);
@@ -137,7 +118,7 @@ async function runMode(browser, mode) {
   try {
     for (; opened < TABS; opened++) tabs.push(await openTab(context, opened, mode, gateway));
     await sleep(1500);
-    const load = startPublishing(gateway);
+    const load = startPublishing(gateway, WORKSPACE, RATE, PAGES);
     await sleep(3000);
     // Heaps after the same load in every mode, before any handover.
     const heaps = [];

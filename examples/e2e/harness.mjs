@@ -172,6 +172,41 @@ export function lines(tag, from, count) {
   }));
 }
 
+/**
+ * Publishes `rate` logs/s in total to `gateway`, round-robin over `targets`
+ * (`{ service, resource, tag? }`) in workspace `ws`, each target's requests
+ * in order (logData.seq counts from 1 per target; `tag`, by default the
+ * service, names it and keys the counts), until stopped; `stop()` resolves
+ * with the count per tag.
+ */
+export function startPublishing(gateway, ws, rate, targets) {
+  const tagOf = (t) => t.tag ?? t.service;
+  const published = Object.fromEntries(targets.map((t) => [tagOf(t), 0]));
+  let stopping = false;
+  const started = performance.now();
+  const run = (async () => {
+    while (!stopping) {
+      const due = Math.floor(((performance.now() - started) / 1000) * (rate / targets.length));
+      await Promise.all(targets.map(async (t) => {
+        const tag = tagOf(t);
+        const count = due - published[tag];
+        if (count <= 0) return;
+        await publish(gateway, t.service, ws, t.resource, lines(tag, published[tag] + 1, count));
+        published[tag] += count;
+      }));
+      await sleep(20);
+    }
+  })();
+  return {
+    published,
+    stop: async () => {
+      stopping = true;
+      await run;
+      return { ...published };
+    },
+  };
+}
+
 export const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 export async function stats(gateway) {

@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  Gateway, channelChanges, eventSources, eventually, fmt, launchBrowser, lines, newPage, pane, publish, sleep, stats, summary,
+  Gateway, channelChanges, eventSources, eventually, fmt, launchBrowser, lines, newPage, pane, publish, sleep, startPublishing, stats, summary,
   uniqueWorkspace, waitLive,
 } from './harness.mjs';
 
@@ -38,36 +38,6 @@ const TARGETS = [
   { service: 'function', resource: 'fn-geocode', pane: 'functions' },
 ];
 
-/**
- * Publishes `rate` logs/s in total, round-robin over TARGETS in `ws`, each
- * target's requests in order (logData.seq counts from 1 per target, tag is
- * the service), until stopped; `stop()` resolves with the count per service.
- */
-function startPublishing(ws, rate) {
-  const published = Object.fromEntries(TARGETS.map((t) => [t.service, 0]));
-  let stopping = false;
-  const started = performance.now();
-  const run = (async () => {
-    while (!stopping) {
-      const due = Math.floor(((performance.now() - started) / 1000) * (rate / TARGETS.length));
-      await Promise.all(TARGETS.map(async (t) => {
-        const count = due - published[t.service];
-        if (count <= 0) return;
-        await publish(gateway, t.service, ws, t.resource, lines(t.service, published[t.service] + 1, count));
-        published[t.service] += count;
-      }));
-      await sleep(20);
-    }
-  })();
-  return {
-    published,
-    stop: async () => {
-      stopping = true;
-      await run;
-      return { ...published };
-    },
-  };
-}
 
 /** The seqs of `tag` in a pane's order, checked to be a run without a hole or a repeat. */
 function run(order, tag, what) {
@@ -124,7 +94,7 @@ const THREE_PAGES = [
 test('a tour of every page and back, and the three-page flow, at 500 logs/s: one EventSource, one stream, every log once and in order', async () => {
   const ws = uniqueWorkspace('tour');
   const opened = (await stats(gateway)).streamsOpened;
-  const publisher = startPublishing(ws, 500);
+  const publisher = startPublishing(gateway, ws, 500, TARGETS);
   const page = await newPage(browser);
   try {
     await page.goto(`${gateway.url}/indata/logs?ws=${ws}`);
@@ -162,7 +132,7 @@ test('a tour of every page and back, and the three-page flow, at 500 logs/s: one
 
 test('a control endpoint answering 404, or failing at the network, makes the client reopen and lose nothing', async () => {
   const ws = uniqueWorkspace('fallback');
-  const publisher = startPublishing(ws, 200);
+  const publisher = startPublishing(gateway, ws, 200, TARGETS);
   const page = await newPage(browser);
   try {
     await page.goto(`${gateway.url}/indata/logs?ws=${ws}`);

@@ -39,7 +39,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  Gateway, TokenServer, badge, eventually, fmt, launchBrowser, lines, mintJwt, newPage, pane, publish, shareInContext, sleep, stats,
+  Gateway, TokenServer, badge, eventually, fmt, launchBrowser, mintJwt, newPage, pane, shareInContext, sleep, startPublishing, stats,
   summary, uniqueWorkspace, waitLive,
 } from './harness.mjs';
 
@@ -63,36 +63,6 @@ const SHOWN = TARGETS.filter((t) => t.pane !== undefined);
 
 const now = () => performance.timeOrigin + performance.now();
 
-/**
- * Publishes `rate` logs/s in total to `gw`, round-robin over TARGETS in `ws`,
- * each target's requests in order (logData.seq counts from 1 per target, tag
- * names the target), until stopped; `stop()` resolves with the counts.
- */
-function startPublishing(gw, ws, rate) {
-  const published = Object.fromEntries(TARGETS.map((t) => [t.tag, 0]));
-  let stopping = false;
-  const started = performance.now();
-  const run = (async () => {
-    while (!stopping) {
-      const due = Math.floor(((performance.now() - started) / 1000) * (rate / TARGETS.length));
-      await Promise.all(TARGETS.map(async (t) => {
-        const count = due - published[t.tag];
-        if (count <= 0) return;
-        await publish(gw, t.service, ws, t.resource, lines(t.tag, published[t.tag] + 1, count));
-        published[t.tag] += count;
-      }));
-      await sleep(20);
-    }
-  })();
-  return {
-    published,
-    stop: async () => {
-      stopping = true;
-      await run;
-      return { ...published };
-    },
-  };
-}
 
 /** One browser tab showing one target's page. */
 let tabsOpened = 0;
@@ -360,7 +330,7 @@ export function tabsSuite(mode) {
       await checkSharing(mode, tabs, 'three tabs');
       await streams(gateway, shared ? 1 : 3, 'three tabs');
 
-      publisher = startPublishing(gateway, ws, 500);
+      publisher = startPublishing(gateway, ws, 500, TARGETS);
       for (const tab of tabs) await tab.check(publisher, `three tabs, ${tab.name}`);
       assert.equal((await stats(gateway)).connections, shared ? 1 : 3, 'three tabs streaming');
 
@@ -470,7 +440,7 @@ export function tabsSuite(mode) {
       const tabs = [];
       for (const t of SHOWN) tabs.push(await Tab.open(context, mode, secured, t, ws, { query: `&token-url=${tokenUrl}`, fromStart: true }));
       watch = watchStreams(secured);
-      publisher = startPublishing(secured, ws, 300);
+      publisher = startPublishing(secured, ws, 300, TARGETS);
       // Long enough for the tokens to expire and be replaced at least twice.
       for (const round of [1, 2, 3, 4, 5]) {
         await sleep(1_500);
@@ -505,7 +475,7 @@ export function tabsSuite(mode) {
       const tabs = [];
       for (const t of SHOWN.slice(0, 2)) tabs.push(await Tab.open(cookies, mode, secured, t, cookieWs, { query: '&credentials=include', fromStart: true }));
       await checkSharing(mode, tabs, 'cookie');
-      const cookiePublisher = startPublishing(secured, cookieWs, 200);
+      const cookiePublisher = startPublishing(secured, cookieWs, 200, TARGETS);
       await sleep(1_000);
       const published = await cookiePublisher.stop();
       for (const tab of tabs) await tab.check(cookiePublisher, `cookie, ${tab.name}`, { upTo: published[tab.target.tag], exact: true });

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import type { RawClient } from '../../src/registry.js';
+import { Random } from '../support/random.js';
 import { FakeClient } from './fake-client.js';
 import { FakeBroadcastChannel, locks, page, settleAll, useFakeTabs } from './fake-tabs.js';
 import type { Page } from './fake-tabs.js';
@@ -29,15 +30,10 @@ const CHANNELS = ['logs:etl:ws1:wf1', 'logs:etl:ws1:wf2', 'logs:faas:ws1:f1'];
 const SEEDS = 60;
 const STEPS = 40;
 
+/** The seeded generator of the randomised tests (support/random.ts). */
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new Random(seed);
+  const next = (): number => random.next();
   return { next, pick: <T,>(items: readonly T[]): T => items[Math.floor(next() * items.length)]! };
 }
 

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import type { RawClient } from '../../src/registry.js';
 import type { OwnerConfig, OwnerMessage, TabMessage } from '../../src/share/messages.js';
+import { Random } from '../support/random.js';
 import { FakeClient } from './fake-client.js';
 import type { FakeSubscription } from './fake-client.js';
 
@@ -36,16 +37,10 @@ const covers = (held: string, published: string): boolean =>
 const SEEDS = 40;
 const STEPS = 250;
 
-/** mulberry32: a small seeded generator, so a failing seed can be replayed. */
+/** The seeded generator of the randomised tests (support/random.ts), so a failing seed can be replayed. */
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new Random(seed);
+  const next = (): number => random.next();
   const int = (n: number): number => Math.floor(next() * n);
   const pick = <T,>(items: readonly T[]): T => items[int(items.length)]!;
   const subset = <T,>(items: readonly T[]): T[] => items.filter(() => next() < 0.4);

@@ -111,6 +111,16 @@ afterEach(async () => {
   vi.unstubAllGlobals();
 });
 
+/** A page for the link's lifecycle listeners: `document` and the window's listeners; returns the window. */
+function stubPage(): EventTarget {
+  const win = new EventTarget();
+  const doc = Object.assign(new EventTarget(), { visibilityState: 'visible' });
+  vi.stubGlobal('document', doc);
+  vi.stubGlobal('addEventListener', win.addEventListener.bind(win));
+  vi.stubGlobal('removeEventListener', win.removeEventListener.bind(win));
+  return win;
+}
+
 describe('SharedWorker link and worker', () => {
   test("a tab connects once the worker answered its join with the owner's status", async () => {
     const link = await connected('one');
@@ -223,11 +233,7 @@ describe('SharedWorker link and worker', () => {
     expect(created).toHaveLength(0);
   });
   test('pagehide leaves the worker (the subscriptions end); pageshow joins again and resets', async () => {
-    const win = new EventTarget();
-    const doc = Object.assign(new EventTarget(), { visibilityState: 'visible' });
-    vi.stubGlobal('document', doc);
-    vi.stubGlobal('addEventListener', win.addEventListener.bind(win));
-    vi.stubGlobal('removeEventListener', win.removeEventListener.bind(win));
+    const win = stubPage();
     const a = await tab('one');
     a.link.send({ t: 'open', tab: 'one', stream: 1, url: `${GW}?channels=${A}` });
     await flush();
@@ -247,11 +253,7 @@ describe('SharedWorker link and worker', () => {
   });
 
   test('a closing page says nothing after its leave: the stream it closes on the way is not answered, it does not join again', async () => {
-    const win = new EventTarget();
-    const doc = Object.assign(new EventTarget(), { visibilityState: 'visible' });
-    vi.stubGlobal('document', doc);
-    vi.stubGlobal('addEventListener', win.addEventListener.bind(win));
-    vi.stubGlobal('removeEventListener', win.removeEventListener.bind(win));
+    const win = stubPage();
     const a = await tab('one');
     a.link.send({ t: 'open', tab: 'one', stream: 1, url: `${GW}?channels=${A}` });
     await flush();
