@@ -232,7 +232,9 @@ describe.each([
       provider: { gatewayUrl: 'http://127.0.0.1:9/api/logs/stream', backoffMinMs: 50, backoffMaxMs: 200 },
       panels: [{ id: 'down', options: { service: 'etl', workspace_id: 'ws', workflow_id: 'wf' } }],
     });
-    const down = await waitForPanel(page, app, 'down', '(s) => s.error !== null');
+    // The first failure says `network` until the probe of the stream URL
+    // answers; then the reason is known.
+    const down = await waitForPanel(page, app, 'down', "(s) => s.error !== null && s.error.code !== 'network'");
     expect(['reconnecting', 'failed']).toContain(down.connectionStatus);
     expect(down.error!.code).toBe('gateway_unreachable');
     expect(down.isConnected).toBe(false);

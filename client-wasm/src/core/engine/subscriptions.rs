@@ -95,21 +95,31 @@ impl<P: Clone> Engine<P> {
         }
         if acquired != Acquired::New {
             self.join(id, &mut sub, acquired, opts.history);
-        } else if resume.is_some() || start != Start::Live {
+        } else if resume.is_some()
+            || start != Start::Live
+            || self
+                .streamed
+                .iter()
+                .any(|c| c.covers(&channel) || channel.covers(c))
+        {
             // The current stream may carry the channel's logs from another
             // point (a service-level channel covers it, or it left the set
             // a moment ago): take nothing before the channel's own status,
-            // which the live change or the new stream sends first.
+            // which the live change or the new stream sends first. A live
+            // channel next to one that overlaps it too: what it took from
+            // the other before then would not run on without a hole (its
+            // other resources' logs start at its status).
             if let Some(entry) = self.registry.get_mut(&channel) {
                 entry.awaiting_status = true;
             }
-            if self.streamed.contains(&channel) {
-                // Still on the stream from its old point: only a new stream
-                // starts it where it asked (its status on this one is old).
-                self.rewind = true;
-                if let Some(entry) = self.registry.get_mut(&channel) {
-                    entry.rewinding = Some(self.generation);
-                }
+        }
+        let placed = resume.is_some() || start != Start::Live;
+        if acquired == Acquired::New && placed && self.streamed.contains(&channel) {
+            // Still on the stream from its old point: only a new stream
+            // starts it where it asked (its status on this one is old).
+            self.rewind = true;
+            if let Some(entry) = self.registry.get_mut(&channel) {
+                entry.rewinding = Some(self.generation);
             }
         }
         if let Some(p) = &mut sub.persist {

@@ -705,3 +705,43 @@ fn a_channel_readded_before_its_first_status_waits_for_its_own() {
     assert_eq!(seqs(&e, again), vec![2, 3], "its replay, whole");
     assert_eq!(heard, vec![Some(1)], "only the status of its own addition");
 }
+
+/// A live service-level channel added next to one of its resources takes
+/// nothing before its own status: a resource's log taken from the other
+/// channel meanwhile would be followed by a hole (its other resources' logs
+/// start at its status).
+#[test]
+fn a_live_channel_next_to_one_it_covers_waits_for_its_own_status() {
+    const WF1: &str = "logs:etl:ws1:wf1";
+    const WF2: &str = "logs:etl:ws1:wf2";
+    const SERVICE: &str = "logs:etl:ws1";
+    let mut e = engine();
+    let wf1 = sub(&mut e, WF1, 0);
+    connect_live(&mut e, 25);
+    ev(&mut e, "status", &status(WF1, "subscribed", Some(0)), 30);
+    let service = sub(&mut e, SERVICE, 40);
+    // wf1's log 1 reaches the stream before the change: the service-level
+    // channel must not start with it (wf2's log 2 came before the addition).
+    ev(&mut e, "log", &log(WF1, 1), 45);
+    e.on_timer(65);
+    assert_eq!(
+        calls(&e.take_effects()),
+        vec![(1, vec![add(SERVICE, None)], vec![])]
+    );
+    ev(&mut e, "log", &log(WF2, 2), 70);
+    e.on_channels_answer(1, ok(), 75);
+    ev(
+        &mut e,
+        "status",
+        &status(SERVICE, "subscribed", Some(2)),
+        80,
+    );
+    ev(&mut e, "log", &log(WF1, 3), 85);
+    ev(&mut e, "log", &log(WF2, 4), 90);
+    assert_eq!(seqs(&e, wf1), vec![1, 3]);
+    assert_eq!(
+        seqs(&e, service),
+        vec![3, 4],
+        "from its status on, without a hole"
+    );
+}
