@@ -24,6 +24,8 @@ import type { RawClient, RawStatusListener, RawSubscribeOptions, RawSubscription
 import type { ConnectionStatus, Diagnostic } from '../types.js';
 import { createRawClient } from '../wasm.js';
 import type { OwnerConfig, OwnerMessage, TabMessage } from './messages.js';
+import { TokenRequests } from './tokens.js';
+import { covers, logChannel, parseChange } from './wire.js';
 
 /**
  * The heartbeat a virtual stream announces (a tab's watchdog reopens after
@@ -73,20 +75,13 @@ interface Tab {
   visible: boolean;
 }
 
-interface TokenWait {
-  resolve(token: string | null): void;
-  reject(error: Error): void;
-  timer: ReturnType<typeof setTimeout>;
-}
-
 export class ConnectionOwner {
   private client: RawClient | null = null;
   private statusListener: RawStatusListener | null = null;
   private failure: ConnectionStatus | null = null;
   private readonly tabs = new Map<string, Tab>();
   private waiting: { message: TabMessage; send: Send }[] = [];
-  private readonly tokenWaits = new Map<number, TokenWait>();
-  private nextTokenReq = 1;
+  private readonly tokens = new TokenRequests(TOKEN_ASK_MS);
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
@@ -190,7 +185,7 @@ export class ConnectionOwner {
         this.change(tab, message.stream, message.req, message.body);
         break;
       case 'token':
-        this.tokenAnswer(message.req, message.token, message.error);
+        this.tokens.answer(message.req, message.token, message.error);
         break;
       case 'reconnect':
         this.client.reconnect();
@@ -217,11 +212,7 @@ export class ConnectionOwner {
     clearTimeout(this.idleTimer);
     for (const tab of this.tabs.values()) this.releaseRelays(tab);
     this.tabs.clear();
-    for (const wait of this.tokenWaits.values()) {
-      clearTimeout(wait.timer);
-      wait.reject(new Error('the shared connection closed'));
-    }
-    this.tokenWaits.clear();
+    this.tokens.close();
     this.statusListener?.free();
     this.statusListener = null;
     if (this.client !== null) {
@@ -415,82 +406,17 @@ export class ConnectionOwner {
   }
 
   /** The real client's token getter: a tab asks its own `token` source (the owner's own tab, then visible ones). */
-  private async askToken(): Promise<string | null> {
+  private askToken(): Promise<string | null> {
     const rank = (tab: Tab): number => (tab.id === this.homeTab ? 2 : tab.visible ? 1 : 0);
     const tabs = [...this.tabs.values()].sort((a, b) => rank(b) - rank(a) || b.lastSeen - a.lastSeen);
-    for (const tab of tabs) {
-      if (!this.tabs.has(tab.id)) continue;
-      const req = this.nextTokenReq++;
-      const answer = new Promise<string | null>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          this.tokenWaits.delete(req);
-          reject(new Error('timeout'));
-        }, TOKEN_ASK_MS);
-        this.tokenWaits.set(req, { resolve, reject, timer });
-      });
-      tab.send({ t: 'token?', tab: tab.id, req });
-      try {
-        return await answer;
-      } catch (error) {
-        // That tab is gone or hung: the next one.
-        if (!(error instanceof Error) || error.message !== 'timeout') throw error;
-      }
-    }
-    throw new Error('no tab answered the token request');
+    return this.tokens.ask(
+      tabs.map((tab) => ({
+        present: () => this.tabs.has(tab.id),
+        // Through the tab's current join (a tab that joined again ignores the old one's).
+        ask: (req: number) => this.tabs.get(tab.id)?.send({ t: 'token?', tab: tab.id, req }),
+      })),
+    );
   }
-
-  private tokenAnswer(req: number, token: string | null | undefined, error: string | undefined): void {
-    const wait = this.tokenWaits.get(req);
-    if (wait === undefined) return;
-    this.tokenWaits.delete(req);
-    clearTimeout(wait.timer);
-    if (error !== undefined) wait.reject(new Error(error));
-    else wait.resolve(token ?? null);
-  }
-}
-
-/** The `channel` of a log event's JSON (the gateway writes it first; channel names need no escapes). */
-function logChannel(data: string): string | null {
-  const key = '"channel":"';
-  const at = data.indexOf(key);
-  if (at < 0) return null;
-  const end = data.indexOf('"', at + key.length);
-  return end < 0 ? null : data.slice(at + key.length, end);
-}
-
-/** The routing rule of the protocol: a channel covers itself, a service-level one its resources. */
-function covers(held: string, published: string): boolean {
-  return held === published || (published.startsWith(held + ':') && held.split(':').length === 3);
-}
-
-interface Change {
-  add: { channel: string; since?: string }[];
-  remove: string[];
-}
-
-/** A tab's control body (written by its own wasm client), checked: null when it is not one. */
-function parseChange(body: string): Change | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  const { add = [], remove = [] } = value as { add?: unknown; remove?: unknown };
-  if (!Array.isArray(add) || !Array.isArray(remove)) return null;
-  const change: Change = { add: [], remove: [] };
-  for (const item of add) {
-    if (typeof item !== 'object' || item === null) return null;
-    const { channel, since } = item as { channel?: unknown; since?: unknown };
-    if (typeof channel !== 'string' || (since !== undefined && typeof since !== 'string')) return null;
-    change.add.push(since === undefined ? { channel } : { channel, since });
-  }
-  for (const channel of remove) {
-    if (typeof channel !== 'string') return null;
-    change.remove.push(channel);
-  }
-  return change;
 }
 
 function endRelay(relay: Relay): void {
