@@ -23,6 +23,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
+mod support;
+use support::{get, ns, sleep, wait_for};
+
 wasm_bindgen_test_configure!(run_in_browser);
 
 const GATEWAY: Option<&str> = option_env!("LOGS_SSE_TEST_GATEWAY");
@@ -42,10 +45,6 @@ fn urls() -> Option<(String, &'static str)> {
     }
 }
 
-async fn sleep(ms: u32) {
-    gloo_timers::future::TimeoutFuture::new(ms).await;
-}
-
 /// Waits until `cond` holds; false after `timeout_ms`.
 async fn wait_until(timeout_ms: u32, mut cond: impl FnMut() -> bool) -> bool {
     let mut waited = 0;
@@ -59,28 +58,12 @@ async fn wait_until(timeout_ms: u32, mut cond: impl FnMut() -> bool) -> bool {
     true
 }
 
-async fn wait_for(what: &str, timeout_ms: u32, mut cond: impl FnMut() -> bool) {
-    let mut waited = 0;
-    while !cond() {
-        assert!(
-            waited < timeout_ms,
-            "timed out after {timeout_ms} ms waiting for {what}"
-        );
-        sleep(20).await;
-        waited += 20;
-    }
-}
-
 fn unique(prefix: &str) -> String {
     format!("{prefix}{}", (js_sys::Math::random() * 1e12) as u64)
 }
 
 fn json(text: &str) -> JsValue {
     JSON::parse(text).unwrap()
-}
-
-fn get(v: &JsValue, key: &str) -> JsValue {
-    Reflect::get(v, &key.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
 fn get_str(v: &JsValue, key: &str) -> Option<String> {
@@ -209,15 +192,6 @@ fn sub_opts(text: &str) -> Option<SubscribeOptionsJs> {
 
 fn state(c: &LogsClient) -> String {
     get_str(&c.status().into(), "state").unwrap_or_default()
-}
-
-/// The `n` of every log in a snapshot.
-fn ns(s: &logs_sse_client_wasm::wasm::LogsSubscription) -> Vec<u64> {
-    let entries: Array = s.snapshot().unchecked_into();
-    entries
-        .iter()
-        .map(|e| get(&get(&e, "logData"), "n").as_f64().unwrap_or(-1.0) as u64)
-        .collect()
 }
 
 fn session_storage() -> web_sys::Storage {

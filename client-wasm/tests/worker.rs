@@ -9,11 +9,14 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Object, Reflect, JSON};
+use js_sys::{Function, Object, Reflect, JSON};
 use logs_sse_client_wasm::wasm::LogsClient;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
+
+mod support;
+use support::{get, ns, wait_for};
 
 wasm_bindgen_test_configure!(run_in_shared_worker);
 
@@ -24,26 +27,6 @@ const TOKEN: &str = "etl-test-token";
 extern "C" {
     #[wasm_bindgen(js_name = fetch)]
     fn global_fetch(url: &str, init: &web_sys::RequestInit) -> js_sys::Promise;
-}
-
-async fn sleep(ms: u32) {
-    gloo_timers::future::TimeoutFuture::new(ms).await;
-}
-
-async fn wait_for(what: &str, timeout_ms: u32, mut cond: impl FnMut() -> bool) {
-    let mut waited = 0;
-    while !cond() {
-        assert!(
-            waited < timeout_ms,
-            "timed out after {timeout_ms} ms waiting for {what}"
-        );
-        sleep(20).await;
-        waited += 20;
-    }
-}
-
-fn get(v: &JsValue, key: &str) -> JsValue {
-    Reflect::get(v, &key.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
 async fn publish(base: &str, ws: &str, wf: &str, range: std::ops::RangeInclusive<u64>) {
@@ -68,14 +51,6 @@ async fn publish(base: &str, ws: &str, wf: &str, range: std::ops::RangeInclusive
         .unwrap()
         .unchecked_into();
     assert_eq!(resp.status(), 202, "publish");
-}
-
-fn ns(s: &logs_sse_client_wasm::wasm::LogsSubscription) -> Vec<u64> {
-    let entries: Array = s.snapshot().unchecked_into();
-    entries
-        .iter()
-        .map(|e| get(&get(&e, "logData"), "n").as_f64().unwrap_or(-1.0) as u64)
-        .collect()
 }
 
 #[wasm_bindgen_test]
