@@ -74,7 +74,7 @@ pub fn app(state: AppState) -> Router {
         .and_then(|dir| static_files::root(dir).ok());
     let limits = head_limits(state.config());
     let router = Router::new()
-        .route("/api/logs/stream", get(stream::stream))
+        .route(stream::STREAM_PATH, get(stream::stream))
         .route(
             "/api/logs/stream/{connection_id}/channels",
             post(control::change),

@@ -40,6 +40,9 @@ use crate::limits::StreamPermit;
 use crate::state::AppState;
 use crate::subscriber::{Next, Subscriber, SubscriberQueue};
 
+/// Where the stream is served (the connection layer serves it itself).
+pub const STREAM_PATH: &str = "/api/logs/stream";
+
 /// Most queued frames merged into one write.
 const COALESCE_FRAMES: usize = 64;
 /// Most bytes merged into one write. Each merge is a copy owned by this

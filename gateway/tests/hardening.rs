@@ -279,6 +279,184 @@ async fn a_slow_consumer_cut_frees_its_slot_without_the_client_reading() {
     let _fresh = gw.subscribe("channels=logs:etl:ws2").await;
 }
 
+/// Reads from `socket` into `seen` until it holds `needle`.
+async fn read_until(socket: &mut TcpStream, seen: &mut Vec<u8>, needle: &str) {
+    let mut buf = [0u8; 4096];
+    timeout(WAIT, async {
+        while !String::from_utf8_lossy(seen).contains(needle) {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "closed before {needle:?}: {}",
+                String::from_utf8_lossy(seen)
+            );
+            seen.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {needle:?} in {}", String::from_utf8_lossy(seen)));
+}
+
+// The gateway writes stream responses itself (no hyper buffers for the
+// stream's life): these check that writer on the wire.
+
+#[tokio::test]
+async fn a_raw_stream_is_chunked_carries_logs_and_ends_cleanly_at_shutdown() {
+    let gw = TestGateway::start().await;
+    let mut socket = connect(&gw).await;
+    socket
+        .write_all(b"GET /api/logs/stream?channels=logs:etl:ws1:wf1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    read_until(&mut socket, &mut seen, "event: hello").await;
+    let text = String::from_utf8_lossy(&seen).to_string();
+    let (head, _) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    for line in [
+        "content-type: text/event-stream",
+        "transfer-encoding: chunked",
+        "cache-control: no-cache",
+        "date: ",
+    ] {
+        assert!(
+            head.contains(&format!("\r\n{line}")),
+            "{line} missing: {head}"
+        );
+    }
+    gw.publish_etl("ws1", "wf1", json!({"n": 7})).await;
+    read_until(&mut socket, &mut seen, "\"n\":7").await;
+    assert_eq!(open_streams(&gw).await, 1);
+    let base = gw.base.clone();
+    gw.stop().await;
+    let mut rest = Vec::new();
+    timeout(WAIT, socket.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    seen.extend_from_slice(&rest);
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.contains("event: close"), "{text}");
+    assert!(
+        text.ends_with("\r\n0\r\n\r\n"),
+        "the chunked body is terminated: {text}"
+    );
+    // Every chunk's size line matches its data.
+    let (_, mut body) = text.split_once("\r\n\r\n").unwrap();
+    loop {
+        let (size, rest) = body.split_once("\r\n").unwrap();
+        let size = usize::from_str_radix(size, 16).unwrap();
+        if size == 0 {
+            assert_eq!(rest, "\r\n");
+            break;
+        }
+        assert_eq!(&rest[size..size + 2], "\r\n", "chunk of {size} in {base}");
+        body = &rest[size + 2..];
+    }
+}
+
+#[tokio::test]
+async fn a_refused_stream_keeps_its_connection_unless_asked_to_close() {
+    let gw = TestGateway::start().await;
+    let mut socket = connect(&gw).await;
+    socket
+        .write_all(b"GET /api/logs/stream?channels=nope HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    read_until(&mut socket, &mut seen, "}}").await;
+    let text = String::from_utf8_lossy(&seen).to_string();
+    assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.contains(&format!("content-length: {}", body.len())),
+        "{head}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(body).unwrap()["error"]["code"],
+        "invalid_channel"
+    );
+    // The same connection serves the next requests (hyper answers them and
+    // hands the connection back), and a stream after them.
+    socket
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    read_until(&mut socket, &mut seen, "HTTP/1.1 200 OK").await;
+    let publish =
+        json!({"service": "etl", "workspace_id": "ws1", "workflow_id": "wf1", "logData": {"n": 1}})
+            .to_string();
+    let request = format!(
+        "POST /api/logs/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ETL_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{publish}",
+        publish.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    read_until(&mut socket, &mut seen, "HTTP/1.1 202").await;
+    let stream = "GET /api/logs/stream?channels=logs:etl:ws1:wf1&since=logs:etl:ws1:wf1@earliest HTTP/1.1\r\nHost: x\r\n\r\n";
+    socket.write_all(stream.as_bytes()).await.unwrap();
+    read_until(&mut socket, &mut seen, "\"n\":1").await;
+    drop(socket);
+
+    let mut socket = connect(&gw).await;
+    socket
+        .write_all(
+            b"GET /api/logs/stream?channels=nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    timeout(WAIT, socket.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
+}
+
+#[tokio::test]
+async fn streams_that_hyper_serves_still_stream_and_leaving_frees_them() {
+    // hyper notices a client gone from a stream it serves at the next write
+    // (a heartbeat); the gateway's own writer as soon as the socket closes.
+    let gw = TestGateway::start_with(|c| c.heartbeat_secs = 1).await;
+    let requests = [
+        // HTTP/1.0 (no chunked encoding) and a pipelined request after the head.
+        "GET /api/logs/stream?channels=logs:etl:ws1:wf1 HTTP/1.0\r\n\r\n".to_owned(),
+        "GET /api/logs/stream?channels=logs:etl:ws1:wf1 HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\n\r\n".to_owned(),
+    ];
+    let mut sockets = Vec::new();
+    for request in &requests {
+        let mut socket = connect(&gw).await;
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut seen = Vec::new();
+        read_until(&mut socket, &mut seen, "event: hello").await;
+        sockets.push((socket, seen));
+    }
+    let mut direct = connect(&gw).await;
+    direct
+        .write_all(b"GET /api/logs/stream?channels=logs:etl:ws1:wf1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    read_until(&mut direct, &mut seen, "event: hello").await;
+    assert_eq!(open_streams(&gw).await, 3);
+    gw.publish_etl("ws1", "wf1", json!({"n": 1})).await;
+    for (socket, seen) in &mut sockets {
+        read_until(socket, seen, "\"n\":1").await;
+    }
+    read_until(&mut direct, &mut seen, "\"n\":1").await;
+    drop(direct);
+    drop(sockets);
+    let deadline = Instant::now() + WAIT;
+    while open_streams(&gw).await != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "streams still open after their clients left"
+        );
+        sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn beyond_the_connection_cap_health_answers_and_the_rest_is_refused() {
     let gw = TestGateway::start_with(|c| c.max_connections = Some(20)).await;

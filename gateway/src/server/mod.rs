@@ -1,7 +1,16 @@
-//! The connection layer: accepts TCP connections, serves each with hyper's
-//! HTTP/1.1 server (with a timer, so its header-read timeout fires), and
-//! holds every connection to its bounds.
+//! The connection layer: accepts TCP connections, serves their requests
+//! with hyper's HTTP/1.1 server (with a timer, so its header-read timeout
+//! fires) or, for streams, a writer of its own, and holds every connection
+//! to its bounds.
 //!
+//! - **Streams without hyper's buffers.** Each request head is read here
+//!   ([`first_head`]). A plain stream request is run through the router and
+//!   its response written by [`direct`], which holds no buffer between
+//!   writes (hyper holds 16 KiB per connection while it serves one).
+//!   Anything else is served by hyper from the bytes already read, one
+//!   request at a time, after which hyper hands the connection back
+//!   ([`exchange`]), so a stream after a publish on a keep-alive
+//!   connection (a proxy's pool) is written directly too.
 //! - **Cap.** At most `max_connections` are served normally. Beyond it, a
 //!   few more ([`OVERFLOW_CONNECTIONS`]) are served by a router that answers
 //!   only `/health` and refuses the rest with `503 too_many_connections`,
@@ -11,42 +20,48 @@
 //!   once) out. Health keeps answering on a saturated gateway because an
 //!   orchestrator that cannot reach it would restart a gateway that is
 //!   merely busy, ending every stream.
-//! - **Timeouts.** hyper's header-read timeout; a watchdog per connection
+//! - **Timeouts.** The header-read timeout (here, and hyper's for the
+//!   requests it reads itself); a watchdog per connection
 //!   ([`io::Activity`]) ends connections on which no byte moved for the idle
 //!   timeout, or whose client has not accepted bytes for the write timeout.
 //!   Dropping the connection drops its response, so a stream's subscription,
 //!   queue and slot are freed at once.
-//! - **Bounded buffers.** hyper buffers at most `max_buf_size` per
-//!   connection for reading and writing; the kernel's send buffer can be
+//! - **Bounded buffers.** A head is read into at most
+//!   `max_buf_size`, and hyper buffers at most that per connection for
+//!   reading and writing; a direct stream holds one frame being written (at
+//!   most the body's merge bound, 16 KiB); the kernel's send buffer can be
 //!   set with `--socket-send-buffer-bytes`.
 //! - **Accept errors** (e.g. out of file descriptors) back off from 5 ms to
 //!   1 s instead of spinning; existing connections are served meanwhile.
 //! - **Shutdown** stops accepting, asks every connection to finish its
 //!   response (streams end with `close`), and waits for them.
 
+mod direct;
+mod exchange;
+mod first_head;
 pub mod io;
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
 use axum::Router;
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use bytes::BytesMut;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::time::{interval_at, Instant};
+use tokio::time::{interval_at, Instant, Interval};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower::ServiceExt;
 
 use crate::config::Config;
 use crate::state::AppState;
+use direct::After;
+use exchange::HyperSettings;
+use first_head::FirstHead;
 use io::{Activity, Expired, WatchedIo};
 
 /// Connections beyond the cap that may still ask for `/health`.
@@ -61,7 +76,7 @@ const RESERVED_FDS: u64 = 256;
 const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
 /// Headers hyper itself parses; the head-limits layer refuses more than
 /// `head_limits::MAX_HEADERS` with a JSON body before this is reached.
-const HYPER_MAX_HEADERS: usize = 256;
+const HYPER_MAX_HEADERS: usize = first_head::MAX_HEADERS;
 /// hyper refuses a per-connection buffer bound below 8 KiB.
 const MIN_BUF_SIZE: usize = 8 * 1024;
 const FIRST_BACKOFF: Duration = Duration::from_millis(5);
@@ -253,75 +268,153 @@ async fn connection(
             tracing::debug!(%error, "could not set the socket send buffer");
         }
     }
-    // Only the overflow lane is evicted: a normal connection holds no token
-    // (a tree node of ~100 bytes per stream) and polls none.
-    let evicted = match &lane {
-        Lane::Normal(_) => None,
-        Lane::Overflow(slot) => Some(slot.evicted.clone()),
-    };
-    let overflow = evicted.is_some();
     let activity = Activity::new();
-    let io = TokioIo::new(WatchedIo::new(stream, activity.clone()));
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
-        let router = router.clone();
-        async move { Ok::<_, Infallible>(router.oneshot(request).await.unwrap_or_else(|e| match e {})) }
-    });
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(if overflow {
-            OVERFLOW_HEADER_TIMEOUT
-        } else {
-            settings.header_read_timeout
-        })
-        .keep_alive(!overflow)
-        .max_buf_size(settings.max_buf_size)
-        .max_headers(HYPER_MAX_HEADERS);
-    let conn = builder.serve_connection(io, service);
-    tokio::pin!(conn);
-    let check = settings.check_every();
-    let mut watchdog = interval_at(Instant::now() + check, check);
-    let shutdown = state.shutdown_token().clone();
-    let mut draining = false;
-    loop {
-        tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(error) = result {
-                    tracing::debug!(%peer, %error, "connection ended with an error");
-                }
-                break;
-            }
-            () = async {
-                match &evicted {
-                    Some(token) => token.cancelled().await,
-                    None => std::future::pending().await,
-                }
-            }, if overflow => {
-                metrics.overflow_evictions.inc();
-                break;
-            }
-            () = shutdown.cancelled(), if !draining => {
-                draining = true;
-                conn.as_mut().graceful_shutdown();
-            }
-            now = watchdog.tick() => {
-                match activity.expired(now, settings.idle_timeout, settings.write_timeout) {
-                    None => {}
-                    Some(Expired::Idle) => {
-                        metrics.idle_timeouts.inc();
-                        tracing::debug!(%peer, "connection idle for too long: closed");
-                        break;
+    let mut io = WatchedIo::new(stream, activity.clone());
+    let mut watchdog = Watchdog::new(activity, &settings, &state, peer);
+    let shutdown = state.shutdown_token();
+    let mut hyper = HyperSettings {
+        header_read_timeout: settings.header_read_timeout,
+        keep_alive: true,
+        max_buf_size: settings.max_buf_size,
+        max_headers: HYPER_MAX_HEADERS,
+    };
+    match &lane {
+        Lane::Normal(_) => {
+            // Each request head is read here: a stream is written directly,
+            // anything else is served by hyper, one request at a time.
+            let mut unread = BytesMut::new();
+            loop {
+                let head = {
+                    let head = pin!(next_head(&mut io, unread, peer, &settings, shutdown));
+                    watchdog.run(head).await.flatten()
+                };
+                let next = match head {
+                    None | Some(FirstHead::Closed) => None,
+                    Some(FirstHead::Stream(request)) => {
+                        let after = {
+                            let served = pin!(direct::serve(&mut io, request, &router, peer));
+                            watchdog.run(served).await
+                        };
+                        match after {
+                            Some(After::KeepAlive(early)) => Some((io, early)),
+                            _ => None,
+                        }
                     }
-                    Some(Expired::WriteStalled) => {
-                        metrics.write_timeouts.inc();
-                        tracing::debug!(%peer, "client stopped reading: connection dropped");
-                        break;
+                    Some(FirstHead::Other { bytes, length }) => {
+                        let router = router.clone();
+                        let served =
+                            exchange::serve(io, bytes, length, peer, router, hyper, shutdown);
+                        // Boxed: hyper's state machine is only paid for while it serves.
+                        watchdog.run(Box::pin(served).as_mut()).await.flatten()
                     }
+                };
+                match next {
+                    Some(next) if !shutdown.is_cancelled() => (io, unread) = next,
+                    _ => break,
+                }
+            }
+        }
+        // Only the overflow lane is evicted: a normal connection holds no
+        // token (a tree node of ~100 bytes per stream) and polls none.
+        Lane::Overflow(slot) => {
+            hyper.header_read_timeout = OVERFLOW_HEADER_TIMEOUT;
+            hyper.keep_alive = false;
+            let served = exchange::serve(io, BytesMut::new(), None, peer, router, hyper, shutdown);
+            let mut served = Box::pin(served);
+            tokio::select! {
+                _ = watchdog.run(served.as_mut()) => {}
+                () = slot.evicted.cancelled() => {
+                    metrics.overflow_evictions.inc();
                 }
             }
         }
     }
     metrics.open_connections.dec();
     drop(lane);
+}
+
+/// The connection's next request head ([`first_head`]) after the bytes
+/// already read, within the header-read timeout; `None` when it does not
+/// come in time or shutdown begins first.
+async fn next_head<IO>(
+    io: &mut IO,
+    unread: BytesMut,
+    peer: SocketAddr,
+    settings: &Settings,
+    shutdown: &CancellationToken,
+) -> Option<FirstHead>
+where
+    IO: tokio::io::AsyncRead + Unpin,
+{
+    let head = first_head::read(io, unread, settings.max_buf_size, HYPER_MAX_HEADERS);
+    let head = tokio::select! {
+        biased;
+        () = shutdown.cancelled() => return None,
+        head = tokio::time::timeout(settings.header_read_timeout, head) => head,
+    };
+    match head {
+        Ok(Ok(head)) => Some(head),
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "connection failed before a request");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "request head not complete in time: closed");
+            None
+        }
+    }
+}
+
+/// Ends a connection that outlives its idle or write timeout. One per
+/// connection: its ticks run on across the requests it watches.
+struct Watchdog<'a> {
+    activity: Arc<Activity>,
+    ticks: Interval,
+    settings: &'a Settings,
+    state: &'a AppState,
+    peer: SocketAddr,
+}
+
+impl<'a> Watchdog<'a> {
+    fn new(
+        activity: Arc<Activity>,
+        settings: &'a Settings,
+        state: &'a AppState,
+        peer: SocketAddr,
+    ) -> Self {
+        let check = settings.check_every();
+        Watchdog {
+            activity,
+            ticks: interval_at(Instant::now() + check, check),
+            settings,
+            state,
+            peer,
+        }
+    }
+
+    /// Runs `work` to its end, or `None` when a timeout ends the connection.
+    /// Pinned by the caller: a future passed by value would be kept twice in
+    /// this one's state, for the connection's life.
+    async fn run<F: Future>(&mut self, mut work: Pin<&mut F>) -> Option<F::Output> {
+        let (idle, write) = (self.settings.idle_timeout, self.settings.write_timeout);
+        let metrics = self.state.metrics();
+        loop {
+            tokio::select! {
+                output = work.as_mut() => return Some(output),
+                now = self.ticks.tick() => match self.activity.expired(now, idle, write) {
+                    None => {}
+                    Some(Expired::Idle) => {
+                        metrics.idle_timeouts.inc();
+                        tracing::debug!(peer = %self.peer, "connection idle for too long: closed");
+                        return None;
+                    }
+                    Some(Expired::WriteStalled) => {
+                        metrics.write_timeouts.inc();
+                        tracing::debug!(peer = %self.peer, "client stopped reading: connection dropped");
+                        return None;
+                    }
+                },
+            }
+        }
+    }
 }
