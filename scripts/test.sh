@@ -74,7 +74,7 @@ suite_rust() {
   cargo test --workspace --locked || return 1
   # The stream, auth and control suites again, each test gateway on a redis-server of
   # its own (the memory-specific history model of backfill.rs stays out).
-  LOGS_SSE_TEST_BACKEND=redis cargo test --locked -p logs-sse-gateway --test stream --test auth --test control
+  LOGS_SSE_TEST_BACKEND=redis cargo test --locked -p logs-sse-gateway --test stream --test auth --test control --test idempotency
 }
 
 suite_fuzz() {

@@ -164,6 +164,17 @@ pub struct Config {
     #[arg(long, env = "LOGS_SSE_CHANNEL_IDLE_SECS", default_value_t = 3600)]
     pub channel_idle_secs: u64,
 
+    /// Seconds a publish's `Idempotency-Key` is remembered: a retry with the
+    /// same key and body within it stores nothing again.
+    #[arg(long, env = "LOGS_SSE_IDEMPOTENCY_TTL_SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idempotency_ttl_secs: u64,
+
+    /// Most `Idempotency-Key`s the in-memory backend remembers (one per
+    /// family of a keyed request; the oldest are forgotten first). The Redis
+    /// backend keeps them in Redis, bounded by --idempotency-ttl-secs.
+    #[arg(long, env = "LOGS_SSE_IDEMPOTENCY_MAX_KEYS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
+    pub idempotency_max_keys: u64,
+
     /// Most channels in one stream.
     #[arg(long, env = "LOGS_SSE_MAX_CHANNELS_PER_STREAM", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_channels_per_stream: u32,
@@ -378,6 +389,10 @@ impl Config {
         Duration::from_secs(self.channel_idle_secs)
     }
 
+    pub fn idempotency_ttl(&self) -> Duration {
+        Duration::from_secs(self.idempotency_ttl_secs)
+    }
+
     /// This node's name: `--node-id`, else host name and process id.
     pub fn node_name(&self) -> String {
         self.node_id.clone().unwrap_or_else(|| {
@@ -429,6 +444,9 @@ mod tests {
         assert_eq!(c.redis_history_ttl_secs, 86_400);
         assert_eq!(c.redis_timeout_ms, 2000);
         assert_eq!(c.redis_check_ms, 1000);
+        let memo = crate::backend::idempotency::MemoLimits::default();
+        assert_eq!(c.idempotency_ttl(), memo.ttl);
+        assert_eq!(c.idempotency_max_keys as usize, memo.max_keys);
         assert_eq!(c.header_read_timeout_secs, 10);
         assert_eq!(c.idle_timeout_secs, 60);
         assert_eq!(c.write_timeout_secs, 30);

@@ -19,6 +19,7 @@ pub struct Metrics {
     pub publish_rejected_requests: Counter,
     pub logs_published: Counter,
     pub logs_rejected: Counter,
+    pub logs_duplicate: Counter,
     pub deliveries: Counter,
     pub slow_consumer_disconnects: Counter,
     pub streams_opened: Counter,
@@ -63,6 +64,10 @@ impl Default for Metrics {
         );
         let logs_published = counter("logs_published", "Logs accepted and routed");
         let logs_rejected = counter("logs_rejected", "Logs rejected in publish requests");
+        let logs_duplicate = counter(
+            "logs_duplicate",
+            "Logs of retried publish requests (same Idempotency-Key) not stored again",
+        );
         let deliveries = counter("deliveries", "Log events queued to streams");
         let slow_consumer_disconnects = counter(
             "slow_consumer_disconnects",
@@ -160,6 +165,7 @@ impl Default for Metrics {
             publish_rejected_requests,
             logs_published,
             logs_rejected,
+            logs_duplicate,
             deliveries,
             slow_consumer_disconnects,
             streams_opened,

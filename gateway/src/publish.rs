@@ -15,7 +15,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 use utoipa::ToSchema;
 
-use crate::backend::{NewLog, PublishRejection};
+use crate::backend::{Appended, IdempotencyKey, NewLog};
 use crate::error::{AppError, ErrorBody, ErrorDetail};
 use crate::state::AppState;
 use logs_sse_protocol::publish::{parse_body, BodyError, BodyFormat, ItemError, ParseLimits};
@@ -48,6 +48,9 @@ pub struct PublishResponse<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorDetail<'a>>,
     pub accepted: usize,
+    /// Accepted logs an earlier request with the same `Idempotency-Key`
+    /// had stored (their cursors are the ones it got); not stored again.
+    pub duplicates: usize,
     pub rejected: usize,
     pub cursors: Vec<Accepted>,
     pub errors: Vec<Rejected>,
@@ -88,18 +91,21 @@ pub struct PublishItem {
 /// Publish one log, a batch (JSON array) or NDJSON (service token).
 #[utoipa::path(post, path = "/api/logs/publish", tag = "logs",
     security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1 to 128 visible ASCII characters naming this request: a retry with the same key and the same body stores nothing again (per family, for --idempotency-ttl-secs) and is answered with the first request's cursors; the same key with another body gets 422 `idempotency_key_reused` for those logs")),
     request_body(description = "One log object, a JSON array of them, or NDJSON (application/x-ndjson)", content(
         (Vec<PublishItem> = "application/json"),
         (String = "application/x-ndjson"),
     )),
     responses(
         (status = 202, description = "At least one log accepted; `errors` lists the rejected ones", body = PublishResponse),
-        (status = 400, description = "Invalid body or every log invalid", body = PublishError),
+        (status = 400, description = "Invalid body, every log invalid, or an invalid Idempotency-Key (`invalid_idempotency_key`)", body = PublishError),
         (status = 401, description = "Missing or unknown service token", body = ErrorBody),
         (status = 403, description = "The token may not publish for the logs' service", body = PublishError),
         (status = 413, description = "Body, batch or log too large", body = PublishError),
         (status = 408, description = "The body did not arrive within --body-timeout-secs, or paused longer than --body-idle-timeout-secs", body = ErrorBody),
         (status = 415, description = "Unsupported Content-Type", body = ErrorBody),
+        (status = 422, description = "Every log's family already had this Idempotency-Key from a request with another body (`idempotency_key_reused`)", body = PublishError),
         (status = 429, description = "The service's publish rate is exceeded; see Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Shutting down, channel limit reached, or the history store (Redis) unreachable (`backend_unavailable`); see Retry-After", body = PublishError,
@@ -163,6 +169,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Res
         config.body_idle_timeout(),
     )
     .await?;
+    let key = idempotency_key(headers, &bytes)?;
     let limits = ParseLimits {
         max_items: config.max_batch,
         max_log_bytes: config.max_log_bytes,
@@ -228,35 +235,53 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Res
 
     let (indices, logs): (Vec<usize>, Vec<NewLog>) = routed.into_iter().unzip();
     let channels: Vec<Channel> = logs.iter().map(|l| l.channel.clone()).collect();
-    let results = state.backend().publish(logs).await?;
+    let results = state.backend().publish(logs, key).await?;
     let mut cursors = Vec::with_capacity(results.len());
+    let mut duplicates = 0;
     for ((index, channel), result) in indices.into_iter().zip(channels).zip(results) {
         match result {
-            Ok(cursor) => cursors.push(Accepted {
+            Ok(appended) => {
+                duplicates += usize::from(matches!(appended, Appended::Duplicate(_)));
+                cursors.push(Accepted {
+                    index,
+                    channel,
+                    cursor: appended.cursor(),
+                });
+            }
+            Err(rejection) => errors.push(Rejected {
                 index,
-                channel,
-                cursor,
-            }),
-            Err(rejection @ PublishRejection::ChannelLimit { .. }) => errors.push(Rejected {
-                index,
-                status: 503,
-                code: "channel_limit",
+                status: rejection.status(),
+                code: rejection.code(),
                 message: rejection.to_string(),
             }),
         }
     }
     errors.sort_by_key(|e| e.index);
     let metrics = state.metrics();
-    metrics.logs_published.inc_by(cursors.len() as u64);
+    metrics
+        .logs_published
+        .inc_by((cursors.len() - duplicates) as u64);
+    metrics.logs_duplicate.inc_by(duplicates as u64);
     metrics.logs_rejected.inc_by(errors.len() as u64);
-    Ok(respond(cursors, errors))
+    Ok(respond(cursors, duplicates, errors))
 }
 
-fn respond(cursors: Vec<Accepted>, errors: Vec<Rejected>) -> Response {
+/// The request's `Idempotency-Key`, fingerprinting `body`.
+fn idempotency_key(headers: &HeaderMap, body: &[u8]) -> Result<Option<IdempotencyKey>, AppError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    IdempotencyKey::new(value.as_bytes(), body)
+        .map(Some)
+        .map_err(|e| AppError::bad_request("invalid_idempotency_key", e.to_string()))
+}
+
+fn respond(cursors: Vec<Accepted>, duplicates: usize, errors: Vec<Rejected>) -> Response {
     if !cursors.is_empty() {
         let body = PublishResponse {
             error: None,
             accepted: cursors.len(),
+            duplicates,
             rejected: errors.len(),
             cursors,
             errors,
@@ -281,6 +306,7 @@ fn respond(cursors: Vec<Accepted>, errors: Vec<Rejected>) -> Response {
             message: &message,
         }),
         accepted: 0,
+        duplicates: 0,
         rejected: errors.len(),
         cursors,
         errors,

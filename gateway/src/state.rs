@@ -12,6 +12,7 @@ use crate::auth::subscriber::SubscriberAuth;
 use crate::auth::{configured_digest, SecretDigest, ServiceTokens};
 use std::time::Duration;
 
+use crate::backend::idempotency::MemoLimits;
 use crate::backend::memory::{MemoryBackend, MemoryLimits};
 use crate::backend::redis::{RedisConfig, RedisStore};
 use crate::backend::routed::RoutedBackend;
@@ -136,6 +137,7 @@ impl AppState {
                 history_per_channel: config.history_size as usize,
                 history_ttl: Duration::from_secs(config.redis_history_ttl_secs),
                 timeout: Duration::from_millis(config.redis_timeout_ms),
+                idempotency_ttl: config.idempotency_ttl(),
             };
             let check_every = Duration::from_millis(config.redis_check_ms);
             let store = RedisStore::new(redis, check_every, metrics.clone())
@@ -148,6 +150,10 @@ impl AppState {
             max_history_bytes: config.history_max_bytes,
             max_channels: config.max_channels,
             channel_idle: config.channel_idle(),
+            idempotency: MemoLimits {
+                ttl: config.idempotency_ttl(),
+                max_keys: usize::try_from(config.idempotency_max_keys).unwrap_or(usize::MAX),
+            },
         };
         let backend = Arc::new(MemoryBackend::new(limits, metrics.clone()));
         Self::with_backend(config, backend, metrics)

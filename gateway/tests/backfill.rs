@@ -232,12 +232,20 @@ struct ExpectedStatus {
 }
 
 /// The gateway's history of one channel as the model sees it: the sequence
-/// numbers it received, the bound, and the head when subscribing.
-fn model_open(seqs: &[u64], bound: usize, head: u64, start: &Start) -> ExpectedStatus {
+/// numbers it received, the bound, the head before the request that first
+/// published to it (a channel is tracked from there), and the head when
+/// subscribing.
+fn model_open(
+    seqs: &[u64],
+    bound: usize,
+    created: u64,
+    head: u64,
+    start: &Start,
+) -> ExpectedStatus {
     let kept = &seqs[seqs.len().saturating_sub(bound)..];
     let floor = match (seqs.len().checked_sub(bound + 1), seqs.first()) {
         (Some(evicted), _) => seqs[evicted],
-        (None, Some(first)) => first - 1,
+        (None, Some(_)) => created,
         (None, None) => head,
     };
     let after = |s: u64| kept.iter().copied().filter(|q| *q > s).collect::<Vec<_>>();
@@ -303,6 +311,7 @@ async fn every_start_form_over_random_histories_matches_the_model() {
         let items: Vec<(&str, Value)> = (0..count)
             .map(|i| (resources[rng.random_range(0..2)], json!(i)))
             .collect();
+        let created = head;
         let mut family: Vec<u64> = Vec::new();
         let mut per_resource: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
         if !items.is_empty() {
@@ -358,7 +367,7 @@ async fn every_start_form_over_random_histories_matches_the_model() {
         let mut stream = gw.subscribe(&query).await;
         let mut replay: BTreeSet<u64> = BTreeSet::new();
         for ((_, seqs, start), got) in chosen.iter().zip(&stream.statuses) {
-            let want = model_open(seqs, BOUND, head, start);
+            let want = model_open(seqs, BOUND, created, head, start);
             let got_status = ExpectedStatus {
                 status: got.status,
                 cursor: got.cursor.unwrap().seq,

@@ -14,10 +14,11 @@ use std::time::Duration;
 
 mod support;
 
+use logs_sse_gateway::backend::idempotency::MemoLimits;
 use logs_sse_gateway::backend::memory::{MemoryBackend, MemoryLimits};
 use logs_sse_gateway::backend::redis::{RedisConfig, RedisStore};
 use logs_sse_gateway::backend::routed::RoutedBackend;
-use logs_sse_gateway::backend::{Backend, NewLog};
+use logs_sse_gateway::backend::{Appended, Backend, IdempotencyKey, NewLog, PublishRejection};
 use logs_sse_gateway::metrics::Metrics;
 use logs_sse_gateway::subscriber::Subscriber;
 use logs_sse_protocol::{Channel, Cursor, Epoch, LogEvent, ResumeFrom, StatusKind};
@@ -110,12 +111,12 @@ mod properties {
                             ts: 0,
                         })
                         .collect();
-                    let results = backend.publish(logs).await.unwrap();
+                    let results = backend.publish(logs, None).await.unwrap();
                     published
                         .lock()
                         .unwrap()
                         .extend(indices.into_iter().zip(results).map(|(r, result)| {
-                            let cursor = result.unwrap();
+                            let cursor = result.unwrap().cursor();
                             Published {
                                 epoch: cursor.epoch,
                                 seq: cursor.seq,
@@ -247,6 +248,146 @@ mod properties {
             }
         }
     }
+
+    /// Requests of one or two families, each sent one to three times with
+    /// one `Idempotency-Key` (a retry after a lost answer), the attempts
+    /// one after another or racing each other, from three publishers at
+    /// once; some keys then reused with another body. Every attempt of a
+    /// request must get the same cursors, a reused key must be refused,
+    /// and streams on both families (live from the start, and from the
+    /// earliest afterwards) must carry each stored log exactly once.
+    pub async fn retried_publishes_are_stored_once(backend: Arc<dyn Backend>, seed: u64) {
+        let families: [Channel; 2] =
+            ["logs:etl:retry-a", "logs:etl:retry-b"].map(|c| c.parse().unwrap());
+        let all: Vec<(Channel, ResumeFrom)> = families
+            .iter()
+            .map(|f| (f.clone(), ResumeFrom::Live))
+            .collect();
+        let (live, mut live_queue) = Subscriber::new(1, 1 << 20, 1 << 30);
+        let joined = backend.subscribe(&live, &all).await.unwrap();
+        assert!(joined.replay.is_empty(), "seed {seed}: fresh families");
+        let mut publishers = Vec::new();
+        for p in 0..3u64 {
+            let (backend, families) = (backend.clone(), families.clone());
+            publishers.push(tokio::spawn(async move {
+                let mut rng = StdRng::seed_from_u64(seed ^ (p + 1));
+                // (family, seq) of every log a first attempt got.
+                let mut stored: Vec<(Channel, u64)> = Vec::new();
+                for r in 0..40 {
+                    let size = rng.random_range(1..=12);
+                    let logs: Vec<NewLog> = (0..size)
+                        .map(|i| {
+                            let family = families.choose(&mut rng).unwrap();
+                            NewLog {
+                                channel: format!("{family}:r{}", rng.random_range(0..3))
+                                    .parse()
+                                    .unwrap(),
+                                log_data: format!("{{\"p\":{p},\"r\":{r},\"i\":{i}}}"),
+                                ts: 0,
+                            }
+                        })
+                        .collect();
+                    let body: String = logs
+                        .iter()
+                        .map(|l| format!("{}{}\n", l.channel, l.log_data))
+                        .collect();
+                    let key = IdempotencyKey::new(
+                        format!("k-{seed}-{p}-{r}").as_bytes(),
+                        body.as_bytes(),
+                    )
+                    .unwrap();
+                    let attempts = rng.random_range(1..=3);
+                    let answers = if rng.random_bool(0.5) {
+                        let sends =
+                            (0..attempts).map(|_| backend.publish(logs.clone(), Some(key.clone())));
+                        futures_util::future::join_all(sends).await
+                    } else {
+                        let mut answers = Vec::new();
+                        for _ in 0..attempts {
+                            answers.push(backend.publish(logs.clone(), Some(key.clone())).await);
+                        }
+                        answers
+                    };
+                    let answers: Vec<Vec<Appended>> = answers
+                        .into_iter()
+                        .map(|a| a.unwrap().into_iter().map(Result::unwrap).collect())
+                        .collect();
+                    let cursors =
+                        |a: &Vec<Appended>| a.iter().map(Appended::cursor).collect::<Vec<_>>();
+                    for answer in &answers[1..] {
+                        assert_eq!(
+                            cursors(answer),
+                            cursors(&answers[0]),
+                            "seed {seed}: the first request's cursors"
+                        );
+                    }
+                    let new: usize = answers
+                        .iter()
+                        .flatten()
+                        .filter(|a| matches!(a, Appended::New(_)))
+                        .count();
+                    assert_eq!(new, size, "seed {seed}: stored by exactly one attempt");
+                    stored.extend(
+                        logs.iter()
+                            .zip(cursors(&answers[0]))
+                            .map(|(l, c)| (l.channel.service_level(), c.seq)),
+                    );
+                    if rng.random_bool(0.15) {
+                        let mut other = logs.clone();
+                        other[0].log_data = "{\"changed\":true}".into();
+                        let reused =
+                            IdempotencyKey::new(key.key().as_bytes(), b"another body").unwrap();
+                        let refused = backend.publish(other, Some(reused)).await.unwrap();
+                        assert!(
+                            refused
+                                .iter()
+                                .all(|r| *r == Err(PublishRejection::KeyReused)),
+                            "seed {seed}: a reused key is refused: {refused:?}"
+                        );
+                    }
+                }
+                stored
+            }));
+        }
+        let mut stored = Vec::new();
+        for publisher in publishers {
+            stored.extend(publisher.await.unwrap());
+        }
+        stored.sort();
+        let once = |received: Vec<(String, u64)>, what: &str| {
+            let mut got: Vec<(Channel, u64)> = received
+                .into_iter()
+                .map(|(c, seq)| (c.parse::<Channel>().unwrap().service_level(), seq))
+                .collect();
+            got.sort();
+            assert_eq!(
+                got.len(),
+                stored.len(),
+                "seed {seed}: {what} has every stored log once"
+            );
+            assert_eq!(got, stored, "seed {seed}: {what}");
+        };
+        // A networked store's feed may still be on its way.
+        let mut frames = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while logs_of(&frames).len() < stored.len() && tokio::time::Instant::now() < deadline {
+            while let Some(frame) = live_queue.try_next() {
+                frames.push(frame);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        while let Some(frame) = live_queue.try_next() {
+            frames.push(frame);
+        }
+        once(logs_of(&frames), "the live stream");
+        let earliest: Vec<(Channel, ResumeFrom)> = families
+            .iter()
+            .map(|f| (f.clone(), ResumeFrom::Earliest))
+            .collect();
+        let (late, _queue) = Subscriber::new(2, 1 << 20, 1 << 30);
+        let replay = backend.subscribe(&late, &earliest).await.unwrap().replay;
+        once(logs_of(&replay), "history");
+    }
 }
 
 fn seed() -> u64 {
@@ -264,6 +405,7 @@ fn memory_backend() -> Arc<dyn Backend> {
         max_history_bytes: 1 << 30,
         max_channels: 1000,
         channel_idle: Duration::from_secs(3600),
+        idempotency: MemoLimits::default(),
     };
     Arc::new(MemoryBackend::new(limits, Arc::new(Metrics::default())))
 }
@@ -286,6 +428,7 @@ fn redis_backend(server: &RedisServer) -> Arc<dyn Backend> {
         history_per_channel: 5_000,
         history_ttl: Duration::from_secs(600),
         timeout: Duration::from_secs(2),
+        idempotency_ttl: Duration::from_secs(600),
     };
     let metrics = Arc::new(Metrics::default());
     let store = RedisStore::new(config, Duration::from_millis(100), metrics.clone()).unwrap();
@@ -302,4 +445,15 @@ async fn redis_subscribing_during_a_flood_is_exactly_once() {
         Duration::from_millis(2),
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+async fn memory_retried_publishes_are_stored_once() {
+    properties::retried_publishes_are_stored_once(memory_backend(), seed()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+async fn redis_retried_publishes_are_stored_once() {
+    let server = RedisServer::start(Persistence::None);
+    properties::retried_publishes_are_stored_once(redis_backend(&server), seed()).await;
 }

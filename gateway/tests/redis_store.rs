@@ -8,9 +8,10 @@ mod support;
 use std::time::Duration;
 
 use logs_sse_gateway::backend::entry::{StoreError, StoredEntry};
+use logs_sse_gateway::backend::idempotency::MemoLimits;
 use logs_sse_gateway::backend::redis::feed::{Feed, FeedEvent};
 use logs_sse_gateway::backend::redis::{RedisConfig, RedisOps};
-use logs_sse_gateway::backend::{ChannelRead, FamilyRead, NewLog};
+use logs_sse_gateway::backend::{Appended, ChannelRead, FamilyRead, NewLog};
 use logs_sse_gateway::frame::log_frame;
 use logs_sse_protocol::{Channel, Cursor, ResumeFrom};
 use support::redis_server::{Persistence, RedisServer};
@@ -24,6 +25,25 @@ fn config(server: &RedisServer) -> RedisConfig {
         history_per_channel: 100,
         history_ttl: Duration::from_secs(600),
         timeout: Duration::from_millis(500),
+        idempotency_ttl: Duration::from_secs(600),
+    }
+}
+
+/// Appends without a key: every log is stored, so each result is its entry.
+trait AppendNew {
+    async fn append_new(&self, logs: &[NewLog]) -> Result<Vec<StoredEntry>, StoreError>;
+}
+
+impl AppendNew for RedisOps {
+    async fn append_new(&self, logs: &[NewLog]) -> Result<Vec<StoredEntry>, StoreError> {
+        let results = self.append(logs, None).await?;
+        Ok(results
+            .into_iter()
+            .map(|r| match r {
+                Ok(Appended::New(entry)) => entry,
+                other => panic!("not stored: {other:?}"),
+            })
+            .collect())
     }
 }
 
@@ -55,14 +75,14 @@ async fn two_nodes_share_one_counter_and_history_per_family() {
         RedisOps::new(config(&server)).unwrap(),
     );
     let first = a
-        .append(&[
+        .append_new(&[
             log("logs:etl:ws1:wf1", 1),
             log("logs:faas:ws1:f1", 2),
             log("logs:etl:ws1:wf2", 3),
         ])
         .await
         .unwrap();
-    let second = b.append(&[log("logs:etl:ws1:wf1", 4)]).await.unwrap();
+    let second = b.append_new(&[log("logs:etl:ws1:wf1", 4)]).await.unwrap();
     assert_eq!(first.len(), 3);
     let etl_epoch = first[0].cursor.epoch;
     assert_eq!(seqs(&first), [1, 1, 2], "one counter per family");
@@ -107,7 +127,7 @@ async fn bounded_history_raises_the_floor_and_a_stale_cursor_reads_after_it() {
     cfg.history_per_channel = 3;
     let store = RedisOps::new(cfg).unwrap();
     let logs: Vec<_> = (0..10).map(|n| log("logs:etl:ws:a", n)).collect();
-    let entries = store.append(&logs).await.unwrap();
+    let entries = store.append_new(&logs).await.unwrap();
     let family = ch("logs:etl:ws");
     let read = |from| {
         let store = store.clone();
@@ -144,17 +164,17 @@ async fn a_redis_restart_keeps_the_epoch_with_aof_and_starts_a_new_one_without()
     for persistence in [Persistence::Aof, Persistence::None] {
         let mut server = RedisServer::start(persistence);
         let store = RedisOps::new(config(&server)).unwrap();
-        let before = store.append(&[log("logs:etl:ws:a", 1)]).await.unwrap();
+        let before = store.append_new(&[log("logs:etl:ws:a", 1)]).await.unwrap();
         server.restart();
         // The connection manager reconnects by itself; the first call after
         // the restart may still see the broken connection.
-        let mut after = store.append(&[log("logs:etl:ws:a", 2)]).await;
+        let mut after = store.append_new(&[log("logs:etl:ws:a", 2)]).await;
         for _ in 0..20 {
             if after.is_ok() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-            after = store.append(&[log("logs:etl:ws:a", 2)]).await;
+            after = store.append_new(&[log("logs:etl:ws:a", 2)]).await;
         }
         let after = after.unwrap();
         match persistence {
@@ -195,9 +215,9 @@ async fn the_feed_announces_appended_batches_and_resyncs_after_its_connection_is
     assert!(matches!(next_event(&mut events).await, FeedEvent::Resync));
     feed.subscribe(&ch("logs:etl:ws")).await.unwrap();
     // Another family's batch is not delivered.
-    store.append(&[log("logs:faas:ws:x", 0)]).await.unwrap();
+    store.append_new(&[log("logs:faas:ws:x", 0)]).await.unwrap();
     let appended = store
-        .append(&[log("logs:etl:ws:a", 1), log("logs:etl:ws:b", 2)])
+        .append_new(&[log("logs:etl:ws:a", 1), log("logs:etl:ws:b", 2)])
         .await
         .unwrap();
     assert_eq!(next_batch(&mut events).await, appended);
@@ -206,7 +226,7 @@ async fn the_feed_announces_appended_batches_and_resyncs_after_its_connection_is
     assert_eq!(killed.trim(), "1", "one pub/sub connection per node");
     assert!(matches!(next_event(&mut events).await, FeedEvent::Down(_)));
     assert!(matches!(next_event(&mut events).await, FeedEvent::Resync));
-    let later = store.append(&[log("logs:etl:ws:a", 3)]).await.unwrap();
+    let later = store.append_new(&[log("logs:etl:ws:a", 3)]).await.unwrap();
     assert_eq!(
         next_batch(&mut events).await,
         later,
@@ -229,10 +249,10 @@ async fn the_feed_announces_appended_batches_and_resyncs_after_its_connection_is
 async fn a_frozen_redis_fails_calls_within_the_timeout_and_they_recover() {
     let server = RedisServer::start(Persistence::None);
     let store = RedisOps::new(config(&server)).unwrap();
-    store.append(&[log("logs:etl:ws:a", 1)]).await.unwrap();
+    store.append_new(&[log("logs:etl:ws:a", 1)]).await.unwrap();
     server.signal("STOP");
     let started = std::time::Instant::now();
-    let frozen = store.append(&[log("logs:etl:ws:a", 2)]).await;
+    let frozen = store.append_new(&[log("logs:etl:ws:a", 2)]).await;
     assert!(
         matches!(frozen, Err(StoreError::Unavailable(_))),
         "{frozen:?}"
@@ -277,7 +297,7 @@ async fn concurrent_appends_from_several_nodes_give_each_family_one_gapless_orde
                         log(&format!("logs:etl:ws:{r}"), round * 10 + i)
                     })
                     .collect();
-                store.append(&batch).await.unwrap();
+                store.append_new(&batch).await.unwrap();
             }
         }));
     }
@@ -339,6 +359,7 @@ async fn batches_overflowing_the_bound_keep_the_order_and_floors_of_single_pushe
             max_history_bytes: usize::MAX,
             max_channels: 1000,
             channel_idle: Duration::from_secs(600),
+            idempotency: MemoLimits::default(),
         });
         // Per channel: its bounded list of sequence numbers and its floor.
         let mut model: BTreeMap<Channel, (VecDeque<u64>, u64)> = BTreeMap::new();
@@ -352,14 +373,14 @@ async fn batches_overflowing_the_bound_keep_the_order_and_floors_of_single_pushe
                     log(&format!("logs:etl:ws:{r}"), round * 100 + i as u32)
                 })
                 .collect();
-            let appended = redis.append(&batch).await.unwrap();
+            let appended = redis.append_new(&batch).await.unwrap();
             sent.extend(appended.iter().map(|e| (e.cursor.seq, e.clone())));
-            let remembered = memory.append(batch.clone()).await.unwrap();
+            let remembered = memory.append(batch.clone(), None).await.unwrap();
             for ((log, entry), kept) in batch.iter().zip(&appended).zip(remembered) {
                 head += 1;
                 assert_eq!(entry.cursor.seq, head, "seed {seed}: in request order");
                 assert_eq!(entry.channel, log.channel);
-                assert_eq!(kept.unwrap().cursor.seq, head);
+                assert_eq!(kept.unwrap().cursor().seq, head);
                 for channel in [family.clone(), log.channel.clone()] {
                     let (list, floor) = model.entry(channel).or_default();
                     list.push_back(head);

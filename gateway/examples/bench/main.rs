@@ -8,6 +8,9 @@
 //! target/release/examples/bench ingest   [subscribers=0] [secs=5]
 //! ```
 //!
+//! `BENCH_KEYED=1` gives every publish request its own `Idempotency-Key`,
+//! as the SDKs do.
+//!
 //! `scripts/bench.sh` runs every scenario several times, pinned, and prints
 //! the table of BENCHMARKS.md. Each run prints a `RESULT` line of
 //! `key=value` figures. The gateway runs as its own process (`GATEWAY_BIN`,
@@ -145,15 +148,25 @@ fn publisher() -> reqwest::Client {
     reqwest::Client::builder().build().unwrap()
 }
 
+/// With `BENCH_KEYED=1` every publish carries its own `Idempotency-Key`,
+/// as the SDKs send them.
+static KEYED: std::sync::LazyLock<bool> =
+    std::sync::LazyLock::new(|| std::env::var("BENCH_KEYED").is_ok_and(|v| v == "1"));
+static REQUESTS: AtomicU64 = AtomicU64::new(0);
+
 async fn post(http: &reqwest::Client, url: &str, body: impl Into<reqwest::Body>) {
-    let r = http
+    let mut request = http
         .post(url)
         .bearer_auth(TOKEN)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+        .header("content-type", "application/json");
+    if *KEYED {
+        let n = REQUESTS.fetch_add(1, Ordering::Relaxed);
+        request = request.header(
+            "idempotency-key",
+            format!("bench-{}-{n}", std::process::id()),
+        );
+    }
+    let r = request.body(body).send().await.unwrap();
     assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
 }
 

@@ -28,10 +28,11 @@ use futures_util::future::BoxFuture;
 use logs_sse_protocol::{Channel, Cursor, Epoch, ResumeFrom};
 use tokio::time::Instant;
 
+use super::idempotency::{Memo, MemoLimits, Recall, Stored};
 use super::routed::RoutedBackend;
 use super::{
-    ChannelRead, FamilyRead, FeedSink, HistoryFigures, NewLog, PublishRejection, Store, StoreError,
-    StoreStats, StoredEntry,
+    families_of, AppendResults, Appended, ChannelRead, FamilyRead, FeedSink, HistoryFigures,
+    IdempotencyKey, NewLog, PublishRejection, Store, StoreError, StoreStats, StoredEntry,
 };
 use crate::frame::log_frame;
 use crate::metrics::Metrics;
@@ -43,6 +44,9 @@ pub struct MemoryLimits {
     pub max_history_bytes: usize,
     pub max_channels: usize,
     pub channel_idle: Duration,
+    /// How long, and for how many keyed requests, a publish's
+    /// `Idempotency-Key` is remembered.
+    pub idempotency: MemoLimits,
 }
 
 /// One stored log, shared by the histories that hold it.
@@ -170,6 +174,7 @@ pub struct MemoryStore {
     history_bytes: Arc<AtomicUsize>,
     limits: MemoryLimits,
     sink: OnceLock<Arc<dyn FeedSink>>,
+    memo: Memo,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -221,6 +226,7 @@ impl MemoryStore {
             families: RwLock::new(HashMap::new()),
             channel_count: AtomicUsize::new(0),
             history_bytes: Arc::new(AtomicUsize::new(0)),
+            memo: Memo::new(limits.idempotency),
             limits,
             sink: OnceLock::new(),
         }
@@ -283,24 +289,6 @@ impl MemoryStore {
                 return Ok(family);
             }
         }
-    }
-
-    /// Runs `op` on the locked family of `channel` (with its resource log
-    /// created if needed); on the channel bound, makes room once and retries.
-    fn with_channel<T>(
-        &self,
-        channel: &Channel,
-        mut op: impl FnMut(&mut Family, Option<&str>, u64) -> T,
-    ) -> Result<T, PublishRejection> {
-        for attempt in 0..2 {
-            match self.try_with_channel(channel, &mut op) {
-                Err(PublishRejection::ChannelLimit { .. }) if attempt == 0 => self.make_room(),
-                result => return result,
-            }
-        }
-        Err(PublishRejection::ChannelLimit {
-            max: self.limits.max_channels,
-        })
     }
 
     /// Runs `op` once on the locked family `service_channel` with the logs
@@ -366,54 +354,123 @@ impl MemoryStore {
         self.sweep(Instant::now(), Sweep::ToCount(target));
     }
 
-    fn try_with_channel<T>(
+    /// Appends the logs of one family (`members`: their indices in `logs`)
+    /// under one hold of its lock: sequence numbers in one run, both
+    /// histories, the router fed once. With `key`, a record of an earlier
+    /// request with that key answers instead.
+    fn append_family(
         &self,
-        channel: &Channel,
-        op: &mut impl FnMut(&mut Family, Option<&str>, u64) -> T,
-    ) -> Result<T, PublishRejection> {
-        let family_ref = self.family(&channel.service_level())?;
-        let mut family = lock(&family_ref);
-        if family.removed {
-            drop(family);
-            return self.try_with_channel(channel, op);
-        }
-        if let Some(resource) = channel.resource() {
-            if !family.resources.contains_key(resource) {
-                self.reserve_channel()?;
-                let floor = self.last_seq.load(Ordering::SeqCst);
-                family.resources.insert(
-                    resource.to_owned(),
-                    ChannelLog::new(channel.clone(), floor, Instant::now()),
-                );
+        family: &Channel,
+        logs: &[NewLog],
+        members: &[usize],
+        key: Option<&IdempotencyKey>,
+        out: &mut [Option<Result<Appended, PublishRejection>>],
+    ) {
+        let channels: Vec<&Channel> = members.iter().map(|&i| &logs[i].channel).collect();
+        let done = self.with_family(family, &channels, |held, _| {
+            let now = Instant::now();
+            match key.map_or(Recall::New, |k| self.memo.recall(family, k, now)) {
+                Recall::Reused => members
+                    .iter()
+                    .map(|_| Err(PublishRejection::KeyReused))
+                    .collect(),
+                Recall::Stored(stored) => (0..members.len())
+                    .map(|k| match stored.seq(k) {
+                        Some(seq) => Ok(Appended::Duplicate(Cursor::new(self.epoch, seq))),
+                        None => Err(self.channel_limit()),
+                    })
+                    .collect(),
+                Recall::New => {
+                    let (results, seqs) = self.store_in(held, logs, members, now);
+                    if let Some(key) = key {
+                        self.memo
+                            .remember(family, key, Stored::from_seqs(&seqs), now);
+                    }
+                    results
+                }
             }
+        });
+        let results: AppendResults = match done {
+            Ok(results) => results,
+            Err(rejection) => members.iter().map(|_| Err(rejection.clone())).collect(),
+        };
+        for (&i, result) in members.iter().zip(results) {
+            out[i] = Some(result);
         }
-        let head = self.last_seq.load(Ordering::SeqCst);
-        Ok(op(&mut family, channel.resource(), head))
     }
 
-    fn append_one(&self, log: &NewLog) -> Result<StoredEntry, PublishRejection> {
+    /// Stores `members` of `logs` in the locked family `held` and feeds
+    /// them to the router; returns each one's result and sequence number.
+    fn store_in(
+        &self,
+        held: &mut Family,
+        logs: &[NewLog],
+        members: &[usize],
+        now: Instant,
+    ) -> (AppendResults, Vec<Option<u64>>) {
         let capacity = self.limits.history_per_channel;
-        self.with_channel(&log.channel, |family, resource, _| {
-            let now = Instant::now();
-            let seq = self.last_seq.fetch_add(1, Ordering::SeqCst) + 1;
-            let cursor = Cursor::new(self.epoch, seq);
+        // A resource the channel bound refused has no log; the others get
+        // one run of sequence numbers.
+        let present: Vec<bool> = members
+            .iter()
+            .map(|&i| {
+                logs[i]
+                    .channel
+                    .resource()
+                    .is_none_or(|r| held.resources.contains_key(r))
+            })
+            .collect();
+        let count = present.iter().filter(|p| **p).count() as u64;
+        let mut next = self.last_seq.fetch_add(count, Ordering::SeqCst);
+        let mut fed = Vec::with_capacity(members.len());
+        let mut seqs = Vec::with_capacity(members.len());
+        for (&i, present) in members.iter().zip(present) {
+            if !present {
+                seqs.push(None);
+                continue;
+            }
+            next += 1;
+            let log = &logs[i];
+            let cursor = Cursor::new(self.epoch, next);
             let stored = StoredEntry {
                 cursor,
                 channel: log.channel.clone(),
                 frame: log_frame(&log.channel, cursor, log.ts, &log.log_data),
             };
             let entry = Entry::new(stored.clone(), &self.history_bytes);
-            if let Some(log) = resource.and_then(|r| family.resources.get_mut(r)) {
-                log.push(entry.clone(), capacity, now);
+            if let Some(resource) = log
+                .channel
+                .resource()
+                .and_then(|r| held.resources.get_mut(r))
+            {
+                resource.push(entry.clone(), capacity, now);
             }
-            family.root.push(entry, capacity, now);
-            // Fed under the family's lock: the router sees the family's
-            // entries in sequence order.
-            if let Some(sink) = self.sink.get() {
-                sink.deliver(&family.root.channel, std::slice::from_ref(&stored));
-            }
-            stored
-        })
+            held.root.push(entry, capacity, now);
+            seqs.push(Some(next));
+            fed.push(stored);
+        }
+        // Fed under the family's lock: the router sees the family's entries
+        // in sequence order.
+        if let (Some(sink), false) = (self.sink.get(), fed.is_empty()) {
+            sink.deliver(&held.root.channel, &fed);
+        }
+        // The fed entries, in order, are the stored logs' results.
+        let mut fed = fed.into_iter();
+        let results = seqs
+            .iter()
+            .map(|seq| {
+                seq.and_then(|_| fed.next())
+                    .map(Appended::New)
+                    .ok_or_else(|| self.channel_limit())
+            })
+            .collect();
+        (results, seqs)
+    }
+
+    fn channel_limit(&self) -> PublishRejection {
+        PublishRejection::ChannelLimit {
+            max: self.limits.max_channels,
+        }
     }
 
     /// Clears the histories of the least recently active families until the
@@ -554,8 +611,14 @@ impl Store for MemoryStore {
     fn append(
         &self,
         logs: Vec<NewLog>,
-    ) -> BoxFuture<'_, Result<Vec<Result<StoredEntry, PublishRejection>>, StoreError>> {
-        let results: Vec<_> = logs.iter().map(|log| self.append_one(log)).collect();
+        key: Option<IdempotencyKey>,
+    ) -> BoxFuture<'_, Result<AppendResults, StoreError>> {
+        // Every log belongs to one family, so every slot is filled.
+        let mut slots = vec![None; logs.len()];
+        for (family, members) in families_of(logs.iter().map(|l| &l.channel)) {
+            self.append_family(&family, &logs, &members, key.as_ref(), &mut slots);
+        }
+        let results: AppendResults = slots.into_iter().flatten().collect();
         if self.history_bytes.load(Ordering::Relaxed) > self.limits.max_history_bytes {
             self.shed_history();
         }
@@ -598,6 +661,7 @@ impl Store for MemoryStore {
 
     fn maintain(&self, now: Instant) {
         self.sweep(now, Sweep::Idle);
+        self.memo.maintain(now);
     }
 }
 
@@ -615,6 +679,7 @@ mod tests {
             max_history_bytes: 1 << 20,
             max_channels: 1000,
             channel_idle: Duration::from_secs(60),
+            idempotency: MemoLimits::default(),
         };
         configure(&mut limits);
         MemoryBackend::with_epoch(Epoch(1), limits, Arc::new(Metrics::default()))
@@ -637,7 +702,12 @@ mod tests {
         channel: &str,
         data: &str,
     ) -> Result<Cursor, PublishRejection> {
-        b.publish(vec![log(channel, data)]).await.unwrap().remove(0)
+        let result = b
+            .publish(vec![log(channel, data)], None)
+            .await
+            .unwrap()
+            .remove(0);
+        result.map(|appended| appended.cursor())
     }
 
     fn subscribe(

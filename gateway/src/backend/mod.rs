@@ -14,6 +14,7 @@
 //! default; [`redis::RedisStore`] is shared by several gateway nodes.
 
 pub mod entry;
+pub mod idempotency;
 pub mod memory;
 pub mod redis;
 pub mod resume;
@@ -26,6 +27,7 @@ use futures_util::future::BoxFuture;
 use logs_sse_protocol::{Channel, ChannelStatus, Cursor, Epoch, ResumeFrom};
 
 pub use self::entry::{StoreError, StoredEntry};
+pub use self::idempotency::IdempotencyKey;
 use crate::frame::Frame;
 use crate::subscriber::Subscriber;
 
@@ -45,6 +47,64 @@ pub struct NewLog {
 pub enum PublishRejection {
     #[error("the gateway tracks its maximum of {max} channels; retry later")]
     ChannelLimit { max: usize },
+    #[error("this Idempotency-Key was used for a request with another body")]
+    KeyReused,
+}
+
+impl PublishRejection {
+    /// The HTTP status of a log refused so.
+    pub fn status(&self) -> u16 {
+        match self {
+            PublishRejection::ChannelLimit { .. } => 503,
+            PublishRejection::KeyReused => 422,
+        }
+    }
+
+    /// The error code of a log refused so.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PublishRejection::ChannelLimit { .. } => "channel_limit",
+            PublishRejection::KeyReused => "idempotency_key_reused",
+        }
+    }
+}
+
+/// What a store did with one log it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored now (and fed to the router).
+    New(StoredEntry),
+    /// Stored by an earlier request with the same idempotency key, at this
+    /// cursor; stored nothing again.
+    Duplicate(Cursor),
+}
+
+impl Appended {
+    pub fn cursor(&self) -> Cursor {
+        match self {
+            Appended::New(entry) => entry.cursor,
+            Appended::Duplicate(cursor) => *cursor,
+        }
+    }
+}
+
+/// One result per log of an append, in the order of the logs.
+pub type AppendResults = Vec<Result<Appended, PublishRejection>>;
+
+/// The families of `channels` (their service-level channels, first
+/// appearance first), each with the indices of its members in order.
+pub fn families_of<'a>(
+    channels: impl IntoIterator<Item = &'a Channel>,
+) -> Vec<(Channel, Vec<usize>)> {
+    let mut families: Vec<(Channel, Vec<usize>)> = Vec::new();
+    for (index, channel) in channels.into_iter().enumerate() {
+        let family = channel.service_level();
+        match families.iter_mut().find(|(f, _)| *f == family) {
+            Some((_, members)) => members.push(index),
+            None => families.push((family, vec![index])),
+        }
+    }
+    families
 }
 
 /// What a stream receives when it subscribes: one status per requested
@@ -91,11 +151,14 @@ pub trait Backend: Send + Sync + 'static {
     fn epoch(&self) -> Epoch;
 
     /// Stores and routes logs in order; one result per log, or an error
-    /// when none was stored.
+    /// when none was stored. With `key`, logs of a family an earlier request
+    /// with the same key and body stored are not stored again (see
+    /// [`idempotency`]).
     fn publish(
         &self,
         logs: Vec<NewLog>,
-    ) -> BoxFuture<'_, Result<Vec<Result<Cursor, PublishRejection>>, StoreError>>;
+        key: Option<IdempotencyKey>,
+    ) -> BoxFuture<'_, Result<AppendResults, StoreError>>;
 
     /// Joins `subscriber` to `channels` and returns statuses and replay.
     /// Logs published after this returns reach the subscriber's queue; logs
@@ -182,11 +245,13 @@ pub trait Store: Send + Sync + 'static {
     /// Connects the store's feed to the router; called once.
     fn attach(&self, sink: Arc<dyn FeedSink>);
 
-    /// Appends logs (any families) and feeds them to the sink.
+    /// Appends logs (any families) and feeds them to the sink; with `key`,
+    /// idempotently per family (see [`idempotency`]).
     fn append(
         &self,
         logs: Vec<NewLog>,
-    ) -> BoxFuture<'_, Result<Vec<Result<StoredEntry, PublishRejection>>, StoreError>>;
+        key: Option<IdempotencyKey>,
+    ) -> BoxFuture<'_, Result<AppendResults, StoreError>>;
 
     /// Reads channels of one family (`family` is its service-level channel)
     /// in one snapshot.

@@ -51,14 +51,17 @@ pub fn status(
 
 /// The status of a channel the store refused to track.
 pub fn denied(channel: &Channel, rejection: &super::PublishRejection) -> ChannelStatus {
-    let super::PublishRejection::ChannelLimit { max } = rejection;
+    let reason = match rejection {
+        super::PublishRejection::ChannelLimit { max } => {
+            format!("channel_limit: the gateway tracks its maximum of {max} channels")
+        }
+        other => format!("{}: {other}", other.code()),
+    };
     ChannelStatus {
         channel: channel.clone(),
         status: StatusKind::Denied,
         cursor: None,
         replayed: 0,
-        reason: Some(format!(
-            "channel_limit: the gateway tracks its maximum of {max} channels"
-        )),
+        reason: Some(reason),
     }
 }

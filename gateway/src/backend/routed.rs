@@ -4,10 +4,13 @@
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use logs_sse_protocol::{Channel, Cursor, Epoch, ResumeFrom};
+use logs_sse_protocol::{Channel, Epoch, ResumeFrom};
 
 use super::router::Router;
-use super::{Added, Backend, NewLog, PublishRejection, Store, StoreError, StoreStats, Subscribed};
+use super::{
+    families_of, Added, AppendResults, Backend, IdempotencyKey, NewLog, Store, StoreError,
+    StoreStats, Subscribed,
+};
 use crate::metrics::Metrics;
 use crate::subscriber::Subscriber;
 
@@ -44,15 +47,13 @@ fn by_family<T: Clone>(
     channels: &[T],
     channel_of: impl Fn(&T) -> &Channel,
 ) -> Vec<(Channel, Vec<(usize, T)>)> {
-    let mut families: Vec<(Channel, Vec<(usize, T)>)> = Vec::new();
-    for (index, item) in channels.iter().enumerate() {
-        let family = channel_of(item).service_level();
-        match families.iter_mut().find(|(f, _)| *f == family) {
-            Some((_, members)) => members.push((index, item.clone())),
-            None => families.push((family, vec![(index, item.clone())])),
-        }
-    }
-    families
+    families_of(channels.iter().map(channel_of))
+        .into_iter()
+        .map(|(family, members)| {
+            let items = members.into_iter().map(|i| (i, channels[i].clone()));
+            (family, items.collect())
+        })
+        .collect()
 }
 
 impl<S: Store> Backend for RoutedBackend<S> {
@@ -67,14 +68,9 @@ impl<S: Store> Backend for RoutedBackend<S> {
     fn publish(
         &self,
         logs: Vec<NewLog>,
-    ) -> BoxFuture<'_, Result<Vec<Result<Cursor, PublishRejection>>, StoreError>> {
-        Box::pin(async move {
-            let appended = self.store.append(logs).await?;
-            Ok(appended
-                .into_iter()
-                .map(|result| result.map(|entry| entry.cursor))
-                .collect())
-        })
+        key: Option<IdempotencyKey>,
+    ) -> BoxFuture<'_, Result<AppendResults, StoreError>> {
+        self.store.append(logs, key)
     }
 
     fn subscribe<'a>(

@@ -118,6 +118,24 @@ impl TestGateway {
         )
     }
 
+    /// Publishes `body` with an `Idempotency-Key`; returns status and body.
+    pub async fn publish_keyed(&self, token: &str, key: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url("/api/logs/publish"))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("publish request");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.expect("publish answer is JSON"),
+        )
+    }
+
     /// Publishes one ETL log and returns its cursor.
     pub async fn publish_etl(&self, workspace: &str, workflow: &str, log_data: Value) -> String {
         let (status, body) = self

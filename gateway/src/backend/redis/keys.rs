@@ -12,9 +12,10 @@
 //! | `P:{s:w}:h` | list | service-level history, oldest first |
 //! | `P:{s:w}:h:R` | list | history of resource `R`, oldest first |
 //! | `P:{s:w}:feed` | pub/sub channel | every published batch of the family |
+//! | `P:{s:w}:idem:K` | string | `epoch first fingerprint` of the request with `Idempotency-Key` `K` |
 //!
 //! `P` is `--redis-key-prefix`. Every key expires after the history TTL
-//! without publishes.
+//! without publishes; an idempotency record after `--idempotency-ttl-secs`.
 
 use logs_sse_protocol::Channel;
 
@@ -43,6 +44,12 @@ impl FamilyKeys {
     pub fn resource(&self, id: &str) -> String {
         format!("{}:{id}", self.root)
     }
+
+    /// The record of a request with `Idempotency-Key` `key`.
+    pub fn idempotency(&self, key: &str) -> String {
+        let base = self.meta.strip_suffix(":meta").unwrap_or(&self.meta);
+        format!("{base}:idem:{key}")
+    }
 }
 
 /// `{service:workspace}`.
@@ -69,6 +76,7 @@ mod tests {
         assert_eq!(keys, FamilyKeys::new("p", &resource.service_level()));
         assert_eq!(keys.meta, "p:{etl:ws1}:meta");
         assert_eq!(keys.resource("wf9"), "p:{etl:ws1}:h:wf9");
+        assert_eq!(keys.idempotency("k-1"), "p:{etl:ws1}:idem:k-1");
         assert_eq!(
             family_of_feed("p", &keys.feed),
             Some(resource.service_level())

@@ -9,7 +9,11 @@
 //! nor announced without being in history. It returns the epoch and the
 //! first sequence number. Its cost is per list, not per log: one push, one
 //! trim and one TTL refresh per list, and one `HSET` of the floors and the
-//! resources' last sequence numbers.
+//! resources' last sequence numbers. A keyed request (`Idempotency-Key`)
+//! first looks for the family's record of the key: with the same body
+//! fingerprint it stores nothing and returns what the first request got;
+//! with another, it refuses; else it appends and records the key, in the
+//! same atomic step.
 //!
 //! **Read** returns, for several channels of one family, the epoch (created
 //! if absent), the head (last sequence number), and per channel its floor
@@ -23,28 +27,39 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// KEYS: meta, chans, root list, feed channel, then one resource list per
-/// item. ARGV: candidate epoch, max items per list, TTL seconds, then
-/// (resource id, frame head, frame tail) per item.
+/// KEYS: meta, chans, root list, feed channel, the idempotency record,
+/// then one resource list per item. ARGV: candidate epoch, max items per
+/// list, TTL seconds, body fingerprint (empty: no key), record TTL in
+/// milliseconds, then (resource id, frame head, frame tail) per item.
+/// Returns {epoch, first}, {epoch, first, 'duplicate'} for a request the
+/// record answers, or {'reused'}.
 pub static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local meta, chans, root, feed = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local max, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local meta, chans, root, feed, record = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local max, ttl, fingerprint = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+if fingerprint ~= '' then
+  local seen = redis.call('GET', record)
+  if seen then
+    local epoch, first, was = string.match(seen, '^(%S+) (%d+) (%S+)$')
+    if was ~= fingerprint then return {'reused'} end
+    return {epoch, tonumber(first), 'duplicate'}
+  end
+end
 redis.call('HSETNX', meta, 'epoch', ARGV[1])
 local epoch = redis.call('HGET', meta, 'epoch')
-local n = (#ARGV - 3) / 3
+local n = (#ARGV - 5) / 3
 local first = redis.call('HINCRBY', meta, 'seq', n) - n + 1
 local out = {epoch, '\n'}
 local all, groups, order = {}, {}, {}
 for i = 1, n do
-  local res, head, tail = ARGV[3 * i + 1], ARGV[3 * i + 2], ARGV[3 * i + 3]
+  local res, head, tail = ARGV[3 * i + 3], ARGV[3 * i + 4], ARGV[3 * i + 5]
   local seq = string.format('%d', first + i - 1)
   local item = seq .. '\t' .. res .. '\t' .. head .. epoch .. '-' .. seq .. tail
   all[i] = item
   local group = groups[res]
   if group == nil then
-    group = {key = KEYS[4 + i], items = {}}
+    group = {key = KEYS[5 + i], items = {}}
     groups[res] = group
     order[#order + 1] = res
   end
@@ -83,6 +98,9 @@ variadic('HSET', chans, fields)
 redis.call('EXPIRE', meta, ttl)
 redis.call('EXPIRE', chans, ttl)
 redis.call('PUBLISH', feed, table.concat(out))
+if fingerprint ~= '' then
+  redis.call('SET', record, epoch .. ' ' .. string.format('%d', first) .. ' ' .. fingerprint, 'PX', ARGV[5])
+end
 return {epoch, first}
 ",
     )

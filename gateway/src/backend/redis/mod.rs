@@ -23,7 +23,6 @@ pub mod lua;
 pub mod tracker;
 pub mod wire;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -38,7 +37,10 @@ use tokio_util::sync::CancellationToken;
 use self::keys::FamilyKeys;
 use self::tracker::Tracker;
 use super::entry::{StoreError, StoredEntry};
-use super::{ChannelRead, FamilyRead, FeedSink, NewLog, PublishRejection, Store, StoreStats};
+use super::{
+    families_of, AppendResults, Appended, ChannelRead, FamilyRead, FeedSink, IdempotencyKey,
+    NewLog, PublishRejection, Store, StoreStats,
+};
 use crate::frame::{log_frame, LogFrameParts};
 use crate::metrics::Metrics;
 
@@ -55,6 +57,8 @@ pub struct RedisConfig {
     pub history_ttl: Duration,
     /// Longest a Redis command (or a connection attempt) may take.
     pub timeout: Duration,
+    /// How long a publish's `Idempotency-Key` is remembered.
+    pub idempotency_ttl: Duration,
 }
 
 /// The Redis store as the router sees it: [`RedisOps`] plus this node's
@@ -150,11 +154,9 @@ impl Store for RedisStore {
     fn append(
         &self,
         logs: Vec<NewLog>,
-    ) -> BoxFuture<'_, Result<Vec<Result<StoredEntry, PublishRejection>>, StoreError>> {
-        Box::pin(async move {
-            let entries = self.ops.append(&logs).await?;
-            Ok(entries.into_iter().map(Ok).collect())
-        })
+        key: Option<IdempotencyKey>,
+    ) -> BoxFuture<'_, Result<AppendResults, StoreError>> {
+        Box::pin(async move { self.ops.append(&logs, key.as_ref()).await })
     }
 
     fn read<'a>(
@@ -295,20 +297,18 @@ impl RedisOps {
         Ok(started.elapsed())
     }
 
-    /// Appends `logs` (any families) and announces them; returns their
-    /// entries in the order of `logs`. All scripts of the request go out on
-    /// one connection together: one round trip.
-    pub async fn append(&self, logs: &[NewLog]) -> Result<Vec<StoredEntry>, StoreError> {
-        let mut families: Vec<(Channel, Vec<usize>)> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
-        for (i, log) in logs.iter().enumerate() {
-            let family = log.channel.service_level();
-            let at = *index.entry(family.as_str().to_owned()).or_insert_with(|| {
-                families.push((family, Vec::new()));
-                families.len() - 1
-            });
-            families[at].1.push(i);
-        }
+    /// Appends `logs` (any families) and announces them; returns one
+    /// result per log, in the order of `logs`. With `key`, each family's
+    /// part is idempotent (see [`lua::PUBLISH`]). All scripts of the request
+    /// go out on one connection together: one round trip.
+    pub async fn append(
+        &self,
+        logs: &[NewLog],
+        key: Option<&IdempotencyKey>,
+    ) -> Result<AppendResults, StoreError> {
+        let families = families_of(logs.iter().map(|l| &l.channel));
+        let fingerprint = key.map(|k| format!("{:016x}", k.fingerprint()));
+        let record_ttl_ms = self.config.idempotency_ttl.as_millis().max(1);
         let calls = families.iter().map(|(family, members)| {
             let keys = self.keys(family);
             let mut invocation = lua::PUBLISH.prepare_invoke();
@@ -316,7 +316,8 @@ impl RedisOps {
                 .key(&keys.meta)
                 .key(&keys.chans)
                 .key(&keys.root)
-                .key(&keys.feed);
+                .key(&keys.feed)
+                .key(keys.idempotency(key.map_or("", IdempotencyKey::key)));
             for &i in members {
                 let resource = logs[i].channel.resource().unwrap_or_default();
                 invocation.key(keys.resource(resource));
@@ -324,7 +325,9 @@ impl RedisOps {
             invocation
                 .arg(candidate_epoch())
                 .arg(self.config.history_per_channel.max(1))
-                .arg(self.config.history_ttl.as_secs().max(1));
+                .arg(self.config.history_ttl.as_secs().max(1))
+                .arg(fingerprint.as_deref().unwrap_or_default())
+                .arg(u64::try_from(record_ttl_ms).unwrap_or(u64::MAX));
             for &i in members {
                 let log = &logs[i];
                 let parts = LogFrameParts::new(&log.channel, log.ts, &log.log_data);
@@ -340,15 +343,24 @@ impl RedisOps {
             }
         });
         let replies = try_join_all(calls).await?;
-        let mut out: Vec<Option<StoredEntry>> = vec![None; logs.len()];
-        for ((_, members), (epoch, first)) in families.iter().zip(replies) {
+        // Every log belongs to one family, so every slot is filled.
+        let mut out: Vec<Option<Result<Appended, PublishRejection>>> = vec![None; logs.len()];
+        for ((_, members), reply) in families.iter().zip(replies) {
             for (k, &i) in members.iter().enumerate() {
                 let log = &logs[i];
-                let cursor = Cursor::new(epoch, first + k as u64);
-                out[i] = Some(StoredEntry {
-                    cursor,
-                    channel: log.channel.clone(),
-                    frame: log_frame(&log.channel, cursor, log.ts, &log.log_data),
+                out[i] = Some(match reply {
+                    PublishReply::Reused => Err(PublishRejection::KeyReused),
+                    PublishReply::Duplicate { epoch, first } => {
+                        Ok(Appended::Duplicate(Cursor::new(epoch, first + k as u64)))
+                    }
+                    PublishReply::Stored { epoch, first } => {
+                        let cursor = Cursor::new(epoch, first + k as u64);
+                        Ok(Appended::New(StoredEntry {
+                            cursor,
+                            channel: log.channel.clone(),
+                            frame: log_frame(&log.channel, cursor, log.ts, &log.log_data),
+                        }))
+                    }
                 });
             }
         }
@@ -441,15 +453,34 @@ fn as_u64(value: &Value) -> Option<u64> {
     }
 }
 
-fn parse_publish_reply(reply: &Value) -> Result<(Epoch, u64), StoreError> {
-    match reply {
-        Value::Array(items) => match items.as_slice() {
-            [Value::BulkString(epoch), first] => Ok((
-                wire::parse_epoch(epoch)?,
-                as_u64(first).ok_or_else(|| protocol("publish"))?,
-            )),
-            _ => Err(protocol("publish")),
-        },
+/// What [`lua::PUBLISH`] did with one family's part of a request.
+#[derive(Debug, Clone, Copy)]
+enum PublishReply {
+    Stored { epoch: Epoch, first: u64 },
+    Duplicate { epoch: Epoch, first: u64 },
+    Reused,
+}
+
+fn parse_publish_reply(reply: &Value) -> Result<PublishReply, StoreError> {
+    let Value::Array(items) = reply else {
+        return Err(protocol("publish"));
+    };
+    let run = |epoch: &[u8], first: &Value| -> Result<(Epoch, u64), StoreError> {
+        Ok((
+            wire::parse_epoch(epoch)?,
+            as_u64(first).ok_or_else(|| protocol("publish"))?,
+        ))
+    };
+    match items.as_slice() {
+        [Value::BulkString(epoch), first] => {
+            let (epoch, first) = run(epoch, first)?;
+            Ok(PublishReply::Stored { epoch, first })
+        }
+        [Value::BulkString(epoch), first, Value::BulkString(tag)] if tag == b"duplicate" => {
+            let (epoch, first) = run(epoch, first)?;
+            Ok(PublishReply::Duplicate { epoch, first })
+        }
+        [Value::BulkString(tag)] if tag == b"reused" => Ok(PublishReply::Reused),
         _ => Err(protocol("publish")),
     }
 }
