@@ -7,8 +7,9 @@
 //! errors, 429, 5xx) are retried with backoff up to `--retries` times;
 //! after that the rest of stdin is still read (and echoed with `--tee`),
 //! so the job writing into the pipe is not stopped, and the exit code
-//! says the logs were not delivered. A retry after an answer that was lost
-//! may publish a batch twice: delivery is at least once.
+//! says the logs were not delivered. Every attempt of a batch carries the
+//! same body and `Idempotency-Key`, so a retry after an answer that was
+//! lost is not stored twice (within the gateway's key TTL).
 
 use std::io::{BufRead, Write};
 use std::time::Duration;
@@ -167,6 +168,7 @@ async fn flush(
         return Ok(());
     }
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    let key = format!("{:032x}", rand::random::<u128>());
     let mut attempt = 0u32;
     loop {
         attempt += 1;
@@ -174,6 +176,7 @@ async fn flush(
             client
                 .post(url)
                 .header("content-type", "application/x-ndjson")
+                .header("idempotency-key", &key)
                 .timeout(REQUEST_TIMEOUT)
                 .body(body.clone()),
             options.token.as_deref(),
