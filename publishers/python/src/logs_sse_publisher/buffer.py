@@ -4,9 +4,10 @@ Drop policy: **drop-oldest**. When the queue is full, adding an entry
 discards the oldest queued entry (and counts it). For a live log view the
 newest lines (the error that just happened, "workflow finished") matter most,
 and the gateway's history already covers what a viewer missed. The same rule
-applies when a batch that failed transiently is put back at the front: if
-new entries filled the queue meanwhile, the put-back (oldest) entries are the
-ones dropped.
+applies when a batch the gateway found too large (413) is put back at the
+front to be split: if new entries filled the queue meanwhile, the put-back
+(oldest) entries are the ones dropped. A batch that failed transiently is not
+put back here: the publisher keeps it whole to send it again unchanged.
 
 The queue is not thread-safe by itself: the publisher guards every call with
 its condition variable, so that "append and decide whether to wake the

@@ -11,7 +11,10 @@ worker holds for microseconds. All network I/O, waiting and retrying happens
 on one daemon thread per publisher, so a slow or dead gateway costs the
 service memory (bounded by ``max_queue_size``) and never latency or errors.
 One worker per publisher also keeps publish order: batches are sent one at a
-time and a batch that fails transiently goes back to the front of the queue.
+time, and a batch that fails transiently is sent again, byte for byte and
+under the same ``Idempotency-Key``, before anything queued behind it, so the
+gateway stores it once even when an earlier attempt was stored but its
+answer was lost.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ import threading
 import time
 import urllib.parse
 import weakref
-from typing import Any, Callable, List, Optional, Set, Tuple
+from typing import Any, Callable, Optional, Set, Tuple
 
 from . import transport as tx
+from .batch import Batch
 from .buffer import BoundedQueue, Entry
 from .encoding import encode_json
 from .errors import ConfigError, GatewayError, InvalidIdError, LogTooLargeError
@@ -58,6 +62,10 @@ class PublisherStats:
     queued: int
     #: Entries the gateway accepted (202, counted per item).
     sent: int
+    #: Entries of ``sent`` that the gateway already had from an earlier
+    #: attempt of the same batch (its answer was lost; it was not stored
+    #: again). 0 with a gateway that does not report ``duplicates``.
+    duplicates: int
     #: Entries discarded without being sent: queue overflow (drop-oldest),
     #: publishing after ``close()``, or still queued when ``close()`` timed out.
     dropped: int
@@ -67,11 +75,11 @@ class PublisherStats:
     #: HTTP requests made to the gateway, including retries.
     requests: int
     #: Requests that failed transiently (network error, 408, 429, 5xx) and
-    #: whose entries were queued again for another try.
+    #: whose batch is sent again, unchanged, after a back-off.
     retries: int
     #: Entries waiting in the queue right now.
     queue_size: int
-    #: Entries in the request being sent right now.
+    #: Entries of the batch being sent right now, or waiting to be sent again.
     in_flight: int
     #: The last error seen, for humans; ``None`` if there was none.
     last_error: Optional[str]
@@ -86,6 +94,14 @@ def _bounded(name: str, value: Any, low: float, high: float, integer: bool) -> A
         )
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value!r}")
+    return value
+
+
+def _count_field(body: Any, name: str, high: int) -> Optional[int]:
+    """``body[name]`` if it is an int within [0, high], else ``None``."""
+    value = body.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+        return None
     return value
 
 
@@ -192,12 +208,16 @@ class LogsSSEPublisher:
         self._stopping = False  # the worker must exit now
         self._flush_requests = 0
         self._in_flight = 0
+        # A batch that failed transiently, kept whole (entries, key, body) to
+        # be sent again before anything is taken from the queue.
+        self._retry: Optional[Batch] = None
         self._batch_bytes = self._max_batch_bytes  # lowered after a 413
         self._failures_in_a_row = 0
         self._reported: Set[Tuple[int, str]] = set()
         self._warned_full = False
         self._warned_closed = False
         self._queued = self._sent = self._dropped = self._failed = 0
+        self._duplicates = 0
         self._requests = self._retries = 0
         self._last_error: Optional[str] = None
 
@@ -310,6 +330,11 @@ class LogsSSEPublisher:
         with self._lock:
             self._stopping = True
             leftover = self._queue.clear()
+            if self._retry is not None:
+                # Waiting for its back-off, so not in a request: drop it too.
+                leftover += len(self._retry)
+                self._retry = None
+                self._in_flight = 0
             self._dropped += leftover
             self._work.notify_all()
             self._idle.notify_all()
@@ -334,6 +359,7 @@ class LogsSSEPublisher:
             return PublisherStats(
                 queued=self._queued,
                 sent=self._sent,
+                duplicates=self._duplicates,
                 dropped=self._dropped,
                 failed=self._failed,
                 requests=self._requests,
@@ -385,9 +411,11 @@ class LogsSSEPublisher:
             else:
                 if self._worker is None:
                     self._start_worker_locked()
+                # The batch awaiting its retry is counted by the helper.
+                dropped_retry = self._drop_retry_if_full_locked(1)
                 dropped = self._queue.push(entry)
                 self._queued += 1
-                if dropped:
+                if dropped or dropped_retry:
                     self._dropped += dropped
                     warn_full, self._warned_full = not self._warned_full, True
                 size = len(self._queue)
@@ -419,8 +447,23 @@ class LogsSSEPublisher:
         self._queue.clear()
         self._init_runtime_state()
 
+    def _drop_retry_if_full_locked(self, incoming: int) -> int:
+        """Makes room for ``incoming`` entries by dropping the batch awaiting its retry.
+
+        That batch holds the oldest entries and counts towards
+        ``max_queue_size``, so drop-oldest drops it first; it goes whole,
+        since a retry must not change its bytes. Returns how many it held.
+        """
+        retry = self._retry
+        if retry is None or len(self._queue) + len(retry) + incoming <= self._queue.capacity:
+            return 0
+        self._retry = None
+        self._in_flight = 0
+        self._dropped += len(retry)
+        return len(retry)
+
     def _drained_locked(self) -> bool:
-        return not self._queue and not self._in_flight
+        return not self._queue and not self._in_flight and self._retry is None
 
     def _start_worker_locked(self) -> None:
         self._worker = threading.Thread(
@@ -443,22 +486,29 @@ class LogsSSEPublisher:
             except Exception:  # noqa: BLE001 - the worker must survive anything
                 _LOGGER.exception("logs-sse publisher %r: unexpected error", self.service_name)
                 with self._lock:
+                    if self._retry is batch:
+                        self._retry = None
                     self._failed += len(batch)
             finally:
                 with self._lock:
-                    self._in_flight = 0
+                    self._in_flight = len(self._retry) if self._retry is not None else 0
                     if self._drained_locked():
                         self._idle.notify_all()
 
-    def _next_batch_locked(self) -> Optional[List[Entry]]:
+    def _next_batch_locked(self) -> Optional[Batch]:
         """Waits for a batch worth sending; ``None`` when the worker must exit.
 
-        A batch is sent when it is full (``max_batch_size``), when its oldest
-        entry has waited ``flush_interval``, or at once on flush/close.
+        A batch waiting for its retry goes first, as it was (its back-off is
+        over). Otherwise a batch is taken when it is full
+        (``max_batch_size``), when its oldest entry has waited
+        ``flush_interval``, or at once on flush/close.
         """
         while True:
             if self._stopping:
                 return None
+            if self._retry is not None:
+                batch, self._retry = self._retry, None
+                return batch
             size = len(self._queue)
             if size == 0:
                 if self._closed:
@@ -472,10 +522,10 @@ class LogsSSEPublisher:
             if remaining <= 0:
                 break
             self._work.wait(remaining)
-        return self._queue.take(self._max_batch_size, self._batch_bytes)
+        return Batch(self._queue.take(self._max_batch_size, self._batch_bytes))
 
-    def _deliver(self, batch: List[Entry]) -> None:
-        outcome = self._transport.post_batch([entry.body for entry in batch])
+    def _deliver(self, batch: Batch) -> None:
+        outcome = self._transport.post_batch(batch.body, batch.key)
         with self._lock:
             self._requests += 1
         if outcome.kind == tx.OK:
@@ -485,24 +535,27 @@ class LogsSSEPublisher:
             self._retry_later(batch, outcome)
         elif outcome.kind == tx.TOO_LARGE and len(batch) > 1:
             # The gateway's body limit is lower than max_batch_bytes: send
-            # smaller batches from now on, starting with this one.
-            size = sum(len(entry.body) + 1 for entry in batch)
+            # smaller batches from now on, starting with this one. Nothing of
+            # it was stored, so its halves are new batches with new keys.
             with self._lock:
-                self._batch_bytes = max(1, size // 2)
-                self._dropped += self._queue.push_front(batch)
+                self._batch_bytes = max(1, len(batch.body) // 2)
+                self._dropped += self._queue.push_front(batch.entries)
                 self._in_flight = 0
         else:
             self._recovered()
             self._give_up(batch, outcome)
 
-    def _count_accepted(self, batch: List[Entry], outcome: tx.Outcome) -> None:
+    def _count_accepted(self, batch: Batch, outcome: tx.Outcome) -> None:
         body = outcome.body or {}
-        accepted = body.get("accepted")
-        if not isinstance(accepted, int) or not 0 <= accepted <= len(batch):
+        accepted = _count_field(body, "accepted", len(batch))
+        if accepted is None:
             accepted = len(batch)  # a 2xx without the usual body: trust it
+        # Gateways without idempotency support send no `duplicates`: none.
+        duplicates = _count_field(body, "duplicates", accepted) or 0
         rejected = len(batch) - accepted
         with self._lock:
             self._sent += accepted
+            self._duplicates += duplicates
             self._failed += rejected
         if rejected:
             errors = body.get("errors")
@@ -517,15 +570,18 @@ class LogsSSEPublisher:
             )
             self._report(detail, rejected)
 
-    def _retry_later(self, batch: List[Entry], outcome: tx.Outcome) -> None:
+    def _retry_later(self, batch: Batch, outcome: tx.Outcome) -> None:
         with self._lock:
             if self._stopping:
                 self._dropped += len(batch)
                 self._in_flight = 0
                 return
             self._retries += 1
-            self._dropped += self._queue.push_front(batch)
-            self._in_flight = 0
+            # Kept aside whole, not put back in the queue: re-taken from
+            # there it could grow with newer entries and get another key,
+            # and the gateway would store what it already had again.
+            self._retry = batch
+            self._drop_retry_if_full_locked(0)
             self._failures_in_a_row += 1
             attempt = self._failures_in_a_row
             self._last_error = (
@@ -533,7 +589,7 @@ class LogsSSEPublisher:
                 if outcome.status
                 else f"network error: {outcome.message}"
             )
-            queued = len(self._queue)
+            queued = len(self._queue) + (len(self._retry) if self._retry is not None else 0)
         if attempt == 1:
             _LOGGER.warning(
                 "logs-sse publisher %r: gateway unavailable (%s); keeping %d log(s) "
@@ -559,7 +615,7 @@ class LogsSSEPublisher:
                 failures,
             )
 
-    def _give_up(self, batch: List[Entry], outcome: tx.Outcome) -> None:
+    def _give_up(self, batch: Batch, outcome: tx.Outcome) -> None:
         with self._lock:
             self._failed += len(batch)
         self._report(outcome, len(batch))

@@ -13,7 +13,7 @@ import json
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 #: The largest response body read; gateway answers are small JSON documents.
 _MAX_RESPONSE_BYTES = 1 << 20
@@ -129,10 +129,11 @@ class Transport:
         # application is neither used nor changed.
         self._opener = urllib.request.build_opener()
 
-    def post_batch(self, items: List[bytes]) -> Outcome:
-        """Sends ``items`` (encoded JSON objects) as one JSON array."""
-        body = b"[" + b",".join(items) + b"]"
-        request = urllib.request.Request(self._url, data=body, headers=self._headers, method="POST")
+    def post_batch(self, body: bytes, idempotency_key: str) -> Outcome:
+        """Sends ``body`` (a JSON array of logs) under ``idempotency_key``."""
+        headers = dict(self._headers)
+        headers["Idempotency-Key"] = idempotency_key
+        request = urllib.request.Request(self._url, data=body, headers=headers, method="POST")
         try:
             with self._opener.open(request, timeout=self._timeout) as response:
                 return _classify(response.status, response.headers, response.read(_MAX_RESPONSE_BYTES))
