@@ -52,6 +52,8 @@ export interface PublisherStats {
   queued: number;
   /** Entries the gateway accepted. */
   sent: number;
+  /** Of `sent`, entries the gateway already had from an earlier attempt of the same batch (stored once, not again). */
+  duplicates: number;
   /** Entries discarded without being sent: queue overflow, after close(), or at the close() timeout. */
   dropped: number;
   /** Entries the gateway refused for good. */
@@ -62,7 +64,7 @@ export interface PublisherStats {
   retries: number;
   /** Entries waiting in the queue now. */
   queueSize: number;
-  /** Entries in the request being sent now. */
+  /** Entries of the batch being sent now or waiting to be sent again. */
   inFlight: number;
   /** The last error, for humans; null if none. */
   lastError: string | null;

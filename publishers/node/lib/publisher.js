@@ -11,10 +11,14 @@
  * The caller only validates, encodes and appends. Network I/O, waiting and
  * retrying happen in one asynchronous sender loop per publisher, so a slow or
  * dead gateway costs the service bounded memory, never latency or errors.
- * One batch in flight at a time keeps publish order, and a batch that fails
- * transiently goes back to the front of the queue.
+ * One batch in flight at a time keeps publish order. A batch that fails
+ * transiently is kept aside and sent again, byte for byte and under the same
+ * Idempotency-Key, before anything newer is taken from the queue: a retry of
+ * a request that was stored but whose answer was lost is then recognised by
+ * the gateway instead of storing its logs twice.
  */
 
+const { newBatch } = require('./batch');
 const { BoundedQueue } = require('./queue');
 const { stampLog } = require('./stamp');
 const transport = require('./transport');
@@ -178,7 +182,10 @@ class LogsSSEPublisher {
       stopped: false, // the sender must stop now
       sending: false,
       flushWaiters: 0,
-      inFlight: 0,
+      // The batch being sent, or waiting to be sent again after a transient
+      // failure; it leaves only once answered for good (or at close()).
+      batch: null,
+      requesting: false, // a request of `batch` is on the wire
       batchBytes: opts.maxBatchBytes, // lowered after a 413
       failuresInARow: 0,
       timer: null,
@@ -187,7 +194,15 @@ class LogsSSEPublisher {
       warnedFull: false,
       warnedClosed: false,
     };
-    /** @private */ this._counters = { queued: 0, sent: 0, dropped: 0, failed: 0, requests: 0, retries: 0 };
+    /** @private */ this._counters = {
+      queued: 0,
+      sent: 0,
+      duplicates: 0,
+      dropped: 0,
+      failed: 0,
+      requests: 0,
+      retries: 0,
+    };
     /** @private */ this._lastError = null;
     /** @private */ this._closing = null;
     live.add(this);
@@ -270,7 +285,7 @@ class LogsSSEPublisher {
     return {
       ...this._counters,
       queueSize: this._queue.length,
-      inFlight: this._state.inFlight,
+      inFlight: this._inFlight(),
       lastError: this._lastError,
     };
   }
@@ -332,12 +347,18 @@ class LogsSSEPublisher {
 
   /** @private */
   _drained() {
-    return this._queue.length === 0 && this._state.inFlight === 0;
+    return this._queue.length === 0 && this._state.batch === null;
+  }
+
+  /** @private */
+  _inFlight() {
+    return this._state.batch ? this._state.batch.entries.length : 0;
   }
 
   /** @private */
   _ready() {
     const state = this._state;
+    if (state.batch) return true; // a retry waits for nothing but its backoff
     const oldest = this._queue.oldest();
     if (!oldest) return false;
     return (
@@ -355,7 +376,7 @@ class LogsSSEPublisher {
    */
   _schedule() {
     const state = this._state;
-    if (state.sending || state.stopped || this._queue.length === 0) return;
+    if (state.sending || state.stopped || (this._queue.length === 0 && !state.batch)) return;
     if (this._ready()) {
       if (state.timer) {
         clearTimeout(state.timer);
@@ -390,15 +411,18 @@ class LogsSSEPublisher {
     const state = this._state;
     try {
       while (!state.stopped && this._ready()) {
-        const batch = this._queue.take(this._opts.maxBatchSize, state.batchBytes);
-        state.inFlight = batch.length;
+        // A batch kept for a retry goes first and as it was: merged with
+        // newer logs it would be another request to the gateway.
+        if (!state.batch) state.batch = newBatch(this._queue.take(this._opts.maxBatchSize, state.batchBytes));
+        const batch = state.batch;
         try {
           await this._deliver(batch);
         } catch (error) {
-          this._counters.failed += batch.length;
+          if (state.batch === batch) {
+            state.batch = null;
+            this._counters.failed += batch.entries.length;
+          }
           this._error(`publisher '${this.serviceName}': unexpected error: ${error && error.stack}`);
-        } finally {
-          state.inFlight = 0;
         }
       }
     } finally {
@@ -408,44 +432,67 @@ class LogsSSEPublisher {
     }
   }
 
-  /** @private */
+  /**
+   * Sends `batch` once and acts on the answer. Every outcome but a
+   * transient failure settles the batch (state.batch = null).
+   * @private
+   */
   async _deliver(batch) {
-    const outcome = await transport.postBatch(this._target, batch.map((entry) => entry.body));
+    const state = this._state;
+    state.requesting = true;
+    let outcome;
+    try {
+      outcome = await transport.postBatch(this._target, batch);
+    } finally {
+      state.requesting = false;
+    }
     this._counters.requests += 1;
+    const entries = batch.entries;
+    if (outcome.kind !== transport.RETRY) state.batch = null;
     switch (outcome.kind) {
       case transport.OK:
         this._recovered();
-        this._countAccepted(batch, outcome);
+        this._countAccepted(entries.length, outcome);
         break;
       case transport.RETRY:
         await this._retryLater(batch, outcome);
         break;
       case transport.TOO_LARGE:
-        if (batch.length > 1) {
+        if (state.stopped) {
+          // close() gave up meanwhile: the queue is gone, so are these.
+          this._counters.dropped += entries.length;
+          break;
+        }
+        if (entries.length > 1) {
           // The gateway's body limit is lower than maxBatchBytes: send
-          // smaller batches from now on, starting with this one.
-          const size = batch.reduce((sum, entry) => sum + entry.bytes + 1, 2);
-          this._state.batchBytes = Math.max(1, Math.floor(size / 2));
-          this._state.inFlight = 0;
-          this._counters.dropped += this._queue.pushFront(batch);
+          // smaller batches from now on, starting with this one. Nothing
+          // was stored, so its entries go back to the queue and the smaller
+          // batches get keys of their own.
+          const size = entries.reduce((sum, entry) => sum + entry.bytes + 1, 2);
+          state.batchBytes = Math.max(1, Math.floor(size / 2));
+          this._counters.dropped += this._queue.pushFront(entries);
           break;
         }
       // falls through: a single entry the gateway will never take
       default:
         this._recovered();
-        this._counters.failed += batch.length;
-        this._report(outcome, batch.length);
+        this._counters.failed += entries.length;
+        this._report(outcome, entries.length);
     }
   }
 
   /** @private */
-  _countAccepted(batch, outcome) {
+  _countAccepted(count, outcome) {
     const body = outcome.body || {};
     let accepted = body.accepted;
-    if (!Number.isInteger(accepted) || accepted < 0 || accepted > batch.length) {
-      accepted = batch.length; // a 2xx without the usual body: trust it
+    if (!Number.isInteger(accepted) || accepted < 0 || accepted > count) {
+      accepted = count; // a 2xx without the usual body: trust it
     }
-    const rejected = batch.length - accepted;
+    // Logs an earlier attempt of this batch had stored (its answer was
+    // lost); a gateway without idempotency support sends no such field.
+    const duplicates = body.duplicates;
+    if (Number.isInteger(duplicates) && duplicates > 0) this._counters.duplicates += Math.min(duplicates, accepted);
+    const rejected = count - accepted;
     this._counters.sent += accepted;
     this._counters.failed += rejected;
     if (rejected > 0) {
@@ -461,17 +508,20 @@ class LogsSSEPublisher {
     }
   }
 
-  /** @private */
+  /**
+   * Keeps `batch` (still state.batch) for the next round of the send loop,
+   * after a full-jitter backoff.
+   * @private
+   */
   async _retryLater(batch, outcome) {
     const state = this._state;
     if (state.stopped) {
-      this._counters.dropped += batch.length;
-      state.inFlight = 0;
+      // close() gave up while this request was on the wire.
+      state.batch = null;
+      this._counters.dropped += batch.entries.length;
       return;
     }
     this._counters.retries += 1;
-    this._counters.dropped += this._queue.pushFront(batch);
-    state.inFlight = 0;
     state.failuresInARow += 1;
     this._lastError = outcome.status
       ? `${outcome.status} ${outcome.code}: ${outcome.message}`
@@ -479,7 +529,7 @@ class LogsSSEPublisher {
     if (state.failuresInARow === 1) {
       this._warn(
         `publisher '${this.serviceName}': gateway unavailable (${this._lastError}); ` +
-          `keeping ${this._queue.length} log(s) queued and retrying`,
+          `keeping ${this._queue.length + batch.entries.length} log(s) and retrying`,
       );
     }
     const cap = Math.min(
@@ -563,7 +613,13 @@ class LogsSSEPublisher {
       state.timer = null;
     }
     this._stop.abort(new Error('publisher closed'));
-    const leftover = this._queue.clear();
+    let leftover = this._queue.clear();
+    // A batch waiting for its retry is given up here; one on the wire is
+    // counted by the sender once the aborted request returns.
+    if (state.batch && !state.requesting) {
+      leftover += state.batch.entries.length;
+      state.batch = null;
+    }
     this._counters.dropped += leftover;
     live.delete(this);
     this._notifyIdle();
@@ -578,7 +634,7 @@ class LogsSSEPublisher {
 
   /** Called on process exit: report entries that can no longer be sent. */
   _warnUndelivered() {
-    const pending = this._queue.length + this._state.inFlight;
+    const pending = this._queue.length + this._inFlight();
     if (pending > 0) {
       this._warn(`publisher '${this.serviceName}': process exiting with ${pending} log(s) undelivered; await close() before exit`);
     }

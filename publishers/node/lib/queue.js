@@ -7,9 +7,10 @@
  * discards the oldest queued entry (and the publisher counts it). For a live
  * log view the newest lines matter most (the error that just happened,
  * "workflow finished"), and the gateway's history already covers what a
- * viewer missed. The same rule applies when a batch that failed transiently
- * is put back at the front: if new entries filled the queue meanwhile, the
- * put-back (oldest) entries are the ones dropped.
+ * viewer missed. The same rule applies when a batch answered 413 is put back
+ * at the front to be split: if new entries filled the queue meanwhile, the
+ * put-back (oldest) entries are the ones dropped. (A batch that failed
+ * transiently is not put back: the sender retries it as it was.)
  *
  * A ring of slots would avoid the occasional compaction below, but an array
  * with a moving head is simpler and amortised O(1) per entry.

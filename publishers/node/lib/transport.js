@@ -70,13 +70,13 @@ function classify(status, headers, text) {
 }
 
 /**
- * Posts one JSON array of already-encoded items.
+ * Posts one batch: its JSON array body, under its Idempotency-Key.
  *
  * @param {{ url: string, headers: Record<string, string>, timeoutMs: number, signal: AbortSignal }} target
- * @param {string[]} items encoded JSON objects
+ * @param {import('./batch').Batch} batch
  * @returns {Promise<Outcome>}
  */
-async function postBatch(target, items) {
+async function postBatch(target, batch) {
   const controller = new AbortController();
   const onStop = () => controller.abort(target.signal.reason);
   target.signal.addEventListener('abort', onStop, { once: true });
@@ -87,8 +87,8 @@ async function postBatch(target, items) {
   try {
     const response = await fetch(target.url, {
       method: 'POST',
-      headers: target.headers,
-      body: `[${items.join(',')}]`,
+      headers: { ...target.headers, 'idempotency-key': batch.key },
+      body: batch.body,
       signal: controller.signal,
     });
     const text = await response.text();

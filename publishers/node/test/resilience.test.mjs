@@ -143,7 +143,7 @@ test('a gateway restarted mid-run loses nothing that fits the queue', async () =
   assert.deepEqual([stats.sent, stats.dropped, stats.failed], [total, 0, 0]);
 });
 
-test('a full queue drops the oldest entries and counts them', async () => {
+test('a full queue drops its oldest entries and counts them; the batch being retried is kept whole', async () => {
   const gateway = await gatewayFor();
   const ws = uniqueWorkspace();
   const channel = `logs:etl:${ws}:wf1`;
@@ -155,21 +155,29 @@ test('a full queue drops the oldest entries and counts them', async () => {
     retryBackoffMinMs: 50,
     retryBackoffMaxMs: 200,
   });
-  for (let seq = 0; seq < 250; seq += 1) {
+  // One full batch goes out (and fails) first; 200 more pile up behind it.
+  for (let seq = 0; seq < 50; seq += 1) logsPublisher.publishWorkflowLog(ws, 'wf1', { seq });
+  await delay(20);
+  for (let seq = 50; seq < 250; seq += 1) {
     logsPublisher.publishWorkflowLog(ws, 'wf1', { seq });
     if (seq % 50 === 0) await delay(5); // let the sender fail a few times meanwhile
   }
   assert.equal(await logsPublisher.flush(300), false); // nothing can be delivered yet
+  const down = logsPublisher.stats();
+  assert.deepEqual([down.inFlight, down.queueSize, down.dropped], [50, 100, 100]);
+  assert.ok(down.retries >= 2, `${down.retries} retries`);
 
   await gateway.restart();
   const sse = await stream(gateway, [channel], `${channel}@earliest`);
   assert.equal(await logsPublisher.flush(10000), true);
   const stats = logsPublisher.stats();
   console.log(`queue of 100, 250 published while down: sent ${stats.sent}, dropped ${stats.dropped}`);
-  assert.deepEqual([stats.queued, stats.sent, stats.dropped, stats.failed], [250, 100, 150, 0]);
-  // Drop-oldest: exactly the newest 100 survive, in order.
-  const logs = await sse.logs(100);
-  assert.deepEqual(logs.map((log) => log.logData.seq), [...Array(100).keys()].map((i) => i + 150));
+  assert.deepEqual([stats.queued, stats.sent, stats.dropped, stats.failed, stats.duplicates], [250, 150, 100, 0, 0]);
+  // The batch sent first is retried as it was; drop-oldest took the oldest
+  // of the queue behind it, so the newest 100 survive, in order.
+  const logs = await sse.logs(150);
+  const range = (from, to) => Array.from({ length: to - from }, (_, i) => from + i);
+  assert.deepEqual(logs.map((log) => log.logData.seq), [...range(0, 50), ...range(150, 250)]);
 });
 
 test('close() delivers what is queued, then drops and counts later logs', async () => {

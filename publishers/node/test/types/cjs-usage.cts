@@ -13,7 +13,7 @@ const queued: boolean = logsPublisher.publishFunctionLog('ws1', 'fn1', { message
 logsPublisher.publishWorkflowLog('ws1', 42, { n: 1 });
 logsPublisher.publishLog('ws1', 'res-1', ['any', 'json']);
 const stats: LogsSSEPublisher.PublisherStats = logsPublisher.stats();
-const sent: number = stats.sent + stats.dropped + stats.failed + stats.requests + stats.retries;
+const sent: number = stats.sent + stats.duplicates + stats.dropped + stats.failed + stats.requests + stats.retries;
 
 const Named = LogsSSEPublisher.LogsSSEPublisher;
 const other = new Named({ gatewayUrl: 'http://x', serviceToken: 'token-123', serviceName: 'etl' });
