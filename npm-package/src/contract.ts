@@ -56,6 +56,9 @@ type Same<A, B> = [A] extends [B]
     : false
   : false;
 
+/** Whether `A` is assignable to `B`. */
+type Extends<A, B> = [A] extends [B] ? true : false;
+
 /** Fails to compile unless `T` is `true`. */
 type Holds<T extends true> = T;
 
@@ -74,6 +77,8 @@ type OwnUpdate = 'error';
 type ConnectionOptions = 'withCredentials' | 'token' | 'getToken' | 'transport';
 /** Status this package adds: how the tab reaches the connection it shares with other tabs. */
 type OwnStatus = 'sharing';
+/** Diagnostics this package adds: a tab that could not share the connection. */
+type OwnDiagnostic = 'sharing';
 
 /** Each check names what must agree; a `false` here is the drift. */
 export type ContractChecks = [
@@ -87,14 +92,20 @@ export type ContractChecks = [
   Holds<Same<Variant<SubscriptionUpdate, 'logs'>, Variant<WasmSubscriptionUpdate, 'logs'>>>,
   Holds<Same<Variant<SubscriptionUpdate, 'status'>, Variant<WasmSubscriptionUpdate, 'status'>>>,
   Holds<Same<Variant<SubscriptionUpdate, 'gap'>, Variant<WasmSubscriptionUpdate, 'gap'>>>,
-  Holds<Same<Diagnostic, WasmDiagnostic>>,
+  Holds<Same<Omit<Diagnostic, 'kind'>, Omit<WasmDiagnostic, 'kind'>>>,
+  Holds<Same<Diagnostic['kind'], WasmDiagnostic['kind'] | OwnDiagnostic>>,
   Holds<Same<ClientStats, WasmClientStats>>,
   Holds<Same<ChannelChangeStats, WasmChannelChangeStats>>,
   Holds<Same<ChannelChangeMode, WasmChannelChangeMode>>,
   Holds<Same<ChannelChangeFallback, WasmChannelChangeFallback>>,
   // Every wasm client option is tuning, or a connection option of LogsClientOptions.
   Holds<Same<keyof WasmClientOptions, keyof ClientTuning | ConnectionOptions>>,
-  Holds<Same<ClientTuning, Pick<WasmClientOptions, keyof ClientTuning>>>,
+  Holds<Same<Omit<ClientTuning, 'onDiagnostic'>, Omit<Pick<WasmClientOptions, keyof ClientTuning>, 'onDiagnostic'>>>,
+  // `onDiagnostic` also hears this package's own diagnostics: it takes the
+  // wider Diagnostic, so it is passed to the wasm client as it is.
+  Holds<Same<Parameters<NonNullable<WasmClientOptions['onDiagnostic']>>, [WasmDiagnostic]>>,
+  Holds<Same<Parameters<NonNullable<ClientTuning['onDiagnostic']>>, [Diagnostic]>>,
+  Holds<Extends<NonNullable<ClientTuning['onDiagnostic']>, NonNullable<WasmClientOptions['onDiagnostic']>>>,
   Holds<Same<Pick<LogsClientOptions, 'withCredentials'>, Pick<WasmClientOptions, 'withCredentials'>>>,
   Holds<Same<SubscribeOptions<unknown>, WasmSubscribeOptions>>,
 ];

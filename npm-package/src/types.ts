@@ -179,9 +179,13 @@ export interface Subscription<T = LogData> {
 /** A source of the subscriber's token: a value or a (possibly async) getter. */
 export type TokenSource = string | null | undefined | (() => string | null | undefined | Promise<string | null | undefined>);
 
-/** Diagnostics of the wasm client (malformed events, storage problems, throwing callbacks). */
+/**
+ * Diagnostics of the wasm client (malformed events, storage problems,
+ * throwing callbacks), and of this package's sharing across tabs
+ * (`sharing`: a tab that could not share and uses a stream of its own).
+ */
 export interface Diagnostic {
-  readonly kind: 'malformed_event' | 'storage' | 'callback';
+  readonly kind: 'malformed_event' | 'storage' | 'callback' | 'sharing';
   readonly message: string;
 }
 

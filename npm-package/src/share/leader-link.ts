@@ -11,9 +11,12 @@
 //   so (`hidden`), and a visible tab takes the lock from it (`steal`).
 // - A leader that is frozen or hidden for the back/forward cache gives the
 //   lock up first; a tab in the queue leaves the queue while frozen.
+//
+// Only a tab that takes this mode loads this module and the owner
+// (connect.ts imports it on demand: a chunk of its own).
 
 import { ConnectionOwner } from './owner.js';
-import { ALIVE_EVERY_MS, Inbox, SHARE_PROTOCOL, shareName, unstamped } from './messages.js';
+import { ALIVE_EVERY_MS, Inbox, SHARE_PROTOCOL, unstamped } from './messages.js';
 import type { OwnerConfig, OwnerMessage, TabMessage } from './messages.js';
 import { followLifecycle, onVisibility, pageVisible } from './lifecycle.js';
 import type { Lifecycle } from './lifecycle.js';
@@ -323,13 +326,12 @@ class LeaderLink implements OwnerLink {
   }
 }
 
-/** Whether this browser can elect a leader tab (Web Locks and BroadcastChannel). */
-export function canElect(): boolean {
-  const nav = (globalThis as { navigator?: { locks?: Partial<Locks> } }).navigator;
-  return typeof BroadcastChannel === 'function' && typeof nav?.locks?.request === 'function';
+/** The name of the lock and the broadcast channel of one connection key. */
+function shareName(key: string): string {
+  return `@datashop/logs-sse-client:v${SHARE_PROTOCOL}:${key}`;
 }
 
-/** Joins (or starts) the election of `key`'s tabs. */
+/** Joins (or starts) the election of `key`'s tabs (the browser can elect: connect.ts's `canElect`). */
 export function connectLeader(key: string, tab: string, config: OwnerConfig): OwnerLink {
   const locks = (globalThis as unknown as { navigator: { locks: Locks } }).navigator.locks;
   return new LeaderLink(key, tab, config, locks);

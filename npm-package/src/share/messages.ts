@@ -117,8 +117,3 @@ export function newTabId(): string {
   if (typeof c?.randomUUID === 'function') return c.randomUUID();
   return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
 }
-
-/** The name of the lock and the broadcast channel of one connection key. */
-export function shareName(key: string): string {
-  return `@datashop/logs-sse-client:v${SHARE_PROTOCOL}:${key}`;
-}

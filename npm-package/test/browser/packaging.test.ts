@@ -4,6 +4,10 @@
 // its type declarations serve a strict TypeScript consumer. Each build also
 // carries the shared worker: two tabs of one browser profile share one
 // stream through it (or, in the dev server, through whichever owner works).
+// The leader mode's code is a chunk apart in each production build: tabs
+// with a SharedWorker never load it, tabs without one load it and share
+// through a leader tab, and a tab whose chunk cannot be loaded streams on
+// its own.
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +58,8 @@ async function showsLiveLogs(page: Page, bundle: Bundle, provider?: Record<strin
 interface Shared {
   /** `status.sharing` of the two tabs. */
   sharing: (string | undefined)[];
+  /** Paths of the scripts the browser fetched for the two tabs and their worker. */
+  fetched: string[];
   /** The SharedWorker script the first tab asked for, with what the server answered for it. */
   worker: { url: string; status: number; type: string; bytes: number; gzip: number } | null;
   /** The page's own scripts (the worker is a chunk apart). */
@@ -61,15 +67,21 @@ interface Shared {
 }
 
 /**
- * Two tabs of one context (one browser profile) on `url`, sharing allowed,
- * each subscribed to a channel of its own against a gateway of this test:
- * each gets its own logs, in order, and the gateway sees one stream.
+ * Two tabs of one context (one browser profile) on `url`, sharing allowed
+ * (`leader`: the tabs have no SharedWorker), each subscribed to a channel of
+ * its own against a gateway of this test: each gets its own logs, in order,
+ * and the gateway sees one stream.
  */
-async function twoTabsShareOneStream(url: string, bundle: Bundle): Promise<Shared> {
+async function twoTabsShareOneStream(url: string, bundle: Bundle, share: 'worker' | 'leader' = 'worker'): Promise<Shared> {
   const gateway = await startGateway();
   const context = await browser.newContext();
+  const fetched: string[] = [];
+  context.on('response', (response) => {
+    const path = new URL(response.url()).pathname;
+    if (path.endsWith('.js')) fetched.push(path);
+  });
   try {
-    const options = { share: 'worker' as const, url, bundle, client: { gatewayUrl: `${gateway.url}/api/logs/stream` } };
+    const options = { share, url, bundle, client: { gatewayUrl: `${gateway.url}/api/logs/stream` } };
     const tabs = [await Tab.open(context, 'a', options), await Tab.open(context, 'b', options)];
     const ws = uniqueWorkspace(`${bundle}share`);
     const targets = ['wf1', 'wf2'].map((workflow_id) => ({ service: 'etl', workspace_id: ws, workflow_id }));
@@ -98,7 +110,7 @@ async function twoTabsShareOneStream(url: string, bundle: Bundle): Promise<Share
       worker = { url: asked, status: response.status, type: response.headers.get('content-type') ?? '', bytes: body.length, gzip: gzipSync(body, { level: 9 }).length };
     }
     const scripts = await tabs[0]!.page.evaluate(() => Array.from(document.scripts, (script) => script.src));
-    return { sharing: [a.status.sharing, b.status.sharing], worker, scripts };
+    return { sharing: [a.status.sharing, b.status.sharing], fetched, worker, scripts };
   } finally {
     await context.close();
     await gateway.stop();
@@ -138,6 +150,8 @@ describe('packaging', () => {
     expect(shared.worker).toMatchObject({ status: 200, type: expect.stringContaining('javascript') });
     expect(new URL(shared.worker!.url).pathname).toMatch(/^\/vite\/assets\/worker-[\w-]+\.js$/);
     expect(shared.scripts).not.toContain(shared.worker!.url);
+    // Nothing of the leader mode is loaded where the worker runs.
+    expect(shared.fetched).not.toContain(`/vite/${inject('fixtures').leaderChunk.vite}`);
   });
 
   test('a webpack 5 production build emits the shared worker, which loads the wasm: two tabs share one stream', async () => {
@@ -149,6 +163,47 @@ describe('packaging', () => {
     const name = new URL(shared.worker!.url).pathname.replace(/^\/webpack\//, '');
     expect(inject('fixtures').webpackAssets.map((a) => a.name)).toContain(name);
     expect(shared.scripts).not.toContain(shared.worker!.url);
+    expect(shared.fetched).not.toContain(`/webpack/${inject('fixtures').leaderChunk.webpack}`);
+  });
+
+  for (const bundle of ['vite', 'webpack'] as const) {
+    test(`a ${bundle} production build loads the leader mode's chunk in tabs without a SharedWorker: two tabs share one stream`, async () => {
+      const shared = await twoTabsShareOneStream(`${baseUrl}/${bundle}/`, bundle, 'leader');
+      const chunk = `/${bundle}/${inject('fixtures').leaderChunk[bundle]}`;
+      console.log(`${bundle} build, no SharedWorker: tabs ${shared.sharing.join(', ')}; scripts fetched ${shared.fetched.join(', ')}`);
+      expect([...shared.sharing].sort()).toEqual(['follower', 'leader']);
+      expect(shared.worker).toBeNull();
+      // Fetched once per tab (or from the cache), and never a page script of its own.
+      expect(shared.fetched).toContain(chunk);
+      expect(shared.scripts.map((src) => new URL(src).pathname)).not.toContain(chunk);
+    });
+  }
+
+  test('a tab whose leader chunk cannot be loaded streams on its own and says why', async () => {
+    const context = await browser.newContext();
+    const chunk = `/vite/${inject('fixtures').leaderChunk.vite}`;
+    await context.route((url) => url.pathname === chunk, (route) => route.abort('failed'));
+    const warnings: string[] = [];
+    context.on('console', (message) => {
+      if (message.type() === 'warning') warnings.push(message.text());
+    });
+    try {
+      const tab = await Tab.open(context, 'a', { share: 'leader', url: `${baseUrl}/vite/`, bundle: 'vite', client: { gatewayUrl: `${gateway}/api/logs/stream` } });
+      const ws = uniqueWorkspace('nochunk');
+      const target = { service: 'etl', workspace_id: ws, workflow_id: 'wf' };
+      await tab.subscribe('s', `logs:etl:${ws}:wf`, {});
+      await eventually(() => tab.read(), (s) => (s.subs.s?.statuses.length ?? 0) > 0, 'no channel status');
+      await publish(gateway, target, [{ g: 1 }, { g: 2 }]);
+      const state = await eventually(() => tab.read(), (s) => (s.subs.s?.g.length ?? 0) >= 2, 'its logs');
+      expect(state.subs.s!.g).toEqual([1, 2]);
+      expect(state.status.sharing).toBe('tab');
+      // The page's own EventSource carries them.
+      expect(state.eventSources.open).toBe(1);
+      // No onDiagnostic given: the diagnostic goes to the console.
+      expect(warnings).toContainEqual(expect.stringMatching(/the code of the leader tab mode did not load \(.+\): this tab opens a stream of its own/));
+    } finally {
+      await context.close();
+    }
   });
 
   describe("Vite's dev server (with dependency pre-bundling)", () => {

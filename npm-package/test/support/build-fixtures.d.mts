@@ -3,5 +3,7 @@ export declare const outDir: string;
 export declare function buildFixtures(): Promise<{
   tarball: string;
   viteOut: string;
-  webpack: { out: string; main: string; assets: { name: string; size: number }[] };
+  /** The leader mode's chunk, relative to viteOut. */
+  viteLeader: string;
+  webpack: { out: string; main: string; leader: string; assets: { name: string; size: number }[] };
 }>;

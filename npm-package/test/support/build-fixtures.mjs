@@ -6,7 +6,7 @@
 //   4. write the HTML pages the browser tests load.
 // React resolves from npm-package/node_modules (one level up the tree).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -72,13 +72,17 @@ async function buildWithWebpack() {
     webpack(config, (error, result) => (error ? reject(error) : resolve(result))),
   );
   if (stats.hasErrors()) throw new Error(stats.toString('errors-only'));
-  const json = stats.toJson({ assets: true });
-  const main = json.assets.find((asset) => asset.name.endsWith('.js')).name;
+  const json = stats.toJson({ assets: true, entrypoints: true });
+  // The entry's script (the leader mode's chunk and the worker are other .js assets).
+  const main = json.entrypoints.main.assets.map((asset) => asset.name).find((name) => name.endsWith('.js'));
   writeFileSync(
     path.join(out, 'index.html'),
     `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>webpack app</title></head><body><script src="./${main}"></script></body></html>`,
   );
-  return { out, main, assets: json.assets.map((asset) => ({ name: asset.name, size: asset.size })) };
+  // The leader mode's chunk (named by the package's import) and the chunks it loads.
+  const leader = [json.assetsByChunkName['leader-link']].flat().filter((name) => name?.endsWith('.js'));
+  if (leader.length !== 1) throw new Error(`webpack emitted no chunk named leader-link: ${JSON.stringify(json.assetsByChunkName)}`);
+  return { out, main, leader: leader[0], assets: json.assets.map((asset) => ({ name: asset.name, size: asset.size })) };
 }
 
 /** A page that loads both separately built bundles, like two micro frontends on one shell page. */
@@ -86,7 +90,8 @@ function writeCombinedPage(viteOut, webpackMain) {
   const dir = path.join(outDir, 'both');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const viteIndex = readdirSync(path.join(viteOut, 'assets')).find((file) => file.endsWith('.js'));
+  // The entry's script, as Vite's index.html names it (the assets also hold the lazy chunk and the worker).
+  const viteIndex = /src="\.\/assets\/([^"]+\.js)"/.exec(readFileSync(path.join(viteOut, 'index.html'), 'utf8'))[1];
   writeFileSync(
     path.join(dir, 'index.html'),
     `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>two micro frontends</title></head><body>
@@ -102,7 +107,10 @@ export async function buildFixtures() {
   await buildWithReact18();
   const web = await buildWithWebpack();
   writeCombinedPage(viteOut, web.main);
-  return { tarball, viteOut, webpack: web };
+  // Vite names the leader mode's chunk after its module.
+  const viteLeader = readdirSync(path.join(viteOut, 'assets')).filter((file) => /^leader-link-[\w-]+\.js$/.test(file));
+  if (viteLeader.length !== 1) throw new Error(`Vite emitted ${viteLeader.length} leader-link chunks`);
+  return { tarball, viteOut, viteLeader: `assets/${viteLeader[0]}`, webpack: web };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -12,7 +12,11 @@ declare module 'vitest' {
     /** A gateway that requires subscriber JWTs (`--jwt-secret`, `--allow-query-token`). */
     authGatewayUrl: string;
     baseUrl: string;
-    fixtures: { webpackAssets: { name: string; size: number }[] };
+    fixtures: {
+      webpackAssets: { name: string; size: number }[];
+      /** The leader mode's chunk of each production build, relative to its folder. */
+      leaderChunk: { vite: string; webpack: string };
+    };
   }
 }
 
@@ -28,7 +32,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('gatewayUrl', gatewayUrl);
   project.provide('authGatewayUrl', authGateway.url);
   project.provide('baseUrl', server.url);
-  project.provide('fixtures', { webpackAssets: built.webpack.assets });
+  project.provide('fixtures', {
+    webpackAssets: built.webpack.assets,
+    leaderChunk: { vite: built.viteLeader, webpack: built.webpack.leader },
+  });
   return async () => {
     await server.stop();
     await gateway?.stop();

@@ -2,8 +2,10 @@
 // (leader-link.ts): an in-memory BroadcastChannel, a Web Locks stand-in (one
 // exclusive lock: a FIFO queue, `signal` aborts, `steal`), and one
 // `document`/`window` whose visibility and listeners are those of the page
-// whose code runs (each page's callbacks run as that page). A test file
+// whose code runs (each page's callbacks, and what they await, run as that
+// page). A test file
 // mocks the wasm module, then calls useFakeTabs(connectLeader).
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { afterEach, beforeEach, vi } from 'vitest';
 import type { OwnerConfig, OwnerMessage, TabMessage } from '../../src/share/messages.js';
 import type { OwnerLink } from '../../src/share/tab.js';
@@ -29,12 +31,12 @@ export class Page {
 
   constructor(readonly id: string) {}
 
-  /** Runs `fn` as this page's code. */
+  /** Runs `fn` as this page's code (and what it awaits: connect.ts imports the leader's chunk first). */
   run<T>(fn: () => T): T {
     const before = current;
     current = this;
     try {
-      return fn();
+      return awaiting.run(this, fn);
     } finally {
       current = before;
     }
@@ -96,6 +98,9 @@ export class Page {
 }
 
 let current: Page | null = null;
+/** The page whose code, since resumed after an `await`, runs now (when no page's callback does). */
+const awaiting = new AsyncLocalStorage<Page>();
+const currentPage = (): Page | null => current ?? awaiting.getStore() ?? null;
 export const pages: Page[] = [];
 export function page(id: string, visible = true): Page {
   const p = new Page(id);
@@ -107,8 +112,9 @@ export function page(id: string, visible = true): Page {
 function listenerApi(target: 'doc' | 'win') {
   return {
     addEventListener(name: string, listener: Listener) {
-      if (current === null) throw new Error('a listener added outside any page');
-      const map = current[target];
+      const page = currentPage();
+      if (page === null) throw new Error('a listener added outside any page');
+      const map = page[target];
       if (!map.has(name)) map.set(name, new Set());
       map.get(name)!.add(listener);
     },
@@ -220,8 +226,9 @@ export class FakeBroadcastChannel {
   readonly page: Page;
 
   constructor(readonly name: string) {
-    if (current === null) throw new Error('a channel opened outside any page');
-    this.page = current;
+    const page = currentPage();
+    if (page === null) throw new Error('a channel opened outside any page');
+    this.page = page;
     FakeBroadcastChannel.open.add(this);
   }
 
@@ -300,7 +307,7 @@ export function useFakeTabs(connectLeader: Connect): void {
     const doc = {
       ...listenerApi('doc'),
       get visibilityState() {
-        return current?.visible === false ? 'hidden' : 'visible';
+        return currentPage()?.visible === false ? 'hidden' : 'visible';
       },
     };
     vi.stubGlobal('document', doc);
