@@ -9,6 +9,15 @@
 // Rows have one fixed height, so the window is plain arithmetic — no
 // measuring, no dependency. Log lines are single-line (long ones are cut with
 // an ellipsis; the full log is one click away), which is what log viewers do.
+//
+// Following reads no layout. The bottom is `count * rowHeight - view height`,
+// the view height comes from a ResizeObserver, and the scroll to it is made
+// from that observer's callback, which runs after the browser's own layout of
+// the frame: in Chromium writing `scrollTop` (like reading `scrollHeight`)
+// forces a synchronous layout when the DOM changed since the last one, so a
+// write right after each commit would cost one layout per list per update.
+// The observer watches the rows' box too, whose height is the row count's, so
+// new rows reach it once per frame however many commits added them.
 import { useLayoutEffect, useRef, useState, type ReactNode } from 'react';
 
 export interface VirtualListProps {
@@ -26,10 +35,15 @@ export interface VirtualListProps {
 
 export function VirtualList({ count, rowHeight, keyAt, renderRow, follow, onUserScroll, overscan = 10, label }: VirtualListProps) {
   const ref = useRef<HTMLDivElement>(null);
+  const innerRef = useRef<HTMLDivElement>(null);
+  /** Where the view is scrolled to, for the window while paused. */
   const [scrollTop, setScrollTop] = useState(0);
+  /** The view's height, for the window. */
   const [height, setHeight] = useState(0);
   /** The scrollTop this component set last: scroll events at it are ours, not the user's. */
   const programmatic = useRef(-1);
+  /** The heights the ResizeObserver reported last: the view's and the rows' box (`-1`: none yet). */
+  const observed = useRef({ view: 0, rows: -1 });
   /** While paused: the row at the top of the view and how far it is scrolled past. */
   const anchor = useRef<{ key: string; index: number; offset: number } | null>(null);
   // Whether to stick to the bottom, known at once: a user scroll flips it in
@@ -40,19 +54,46 @@ export function VirtualList({ count, rowHeight, keyAt, renderRow, follow, onUser
   if (followProp.current !== follow) {
     followProp.current = follow;
     following.current = follow;
+    // Paused by the owner (not by a scroll): the window stays where the view is.
+    if (!follow && programmatic.current >= 0 && programmatic.current !== scrollTop) setScrollTop(programmatic.current);
   }
+
+  /** Scrolls to `top` unless this component put the view there already. */
+  const scrollTo = (el: HTMLElement, top: number) => {
+    if (top === programmatic.current) return;
+    el.scrollTop = top;
+    programmatic.current = top;
+  };
 
   useLayoutEffect(() => {
     const el = ref.current;
-    if (el === null) return;
-    setHeight(el.clientHeight);
-    const observer = new ResizeObserver(() => setHeight(el.clientHeight));
+    const rows = innerRef.current;
+    if (el === null || rows === null) return;
+    // Once, when mounted: the first window needs the height before the first paint.
+    observed.current.view = el.clientHeight;
+    setHeight(observed.current.view);
+    const observer = new ResizeObserver((entries) => {
+      const seen = observed.current;
+      for (const entry of entries) {
+        const size = entry.contentBoxSize[0]?.blockSize ?? entry.contentRect.height;
+        if (entry.target === el) {
+          seen.view = size;
+          setHeight(size);
+        } else {
+          seen.rows = size;
+        }
+      }
+      // Layout is clean here: this write costs no layout of its own.
+      if (following.current) scrollTo(el, Math.max(0, seen.rows - seen.view));
+    });
     observer.observe(el);
+    observer.observe(rows);
     return () => observer.disconnect();
   }, []);
 
   const total = count * rowHeight;
-  const top = following.current ? Math.max(0, total - height) : scrollTop;
+  const bottom = Math.max(0, total - height);
+  const top = following.current ? bottom : scrollTop;
 
   // After every commit: stick to the bottom, or keep the anchored row in place.
   useLayoutEffect(() => {
@@ -60,35 +101,44 @@ export function VirtualList({ count, rowHeight, keyAt, renderRow, follow, onUser
     if (el === null) return;
     if (following.current) {
       anchor.current = null;
-      const bottom = Math.max(0, el.scrollHeight - el.clientHeight);
-      if (Math.abs(el.scrollTop - bottom) > 1) {
-        el.scrollTop = bottom;
-        programmatic.current = el.scrollTop;
-      }
+      // When the rows' box changed, the observer scrolls after this frame's
+      // layout; otherwise (following resumed, nothing new) it is done here.
+      if (total === observed.current.rows) scrollTo(el, Math.max(0, total - observed.current.view));
       return;
     }
+    if (count === 0) return;
     const a = anchor.current;
-    if (a === null || count === 0) return;
+    if (a === null) {
+      // Paused by the owner: hold the row at the top of the view from now on.
+      anchor.current = anchorAt(scrollTop);
+      return;
+    }
     if (a.index < count && keyAt(a.index) === a.key) return;
     const found = findKey(keyAt, count, a.key, Math.min(a.index, count - 1));
     if (found < 0) return;
     const target = found * rowHeight + a.offset;
     anchor.current = { ...a, index: found };
     el.scrollTop = target;
-    programmatic.current = el.scrollTop;
-    setScrollTop(el.scrollTop);
+    programmatic.current = target;
+    setScrollTop(target);
   });
+
+  /** The anchor of a view scrolled to `st`: its top row and the offset into it. */
+  const anchorAt = (st: number) => {
+    const first = Math.min(Math.floor(st / rowHeight), Math.max(0, count - 1));
+    return { key: keyAt(first), index: first, offset: st - first * rowHeight };
+  };
 
   const onScroll = () => {
     const el = ref.current;
     if (el === null) return;
     const st = el.scrollTop;
-    setScrollTop(st);
-    const first = Math.min(Math.floor(st / rowHeight), Math.max(0, count - 1));
-    anchor.current = count > 0 ? { key: keyAt(first), index: first, offset: st - first * rowHeight } : null;
-    if (Math.abs(st - programmatic.current) <= 1) return;
+    // Ours (following, or re-anchoring): the window and the anchor already say so.
+    if (programmatic.current >= 0 && Math.abs(st - programmatic.current) <= 1) return;
     programmatic.current = -1;
-    const atBottom = st + el.clientHeight >= el.scrollHeight - rowHeight / 2;
+    setScrollTop(st);
+    anchor.current = count > 0 ? anchorAt(st) : null;
+    const atBottom = st + observed.current.view >= total - rowHeight / 2;
     following.current = atBottom;
     onUserScroll(atBottom);
   };
@@ -100,7 +150,7 @@ export function VirtualList({ count, rowHeight, keyAt, renderRow, follow, onUser
 
   return (
     <div ref={ref} className="vlist" onScroll={onScroll} tabIndex={0} role="log" aria-label={label} data-testid="log-list">
-      <div className="vlist-inner" style={{ height: total }}>
+      <div ref={innerRef} className="vlist-inner" style={{ height: total }}>
         {rows}
       </div>
     </div>
