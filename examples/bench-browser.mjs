@@ -17,13 +17,20 @@
 //   BENCH_PIN=split node bench-browser.mjs      Chromium confined to core 1 as well
 //   BENCH_PROFILE=1 node bench-browser.mjs      also a CPU profile of the page during each run (slows it a little):
 //                                               test-artifacts/e2e/bench-browser-N.cpuprofile and its top self times
+//   BENCH_PHASES=1 node bench-browser.mjs       also a Chromium trace of each run: the main thread's thread time per
+//                                               frame by phase (animation-frame callbacks, style, layout, paint…)
 //   GATEWAY_BIN=… node bench-browser.mjs        another gateway (default: the release build, else the debug one)
+//   DEMO_APP_DIST=… node bench-browser.mjs      another build of the app (default: app/dist)
 // 
 // What is measured, from the moment the load starts until the page holds
 // every published log: long tasks (`PerformanceObserver('longtask')`, which
 // reports only tasks over 50 ms: their count and the longest) and the
 // intervals between `requestAnimationFrame` callbacks (median, p99, max).
 // Headless Chromium paces rAF at 60 Hz, so 16.7 ms is the best interval.
+// Over the same window the renderer's counters (CDP `Performance`, thread
+// time) give the main thread's work: tasks in all, and of it script, style
+// recalculation and layout, and the number of layouts — figures that a busy
+// machine stretches far less than frame timing.
 // Every log must arrive exactly once and in order on its pane; a run where
 // one does not is reported and makes the exit code 1. Timing is printed,
 // never asserted: it is a benchmark, not a test.
@@ -49,6 +56,7 @@ const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 const PROFILE = process.env.BENCH_PROFILE === '1';
+const PHASES = process.env.BENCH_PHASES === '1';
 
 function fail(message) {
   console.error(`bench-browser: ${message}`);
@@ -142,8 +150,15 @@ async function oneRun(gateway, run) {
     for (const [id] of PANES) await waitLive(page, id);
     await sleep(1000); // let the page settle: the first renders and the wasm start-up are not the load's
 
-    const cdp = PROFILE ? await page.context().newCDPSession(page) : null;
-    if (cdp) {
+    // The renderer's own counters (CDP `Performance`), in thread time: what the
+    // main thread spent on tasks, script, style and layout, however busy the
+    // machine is (time the thread waited for a core is not in them).
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Performance.enable', { timeDomain: 'threadTicks' });
+    const metrics = async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
+    const m0 = await metrics();
+    const trace = PHASES ? startTrace(cdp) : null;
+    if (PROFILE) {
       await cdp.send('Profiler.enable');
       await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
       await cdp.send('Profiler.start');
@@ -167,7 +182,10 @@ async function oneRun(gateway, run) {
       longTaskList: window.__longTasks.filter((t) => t.start >= t0).map((t) => ({ at: t.start - t0, duration: t.duration })),
       latencies: Object.values(window.__datashopDemo.latencies).flat(),
     }), t0);
-    if (cdp) reportProfile((await cdp.send('Profiler.stop')).profile, run);
+    const m1 = await metrics();
+    const spent = (name) => ((m1[name] - m0[name]) * 1000).toFixed(0);
+    if (PROFILE) reportProfile((await cdp.send('Profiler.stop')).profile, run);
+    if (trace) reportPhases(await trace.stop(), run);
     const longTasks = longTaskList.map((t) => t.duration);
     await sleep(300); // a log arriving twice would show up now
     const panes = await Promise.all(PANES.map(([id]) => pane(page, id)));
@@ -187,6 +205,11 @@ async function oneRun(gateway, run) {
       in_order: complete ? 'yes' : 'no',
       frames: frames.n,
       window_s: ((t1 - t0) / 1000).toFixed(2),
+      main_task_ms: spent('TaskDuration'),
+      main_script_ms: spent('ScriptDuration'),
+      main_style_ms: spent('RecalcStyleDuration'),
+      main_layout_ms: spent('LayoutDuration'),
+      layouts: m1.LayoutCount - m0.LayoutCount,
       latency_p50_ms: lat.median.toFixed(1),
       latency_p99_ms: lat.p99.toFixed(1),
       load_rate: load.rate,
@@ -221,6 +244,45 @@ function reportProfile(profile, run) {
   for (const [key, ms] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${ms.toFixed(0).padStart(6)}  ${key}`);
 }
 
+/** Starts a trace of the page (the timeline's categories); `stop()` resolves with its events. */
+function startTrace(cdp) {
+  const events = [];
+  cdp.on('Tracing.dataCollected', ({ value }) => events.push(...value));
+  const started = cdp.send('Tracing.start', {
+    traceConfig: { includedCategories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'blink', 'cc'] },
+    transferMode: 'ReportEvents',
+  });
+  return {
+    async stop() {
+      await started;
+      const complete = new Promise((resolve) => cdp.once('Tracing.tracingComplete', resolve));
+      await cdp.send('Tracing.end');
+      await complete;
+      return events;
+    },
+  };
+}
+
+/** Prints the renderer main thread's thread time per frame, by phase of the frame, and the network data handled outside frames. */
+function reportPhases(events, run) {
+  const threads = new Map(events.filter((e) => e.ph === 'M' && e.name === 'thread_name').map((e) => [`${e.pid}:${e.tid}`, e.args.name]));
+  const spent = new Map();
+  for (const e of events) {
+    if (e.ph !== 'X' || threads.get(`${e.pid}:${e.tid}`) !== 'CrRendererMain') continue;
+    const [ms, n] = spent.get(e.name) ?? [0, 0];
+    spent.set(e.name, [ms + (e.tdur ?? e.dur ?? 0) / 1000, n + 1]);
+  }
+  const frames = spent.get('ProxyMain::BeginMainFrame')?.[1] ?? 0;
+  const per = (name) => ((spent.get(name)?.[0] ?? 0) / Math.max(1, frames)).toFixed(2);
+  const phases = [
+    ['frame', 'ProxyMain::BeginMainFrame'], ['animation-frame callbacks', 'FireAnimationFrame'], ['style', 'UpdateLayoutTree'],
+    ['layout', 'Layout'], ['ResizeObserver callbacks', 'LocalFrameView::NotifyResizeObservers'], ['pre-paint', 'PrePaint'],
+    ['paint', 'Paint'], ['layerize', 'Layerize'], ['commit', 'Commit'],
+  ];
+  console.log(`bench-browser: run ${run}: main thread per frame (thread time, ms, over ${frames} frames): ${phases.map(([label, name]) => `${label} ${per(name)}`).join(', ')}; `
+    + `between frames, per frame: network data ${per('ResponseBodyLoader::OnStateChange')}, event dispatch ${per('EventDispatch')}; all tasks, per frame: ${per('RunTask')}`);
+}
+
 function table(results) {
   const rows = [
     ['long tasks over 50 ms (count)', 'longtasks_over_50', 0, ''],
@@ -228,6 +290,11 @@ function table(results) {
     ['frame interval, median', 'frame_p50_ms', 1, ' ms'],
     ['frame interval, p99', 'frame_p99_ms', 1, ' ms'],
     ['frame interval, max', 'frame_max_ms', 1, ' ms'],
+    ['main thread: tasks (thread time)', 'main_task_ms', 0, ' ms'],
+    ['main thread: script', 'main_script_ms', 0, ' ms'],
+    ['main thread: style', 'main_style_ms', 0, ' ms'],
+    ['main thread: layout', 'main_layout_ms', 0, ' ms'],
+    ['layouts (count)', 'layouts', 0, ''],
     ['publish → rendered latency, median', 'latency_p50_ms', 1, ' ms'],
     ['publish → rendered latency, p99', 'latency_p99_ms', 1, ' ms'],
     ['logs received / published', null, 0, ''],
