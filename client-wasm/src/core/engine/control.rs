@@ -21,6 +21,9 @@
 //!   follows; a held one makes the change reopen the stream.
 //! - A subscription that wants a channel from an older point than the
 //!   stream carries it makes the channel leave and come back, in two calls.
+//!   So does one that takes up a channel whose linger just ended while the
+//!   stream still carries it (the change removing it not yet sent): the
+//!   stream owes that channel no status, and the new entry needs one.
 //! - Anything but a 2xx reopens the stream, resuming from cursors as
 //!   before ([`Fallback`] says why): a 404 (the stream is gone), 405/501
 //!   (no endpoint: later changes reopen without trying), 403 (the new

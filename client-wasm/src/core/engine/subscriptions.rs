@@ -113,10 +113,11 @@ impl<P: Clone> Engine<P> {
                 entry.awaiting_status = true;
             }
         }
-        let placed = resume.is_some() || start != Start::Live;
-        if acquired == Acquired::New && placed && self.streamed.contains(&channel) {
-            // Still on the stream from its old point: only a new stream
-            // starts it where it asked (its status on this one is old).
+        if acquired == Acquired::New && self.streamed.contains(&channel) {
+            // Still on the stream from its old entry (it left the set a
+            // moment ago and no change has taken it off yet): the stream
+            // owes it no status, so only a removal and a new addition (or a
+            // new stream) give it one of its own, from where it asked.
             self.rewind = true;
             if let Some(entry) = self.registry.get_mut(&channel) {
                 entry.rewinding = Some(self.generation);

@@ -745,3 +745,71 @@ fn a_live_channel_next_to_one_it_covers_waits_for_its_own_status() {
         "from its status on, without a hole"
     );
 }
+
+/// wf9 held, then released at 30: its linger ends at 1,530 and the
+/// coalesced change that takes it off the stream goes out at 1,555.
+fn released_wf9(e: &mut Engine<String>, hello: &str) {
+    let a = sub(e, WF9, 0);
+    e.on_timer(25);
+    e.take_effects();
+    let g = e.generation();
+    e.on_open(g, 25);
+    e.ingest(g, "hello", hello, 25, str::to_owned);
+    ev(e, "status", &status(WF9, "subscribed", Some(3)), 26);
+    e.unsubscribe(a, 30);
+    e.on_timer(1_530);
+    assert!(e
+        .take_effects()
+        .iter()
+        .all(|x| !matches!(x, Effect::ChangeChannels { .. } | Effect::Open { .. })));
+}
+
+const WF9: &str = "logs:etl:ws1:wf9";
+
+// Found by the npm package's randomised sharing test: a subscription made
+// in this window joined a fresh entry of a channel the stream still
+// carried, waited for a status the stream did not owe it, and heard
+// nothing, ever.
+#[test]
+fn a_channel_subscribed_again_after_its_linger_but_before_it_left_the_stream_hears_its_own_status()
+{
+    let mut e = engine();
+    released_wf9(&mut e, &hello_live());
+    let b = sub(&mut e, WF9, 1_540);
+    e.on_timer(1_565);
+    let effects = e.take_effects();
+    assert!(opens(&effects).is_empty(), "{effects:?}");
+    // Off the stream, then back from where b asked (live).
+    assert_eq!(calls(&effects), vec![(1, vec![], vec![WF9.to_owned()])]);
+    ev(&mut e, "log", &log(WF9, 4), 1_566);
+    e.on_channels_answer(1, ok(), 1_567);
+    assert_eq!(
+        calls(&e.take_effects()),
+        vec![(2, vec![add(WF9, None)], vec![])]
+    );
+    e.on_channels_answer(2, ok(), 1_568);
+    ev(&mut e, "status", &status(WF9, "subscribed", Some(4)), 1_569);
+    ev(&mut e, "log", &log(WF9, 5), 1_570);
+    let b_state = e.subscription(b).unwrap();
+    assert_eq!(b_state.status, Some(StatusKind::Subscribed));
+    assert_eq!(seqs(&e, b), vec![5]);
+}
+
+#[test]
+fn without_live_changes_the_same_subscription_reopens_the_stream_for_its_status() {
+    let mut e = engine();
+    released_wf9(&mut e, &hello());
+    let b = sub(&mut e, WF9, 1_540);
+    e.on_timer(1_565);
+    let effects = e.take_effects();
+    assert!(calls(&effects).is_empty(), "{effects:?}");
+    assert_eq!(opens(&effects).len(), 1, "{effects:?}");
+    let g = e.generation();
+    e.on_open(g, 1_570);
+    e.ingest(g, "hello", &hello(), 1_570, str::to_owned);
+    ev(&mut e, "status", &status(WF9, "subscribed", Some(4)), 1_571);
+    assert_eq!(
+        e.subscription(b).unwrap().status,
+        Some(StatusKind::Subscribed)
+    );
+}
